@@ -1,0 +1,41 @@
+# mfenv shell integration for bash.
+# Add to ~/.bashrc:  eval "$(mfenv hook bash)"
+
+# Runs `mfenv ARGS...` and evaluates its output, only when it succeeded.
+__mfenv_eval() {
+    \builtin local __mfenv_code
+    __mfenv_code="$(@MFENV@ "$@")" || \builtin return
+    \builtin eval "${__mfenv_code}"
+}
+
+layer_load() {
+    __mfenv_eval load --shell bash "$@"
+}
+
+layer_load_without_optional() {
+    __mfenv_eval load --shell bash --dont-load-optional "$@"
+}
+
+layer_unload() {
+    __mfenv_eval unload --shell bash "$@"
+}
+
+# Completion of layer labels: installed ones for loads, loaded ones for unloads.
+__mfenv_complete() {
+    \builtin local __mfenv_line
+    COMPREPLY=()
+    while IFS= \builtin read -r __mfenv_line; do
+        COMPREPLY+=("${__mfenv_line}")
+    done < <(@MFENV@ complete "$1" -- "${COMP_WORDS[COMP_CWORD]}" 2>/dev/null)
+}
+
+__mfenv_complete_installed() {
+    __mfenv_complete installed
+}
+
+__mfenv_complete_loaded() {
+    __mfenv_complete loaded
+}
+
+\builtin complete -o default -F __mfenv_complete_installed layer_load layer_load_without_optional
+\builtin complete -o default -F __mfenv_complete_loaded layer_unload

@@ -1,0 +1,39 @@
+# mfenv shell integration for zsh.
+# Add to ~/.zshrc:  eval "$(mfenv hook zsh)"
+
+# Runs `mfenv ARGS...` and evaluates its output, only when it succeeded.
+__mfenv_eval() {
+    \builtin local __mfenv_code
+    __mfenv_code="$(@MFENV@ "$@")" || \builtin return
+    \builtin eval "${__mfenv_code}"
+}
+
+layer_load() {
+    __mfenv_eval load --shell zsh "$@"
+}
+
+layer_load_without_optional() {
+    __mfenv_eval load --shell zsh --dont-load-optional "$@"
+}
+
+layer_unload() {
+    __mfenv_eval unload --shell zsh "$@"
+}
+
+# Completion of layer labels: installed ones for loads, loaded ones for unloads.
+__mfenv_complete_installed() {
+    \builtin local -a __mfenv_labels
+    __mfenv_labels=("${(@f)$(@MFENV@ complete installed 2>/dev/null)}")
+    compadd -a __mfenv_labels
+}
+
+__mfenv_complete_loaded() {
+    \builtin local -a __mfenv_labels
+    __mfenv_labels=("${(@f)$(@MFENV@ complete loaded 2>/dev/null)}")
+    compadd -a __mfenv_labels
+}
+
+if (( ${+functions[compdef]} )); then
+    compdef __mfenv_complete_installed layer_load layer_load_without_optional
+    compdef __mfenv_complete_loaded layer_unload
+fi

@@ -1,0 +1,579 @@
+//! The command line: clap types, dispatch, and the only place that reads the process
+//! environment and writes to stdout and stderr.
+//!
+//! Each command builds its whole output in memory and writes it once, so a failure
+//! leaves stdout empty. Messages go to stderr; `--debug` explanations too.
+
+use std::ffi::OsString;
+use std::io::{self, IsTerminal, Write};
+
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+
+use crate::engine::{Engine, PlannedStep, Request, Transaction, TransactionOptions};
+use crate::env::Env;
+use crate::env::diff::Change;
+use crate::env::state::STATE_VARIABLE;
+use crate::error::{Error, ErrorKind};
+use crate::layer::discover::PATH_VARIABLES;
+use crate::layer::model::LayerRef;
+use crate::layer::resolve::{Action, Reason};
+use crate::shell::ShellKind;
+
+const LOAD_EXAMPLES: &str = "\
+Examples:
+  eval \"$(mfenv load python3@mfext)\"        load a layer and its dependencies (bash)
+  mfenv load --shell fish python3@mfext | source
+  mfenv load --dry-run python3@mfext          show what would be loaded and changed
+  mfenv load /opt/mylayers/tools              a layer given by its home";
+
+const UNLOAD_EXAMPLES: &str = "\
+Examples:
+  eval \"$(mfenv unload python3@mfext)\"      unload it (and the layers that need it)
+  mfenv unload --dry-run core@mfext          show the cascade without doing it";
+
+const LAYERS_EXAMPLES: &str = "\
+Examples:
+  mfenv layers                 - (*) label [home], (*) marking loaded layers
+  mfenv layers --raw -m yes    label and home of the loaded layers
+  mfenv layers --json";
+
+const HOOK_EXAMPLES: &str = "\
+Examples:
+  eval \"$(mfenv hook bash)\"     in ~/.bashrc
+  eval \"$(mfenv hook zsh)\"      in ~/.zshrc
+  mfenv hook fish | source      in ~/.config/fish/config.fish
+  eval \"$(mfenv hook sh)\"       in ~/.profile (dash, ash, ksh)";
+
+/// mfenv: layered environments, compatible with MetWork layerapi2.
+///
+/// A layer is a directory with a `.layerapi2_label` file, found through
+/// LAYERAPI2_LAYERS_PATH. Loading it puts its bin/, lib/, python and node directories
+/// on PATH, LD_LIBRARY_PATH, PYTHONPATH, NODE_PATH and PKG_CONFIG_PATH, sets the
+/// variables of its `.layerapi2_extra_env`, and loads its dependencies first.
+#[derive(Debug, Parser)]
+#[command(
+    name = "mfenv",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+#[command(after_help = "Set up your shell with `mfenv hook --help`.")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print shell code that loads layers (and their dependencies)
+    #[command(after_help = LOAD_EXAMPLES)]
+    Load(LoadArgs),
+    /// Print shell code that unloads layers (and the layers that depend on them)
+    #[command(after_help = UNLOAD_EXAMPLES)]
+    Unload(UnloadArgs),
+    /// List installed layers
+    #[command(after_help = LAYERS_EXAMPLES)]
+    Layers(LayersArgs),
+    /// Print 1 if the layer (label or home) is installed, else 0
+    IsInstalled {
+        /// A layer label or an absolute layer home
+        layer: String,
+    },
+    /// Print 1 if the layer (label or home) is loaded, else 0
+    IsLoaded {
+        /// A layer label or an absolute layer home
+        layer: String,
+    },
+    /// Print the home directory of the layer with this label
+    Home {
+        /// A layer label
+        label: String,
+    },
+    /// Print the shell integration: layer_load, layer_unload, layer_load_without_optional
+    #[command(after_help = HOOK_EXAMPLES)]
+    Hook {
+        #[arg(value_enum)]
+        shell: ShellArg,
+    },
+    /// Print the completion script of mfenv itself
+    Completions {
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
+    /// Print layer labels for shell completion (used by the hook)
+    #[command(hide = true)]
+    Complete {
+        #[arg(value_enum)]
+        what: CompleteWhat,
+        /// Only labels starting with this
+        #[arg(default_value = "")]
+        prefix: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ShellArg {
+    Bash,
+    Zsh,
+    Fish,
+    Sh,
+}
+
+impl From<ShellArg> for ShellKind {
+    fn from(shell: ShellArg) -> Self {
+        match shell {
+            ShellArg::Bash => ShellKind::Bash,
+            ShellArg::Zsh => ShellKind::Zsh,
+            ShellArg::Fish => ShellKind::Fish,
+            ShellArg::Sh => ShellKind::Sh,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum CompleteWhat {
+    Installed,
+    Loaded,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LoadedFilter {
+    Yes,
+    No,
+}
+
+#[derive(Debug, Args)]
+struct ShellOptions {
+    /// Shell to write code for
+    #[arg(long, value_enum, default_value = "bash")]
+    shell: ShellArg,
+    /// Explain each decision on stderr
+    #[arg(short, long)]
+    debug: bool,
+    /// Print the plan (layers and variables) for a human instead of code
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+struct LoadArgs {
+    #[command(flatten)]
+    common: ShellOptions,
+    /// Do not load optional dependencies (`-` entries of .layerapi2_dependencies)
+    #[arg(long)]
+    dont_load_optional: bool,
+    /// Prepend every layer directory, even those that do not exist
+    #[arg(short, long)]
+    force_prepend: bool,
+    /// Layer labels or absolute layer homes, loaded as one transaction
+    #[arg(required = true, value_name = "LAYER")]
+    layers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct UnloadArgs {
+    #[command(flatten)]
+    common: ShellOptions,
+    /// Layer labels or absolute layer homes, unloaded as one transaction
+    #[arg(required = true, value_name = "LAYER")]
+    layers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct LayersArgs {
+    /// One `label home` line per layer
+    #[arg(short, long, conflicts_with = "json")]
+    raw: bool,
+    /// A JSON array of {label, home, loaded}
+    #[arg(long)]
+    json: bool,
+    /// Only loaded (yes) or not loaded (no) layers
+    #[arg(short = 'm', long, value_enum)]
+    loaded_filter: Option<LoadedFilter>,
+    /// Explain discovery decisions on stderr
+    #[arg(short, long)]
+    debug: bool,
+}
+
+/// Everything a command produces: stdout text and stderr messages.
+struct Output {
+    stdout: String,
+    stderr: Vec<String>,
+}
+
+/// Parses `args`, runs the command against `vars`, writes the results; returns the exit code.
+pub fn main_with<I, T>(args: I, vars: Vec<(OsString, OsString)>) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return if err.use_stderr() { 2 } else { 0 };
+        }
+    };
+    let env = Env::from_os(vars);
+    let color = io::stderr().is_terminal() && env.get("NO_COLOR").is_none_or(str::is_empty);
+    match run(cli, &env) {
+        Ok(output) => {
+            write_stderr(&output.stderr);
+            write_stdout(&output.stdout)
+        }
+        Err((error, messages)) => {
+            write_stderr(&messages);
+            let _ = io::stderr().write_all(error.render(color).as_bytes());
+            error.exit_code()
+        }
+    }
+}
+
+fn write_stderr(messages: &[String]) {
+    if messages.is_empty() {
+        return;
+    }
+    let mut text = String::new();
+    for message in messages {
+        text.push_str(message);
+        text.push('\n');
+    }
+    let _ = io::stderr().write_all(text.as_bytes());
+}
+
+/// Writes stdout in one go. A closed pipe is a quiet success.
+fn write_stdout(text: &str) -> u8 {
+    let mut stdout = io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => 0,
+        Err(err) if err.kind() == io::ErrorKind::BrokenPipe => 0,
+        Err(err) => {
+            let _ = writeln!(io::stderr(), "mfenv: error: cannot write the output: {err}");
+            1
+        }
+    }
+}
+
+type Failure = (Error, Vec<String>);
+
+fn run(cli: Cli, env: &Env) -> std::result::Result<Output, Failure> {
+    match cli.command {
+        Command::Load(args) => {
+            let requests = requests(Action::Load, &args.layers);
+            let options = TransactionOptions {
+                load_optional: !args.dont_load_optional,
+                force_prepend: args.force_prepend,
+                source_profiles: ShellKind::from(args.common.shell).sources_profiles(),
+            };
+            run_transaction(env, &args.common, &requests, options)
+        }
+        Command::Unload(args) => {
+            let requests = requests(Action::Unload, &args.layers);
+            let options = TransactionOptions {
+                source_profiles: ShellKind::from(args.common.shell).sources_profiles(),
+                ..TransactionOptions::default()
+            };
+            run_transaction(env, &args.common, &requests, options)
+        }
+        Command::Layers(args) => Ok(layers(env, &args)),
+        Command::IsInstalled { layer } => {
+            let mut engine = Engine::new(env, false);
+            let installed = engine
+                .catalog()
+                .find(&LayerRef::parse(&layer))
+                .ok()
+                .flatten()
+                .is_some();
+            Ok(stdout_only(format!("{}\n", u8::from(installed))))
+        }
+        Command::IsLoaded { layer } => {
+            let mut engine = Engine::new(env, false);
+            let loaded = engine.is_loaded(&LayerRef::parse(&layer)).unwrap_or(false);
+            Ok(stdout_only(format!("{}\n", u8::from(loaded))))
+        }
+        Command::Home { label } => {
+            let mut engine = Engine::new(env, false);
+            match engine.catalog().find_label(&label) {
+                Some(id) => Ok(stdout_only(format!(
+                    "{}\n",
+                    engine.catalog().layer(id).home
+                ))),
+                None => {
+                    let labels = engine_labels(&mut engine);
+                    let close = crate::layer::resolve::closest_labels(&label, &labels);
+                    let mut error = Error::new(
+                        ErrorKind::LayerNotFound,
+                        format!("no layer with the label `{label}`"),
+                    );
+                    if !close.is_empty() {
+                        let list: Vec<String> = close.iter().map(|l| format!("`{l}`")).collect();
+                        error = error.with_hint(format!("did you mean {}?", list.join(" or ")));
+                    }
+                    Err((error, Vec::new()))
+                }
+            }
+        }
+        Command::Hook { shell } => {
+            let binary = std::env::current_exe().map_err(|err| {
+                (
+                    Error::new(ErrorKind::Io, "cannot find the path of the mfenv binary")
+                        .caused_by(crate::error::io_reason(&err)),
+                    Vec::new(),
+                )
+            })?;
+            let Some(binary) = binary.to_str() else {
+                return Err((
+                    Error::new(
+                        ErrorKind::Io,
+                        format!(
+                            "the path of the mfenv binary is not UTF-8: `{}`",
+                            binary.display()
+                        ),
+                    ),
+                    Vec::new(),
+                ));
+            };
+            Ok(stdout_only(ShellKind::from(shell).hook(binary)))
+        }
+        Command::Completions { shell } => {
+            let mut command = Cli::command();
+            let mut buffer = Vec::new();
+            let generator = match shell {
+                CompletionShell::Bash => clap_complete::Shell::Bash,
+                CompletionShell::Zsh => clap_complete::Shell::Zsh,
+                CompletionShell::Fish => clap_complete::Shell::Fish,
+            };
+            clap_complete::generate(generator, &mut command, "mfenv", &mut buffer);
+            Ok(stdout_only(String::from_utf8_lossy(&buffer).into_owned()))
+        }
+        Command::Complete { what, prefix } => {
+            let mut engine = Engine::new(env, false);
+            let labels: Vec<String> = match what {
+                CompleteWhat::Installed => engine_labels(&mut engine),
+                CompleteWhat::Loaded => {
+                    let loaded = engine.loaded_layers().unwrap_or_default();
+                    loaded
+                        .into_iter()
+                        .map(|id| engine.catalog().layer(id).label.clone())
+                        .collect()
+                }
+            };
+            let mut seen = std::collections::BTreeSet::new();
+            let mut out = String::new();
+            for label in labels {
+                if label.starts_with(&prefix) && !label.contains('\n') && seen.insert(label.clone())
+                {
+                    out.push_str(&label);
+                    out.push('\n');
+                }
+            }
+            Ok(stdout_only(out))
+        }
+    }
+}
+
+fn engine_labels(engine: &mut Engine<'_>) -> Vec<String> {
+    let ids = engine.catalog().all().to_vec();
+    ids.into_iter()
+        .map(|id| engine.catalog().layer(id).label.clone())
+        .collect()
+}
+
+fn stdout_only(stdout: String) -> Output {
+    Output {
+        stdout,
+        stderr: Vec::new(),
+    }
+}
+
+fn requests(action: Action, layers: &[String]) -> Vec<Request> {
+    layers
+        .iter()
+        .map(|layer| Request {
+            action,
+            layer: LayerRef::parse(layer),
+        })
+        .collect()
+}
+
+fn debug_lines(messages: Vec<String>) -> Vec<String> {
+    messages
+        .into_iter()
+        .map(|m| format!("mfenv: debug: {m}"))
+        .collect()
+}
+
+fn run_transaction(
+    env: &Env,
+    common: &ShellOptions,
+    requests: &[Request],
+    options: TransactionOptions,
+) -> std::result::Result<Output, Failure> {
+    let mut engine = Engine::new(env, common.debug);
+    let result = engine.transaction(requests, options);
+    let messages = if common.debug {
+        debug_lines(engine.debug_messages())
+    } else {
+        Vec::new()
+    };
+    let transaction = result.map_err(|error| (error, messages.clone()))?;
+    let stdout = if common.dry_run {
+        render_plan(&transaction)
+    } else {
+        ShellKind::from(common.shell).render(&transaction.ops)
+    };
+    Ok(Output {
+        stdout,
+        stderr: messages,
+    })
+}
+
+fn layers(env: &Env, args: &LayersArgs) -> Output {
+    let mut engine = Engine::new(env, args.debug);
+    let rows = engine.layers();
+    let rows = rows.into_iter().filter(|row| match args.loaded_filter {
+        None => true,
+        Some(LoadedFilter::Yes) => row.loaded,
+        Some(LoadedFilter::No) => !row.loaded,
+    });
+    let mut out = String::new();
+    if args.json {
+        let items: Vec<serde_json::Value> = rows
+            .map(|row| {
+                serde_json::json!({"label": row.label, "home": row.home, "loaded": row.loaded})
+            })
+            .collect();
+        out = serde_json::to_string_pretty(&items).expect("JSON values always serialize");
+        out.push('\n');
+    } else {
+        for row in rows {
+            if args.raw {
+                out.push_str(&format!("{} {}\n", row.label, row.home));
+            } else if row.loaded {
+                out.push_str(&format!("- (*) {} [{}]\n", row.label, row.home));
+            } else {
+                out.push_str(&format!("- {} [{}]\n", row.label, row.home));
+            }
+        }
+    }
+    let stderr = if args.debug {
+        debug_lines(engine.debug_messages())
+    } else {
+        engine
+            .catalog()
+            .broken()
+            .iter()
+            .map(|b| {
+                format!(
+                    "mfenv: warning: `{}` is not a usable layer: {}",
+                    b.home, b.reason
+                )
+            })
+            .collect()
+    };
+    Output {
+        stdout: out,
+        stderr,
+    }
+}
+
+/// The `--dry-run` report: the steps, then each variable's change.
+fn render_plan(transaction: &Transaction) -> String {
+    let mut out = String::new();
+    if transaction.steps.is_empty() {
+        out.push_str("nothing to do\n");
+    }
+    for step in &transaction.steps {
+        out.push_str(&describe_step(step));
+        out.push('\n');
+    }
+    let visible: Vec<&Change> = transaction
+        .changes
+        .iter()
+        .filter(|c| c.name != STATE_VARIABLE && !c.name.starts_with("LAYERAPI2_LAYER_"))
+        .collect();
+    if !visible.is_empty() {
+        out.push_str("\nvariables:\n");
+    }
+    for change in visible {
+        out.push_str(&describe_change(change));
+    }
+    out
+}
+
+fn describe_step(step: &PlannedStep) -> String {
+    let verb = match step.action {
+        Action::Load => "load  ",
+        Action::Unload => "unload",
+    };
+    let why = match (step.reason, &step.because_of) {
+        (Reason::Requested, _) | (_, None) => "requested".to_owned(),
+        (Reason::DependencyOf(_), Some(other)) => format!("needed by `{other}`"),
+        (Reason::OptionalDependencyOf(_), Some(other)) => {
+            format!("optional dependency of `{other}`")
+        }
+        (Reason::ConflictsWith(_), Some(other)) => format!("conflicts with `{other}`"),
+        (Reason::LostDependency(_), Some(other)) => {
+            format!("needs `{other}`, which is unloaded")
+        }
+    };
+    format!("{verb} {} [{}] ({why})", step.label, step.home)
+}
+
+fn describe_change(change: &Change) -> String {
+    let quoted = |value: &Option<String>| match value {
+        Some(value) => format!("{value:?}"),
+        None => "(unset)".to_owned(),
+    };
+    if PATH_VARIABLES.contains(&change.name.as_str()) {
+        let split = |value: &Option<String>| -> Vec<String> {
+            crate::env::path_list::PathList::parse(value.as_deref().unwrap_or(""))
+                .elements()
+                .to_vec()
+        };
+        let before = split(&change.before);
+        let after = split(&change.after);
+        let mut out = format!("  {}\n", change.name);
+        for entry in after.iter().filter(|e| !before.contains(e)) {
+            out.push_str(&format!("    + {entry}\n"));
+        }
+        for entry in before.iter().filter(|e| !after.contains(e)) {
+            out.push_str(&format!("    - {entry}\n"));
+        }
+        if change.after.is_none() {
+            out.push_str("    (unset)\n");
+        }
+        return out;
+    }
+    format!(
+        "  {}: {} -> {}\n",
+        change.name,
+        quoted(&change.before),
+        quoted(&change.after)
+    )
+}
+
+/// Entry point used by `main`: the real arguments and environment.
+pub fn main() -> u8 {
+    main_with(std::env::args_os(), std::env::vars_os().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,328 @@
+//! The layer engine: discovery, planning and application for one invocation.
+//!
+//! [`Engine`] holds the environment snapshot, the lazily walked [`Catalog`] and the
+//! decoded state, and answers the layer commands: which layers are loaded, plan and apply
+//! a transaction of loads and unloads, list layers. It knows nothing of shells or of the
+//! command line; the CLI renders what it returns.
+//!
+//! Which layers are loaded comes from the markers in the environment. Layers mfenv loaded
+//! are found through the state records without walking the layers path; only markers
+//! that no record explains (layers loaded by the original tools) need the full walk.
+
+use std::collections::BTreeSet;
+
+use crate::env::Env;
+use crate::env::diff::{Applier, ApplyOptions, Change, LoadFacts, Op, UnloadFacts};
+use crate::env::state::{STATE_VARIABLE, State, marker_is_set, marker_name};
+use crate::error::Result;
+use crate::layer::discover::{Catalog, LayerId, PythonVersions};
+use crate::layer::model::{LayerFileKind, LayerFileNames, LayerRef};
+use crate::layer::resolve::{Action, LoadOptions, Planner, Reason, Step};
+
+/// One thing asked of a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub action: Action,
+    pub layer: LayerRef,
+}
+
+/// How a transaction behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransactionOptions {
+    pub load_optional: bool,
+    pub force_prepend: bool,
+    pub source_profiles: bool,
+}
+
+impl Default for TransactionOptions {
+    fn default() -> Self {
+        TransactionOptions {
+            load_optional: true,
+            force_prepend: false,
+            source_profiles: true,
+        }
+    }
+}
+
+/// A planned step with the names a human needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedStep {
+    pub action: Action,
+    pub label: String,
+    pub home: String,
+    pub reason: Reason,
+    /// Label of the layer named by the reason, if any.
+    pub because_of: Option<String>,
+}
+
+/// What a transaction does.
+#[derive(Debug, Clone)]
+pub struct Transaction {
+    pub steps: Vec<PlannedStep>,
+    pub ops: Vec<Op>,
+    pub env: Env,
+    pub changes: Vec<Change>,
+}
+
+/// One row of `mfenv layers`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerRow {
+    pub label: String,
+    pub home: String,
+    pub loaded: bool,
+}
+
+/// The layer engine for one invocation.
+pub struct Engine<'env> {
+    env: &'env Env,
+    catalog: Catalog<'env>,
+    state: State,
+    python: PythonVersions,
+    debug: Option<Vec<String>>,
+}
+
+impl<'env> Engine<'env> {
+    /// An engine over the environment snapshot `env`.
+    pub fn new(env: &'env Env, debug: bool) -> Self {
+        let names = LayerFileNames::from_lookup(|name| env.get(name).map(str::to_owned));
+        let catalog = Catalog::new(env, env.get("LAYERAPI2_LAYERS_PATH"), names);
+        let mut messages = debug.then(Vec::new);
+        let state = match env.get(STATE_VARIABLE) {
+            None => State::default(),
+            Some(text) => State::decode(text).unwrap_or_else(|reason| {
+                if let Some(messages) = &mut messages {
+                    messages.push(format!(
+                        "ignoring the unreadable `{STATE_VARIABLE}` ({reason}): layers will unload with the layerapi2 rule"
+                    ));
+                }
+                State::default()
+            }),
+        };
+        let python = PythonVersions {
+            python2: env.get("PYTHON2_SHORT_VERSION").map(str::to_owned),
+            python3: env.get("PYTHON3_SHORT_VERSION").map(str::to_owned),
+        };
+        Engine {
+            env,
+            catalog,
+            state,
+            python,
+            debug: messages,
+        }
+    }
+
+    pub fn catalog(&mut self) -> &mut Catalog<'env> {
+        &mut self.catalog
+    }
+
+    /// Explanations gathered so far (with `debug`), discovery notes included.
+    pub fn debug_messages(&self) -> Vec<String> {
+        let mut messages: Vec<String> = self.catalog.notes().to_vec();
+        for broken in self.catalog.broken() {
+            messages.push(format!(
+                "`{}` is not a usable layer: {}",
+                broken.home, broken.reason
+            ));
+        }
+        if let Some(own) = &self.debug {
+            messages.extend(own.iter().cloned());
+        }
+        messages
+    }
+
+    fn marker_set(&self, home: &str) -> bool {
+        marker_is_set(self.env.get(&marker_name(home)))
+    }
+
+    /// The loaded layers, in load order for those mfenv loaded, then in path order.
+    pub fn loaded_layers(&mut self) -> Result<Vec<LayerId>> {
+        let mut loaded = Vec::new();
+        let mut explained = BTreeSet::new();
+        let records: Vec<(String, String)> = self
+            .state
+            .records
+            .iter()
+            .map(|r| (r.home.clone(), r.label.clone()))
+            .collect();
+        for (home, label) in records {
+            let marker = marker_name(&home);
+            if !marker_is_set(self.env.get(&marker)) {
+                continue;
+            }
+            let id = match self.catalog.find_home(&home) {
+                Ok(Some(id)) => id,
+                // The directory vanished or broke since the load: keep what we know.
+                _ => self.catalog.remember(&home, &label),
+            };
+            explained.insert(marker);
+            if !loaded.contains(&id) {
+                loaded.push(id);
+            }
+        }
+        let unexplained = self.env.vars().iter().any(|(name, value)| {
+            name.starts_with("LAYERAPI2_LAYER_")
+                && name.ends_with("_LOADED")
+                && marker_is_set(Some(value))
+                && !explained.contains(name)
+        });
+        if unexplained {
+            let all = self.catalog.all().to_vec();
+            for id in all {
+                let home = &self.catalog.layer(id).home;
+                if !loaded.contains(&id) && self.marker_set(home) {
+                    loaded.push(id);
+                }
+            }
+        }
+        Ok(loaded)
+    }
+
+    /// Whether the layer `reference` names is loaded (a loaded layer carrying the label
+    /// counts, as it does for `load`).
+    pub fn is_loaded(&mut self, reference: &LayerRef) -> Result<bool> {
+        if let Some(id) = self.catalog.find(reference)?
+            && self.marker_set(&self.catalog.layer(id).home.clone())
+        {
+            return Ok(true);
+        }
+        if let LayerRef::Label(label) = reference {
+            let loaded = self.loaded_layers()?;
+            return Ok(loaded
+                .iter()
+                .any(|id| &self.catalog.layer(*id).label == label));
+        }
+        Ok(false)
+    }
+
+    /// Every layer of the layers path with its loaded flag, in path order.
+    pub fn layers(&mut self) -> Vec<LayerRow> {
+        let ids = self.catalog.all().to_vec();
+        ids.into_iter()
+            .map(|id| {
+                let layer = self.catalog.layer(id);
+                LayerRow {
+                    label: layer.label.clone(),
+                    home: layer.home.clone(),
+                    loaded: self.marker_set(&layer.home),
+                }
+            })
+            .collect()
+    }
+
+    /// Plans and applies `requests` as one transaction. Nothing is changed on failure.
+    pub fn transaction(
+        &mut self,
+        requests: &[Request],
+        options: TransactionOptions,
+    ) -> Result<Transaction> {
+        let loaded = self.loaded_layers()?;
+        let debug = self.debug.is_some();
+        let mut planner = Planner::new(&mut self.catalog, loaded, debug);
+        let load_options = LoadOptions {
+            load_optional: options.load_optional,
+        };
+        for request in requests {
+            match request.action {
+                Action::Load => planner.load(&request.layer, load_options)?,
+                Action::Unload => planner.unload(&request.layer)?,
+            }
+        }
+        let (steps, _, messages) = planner.into_parts();
+        if let Some(debug) = &mut self.debug {
+            debug.extend(messages);
+        }
+        self.apply(&steps, options)
+    }
+
+    /// Plans the unload of every loaded layer and applies it (`exec --empty`).
+    pub fn unload_everything(&mut self, options: TransactionOptions) -> Result<Transaction> {
+        let loaded = self.loaded_layers()?;
+        let debug = self.debug.is_some();
+        let mut planner = Planner::new(&mut self.catalog, loaded, debug);
+        planner.unload_all()?;
+        let (steps, _, messages) = planner.into_parts();
+        if let Some(debug) = &mut self.debug {
+            debug.extend(messages);
+        }
+        self.apply(&steps, options)
+    }
+
+    fn apply(&mut self, steps: &[Step], options: TransactionOptions) -> Result<Transaction> {
+        let apply_options = ApplyOptions {
+            python: self.python.clone(),
+            force_prepend: options.force_prepend,
+            source_profiles: options.source_profiles,
+        };
+        let mut applier = Applier::new(self.env.clone(), self.state.clone(), apply_options);
+        let mut planned = Vec::with_capacity(steps.len());
+        for step in steps {
+            let layer = self.catalog.layer(step.layer);
+            let (label, home) = (layer.label.clone(), layer.home.clone());
+            match step.action {
+                Action::Load => {
+                    let facts = LoadFacts {
+                        existing_dirs: if options.force_prepend {
+                            u32::MAX
+                        } else {
+                            self.catalog.existing_prepend_dirs(step.layer, &self.python)
+                        },
+                        profile: if options.source_profiles {
+                            self.catalog
+                                .existing_file(step.layer, LayerFileKind::InteractiveProfile)
+                        } else {
+                            None
+                        },
+                        extra_env: self.catalog.extra_env(step.layer)?,
+                        home: home.clone(),
+                        label: label.clone(),
+                    };
+                    applier.load(&facts)?;
+                }
+                Action::Unload => {
+                    let extra_keys = if applier.state().record(&home).is_none() {
+                        self.catalog
+                            .extra_env(step.layer)?
+                            .iter()
+                            .map(|entry| entry.key.clone())
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
+                    let facts = UnloadFacts {
+                        unprofile: if options.source_profiles {
+                            self.catalog
+                                .existing_file(step.layer, LayerFileKind::InteractiveUnprofile)
+                        } else {
+                            None
+                        },
+                        extra_keys,
+                        home: home.clone(),
+                        label: label.clone(),
+                    };
+                    applier.unload(&facts)?;
+                }
+            }
+            let because_of = match step.reason {
+                Reason::Requested => None,
+                Reason::DependencyOf(id)
+                | Reason::OptionalDependencyOf(id)
+                | Reason::ConflictsWith(id)
+                | Reason::LostDependency(id) => Some(self.catalog.layer(id).label.clone()),
+            };
+            planned.push(PlannedStep {
+                action: step.action,
+                label,
+                home,
+                reason: step.reason,
+                because_of,
+            });
+        }
+        let (ops, env, changes) = applier.finish();
+        Ok(Transaction {
+            steps: planned,
+            ops,
+            env,
+            changes,
+        })
+    }
+}

@@ -1,0 +1,597 @@
+//! Applying load and unload steps to an environment: the changes as data.
+//!
+//! An [`Applier`] starts from a snapshot of the environment and the decoded state, and
+//! applies one layer load or unload at a time (facts about the layer are gathered by the
+//! caller from the catalog, so this module does no I/O). It produces [`Op`]s: variable
+//! changes, coalesced, and `Source` of interactive (un)profiles, placed exactly where
+//! layerapi2 sourced them so the scripts see the environment they expect.
+//!
+//! Unload is exact for layers mfenv loaded (DESIGN §4.2): entries the load added are
+//! removed, entries it moved go back to their place, extra_env variables get their
+//! previous value back unless the user changed them since; a variable that was unset
+//! before the first load comes back unset. A layer loaded by the original tools (a
+//! marker, no record) is unloaded with their rule: entries below its home removed,
+//! extra_env keys unset.
+
+use std::rc::Rc;
+
+use crate::env::Env;
+use crate::env::path_list::{PathList, Prepend};
+use crate::env::state::{
+    ExtraChange, PathChange, Record, STATE_VARIABLE, State, marker_is_set, marker_name,
+    value_digest,
+};
+use crate::error::{Error, ErrorKind, Result};
+use crate::layer::discover::{PATH_VARIABLES, PREPEND_STEPS, PythonVersions, SubPath};
+use crate::layer::model::{ExtraEnvEntry, extra_env_value};
+
+/// One thing the shell must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// Export a variable with this exact value.
+    Set(String, String),
+    /// Remove a variable.
+    Unset(String),
+    /// Source a script (interactive profile or unprofile), by absolute path.
+    Source(String),
+}
+
+/// What a load needs to know about a layer.
+#[derive(Debug, Clone)]
+pub struct LoadFacts {
+    pub home: String,
+    pub label: String,
+    /// Bit i set: the directory of `PREPEND_STEPS[i]` exists.
+    pub existing_dirs: u32,
+    pub profile: Option<String>,
+    pub extra_env: Rc<[ExtraEnvEntry]>,
+}
+
+/// What an unload needs to know about a layer.
+#[derive(Debug, Clone)]
+pub struct UnloadFacts {
+    pub home: String,
+    pub label: String,
+    pub unprofile: Option<String>,
+    /// The extra_env keys, for layers loaded by the original tools (no record).
+    pub extra_keys: Vec<String>,
+}
+
+/// How loads behave.
+#[derive(Debug, Clone, Default)]
+pub struct ApplyOptions {
+    pub python: PythonVersions,
+    /// Prepend every directory, existing or not.
+    pub force_prepend: bool,
+    /// Source interactive (un)profiles (shell mode; never in `exec`).
+    pub source_profiles: bool,
+}
+
+/// One variable's change over the whole application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub name: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+/// Applies steps to an environment and records the resulting operations.
+pub struct Applier {
+    initial: Env,
+    current: Env,
+    flushed: Env,
+    pending: Vec<String>,
+    touched: Vec<String>,
+    state: State,
+    options: ApplyOptions,
+    ops: Vec<Op>,
+}
+
+impl Applier {
+    /// Starts from `env` and its decoded `state`; records whose marker is gone are dropped.
+    pub fn new(env: Env, mut state: State, options: ApplyOptions) -> Self {
+        state
+            .records
+            .retain(|record| marker_is_set(env.get(&marker_name(&record.home))));
+        Applier {
+            initial: env.clone(),
+            flushed: env.clone(),
+            current: env,
+            pending: Vec::new(),
+            touched: Vec::new(),
+            state,
+            options,
+            ops: Vec::new(),
+        }
+    }
+
+    /// The environment as it stands after the steps applied so far.
+    pub fn env(&self) -> &Env {
+        &self.current
+    }
+
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// Applies the load of one layer.
+    pub fn load(&mut self, facts: &LoadFacts) -> Result<()> {
+        let mut record = Record {
+            home: facts.home.clone(),
+            label: facts.label.clone(),
+            ..Record::default()
+        };
+        let versions = self.options.python.clone();
+        for (index, step) in PREPEND_STEPS.iter().enumerate() {
+            if !self.options.force_prepend && facts.existing_dirs & (1 << index) == 0 {
+                continue;
+            }
+            let Some(sub) = step.sub_path.render(&versions) else {
+                continue;
+            };
+            if let SubPath::Python { major, .. } = step.sub_path {
+                match major {
+                    2 => record.python2 = versions.python2.clone(),
+                    _ => record.python3 = versions.python3.clone(),
+                }
+            }
+            let variable = step.variable;
+            self.check_usable(variable, &facts.label)?;
+            let current = self.current.get(variable);
+            if current.is_none() {
+                self.state.unset_origins.insert(variable.to_owned());
+            }
+            let mut list = PathList::parse(current.unwrap_or(""));
+            let entry = format!("{}/{sub}", facts.home);
+            let moved_from_end = match list.prepend(&entry) {
+                Some(Prepend::Added) => None,
+                Some(Prepend::Moved { from_end }) => Some(from_end),
+                None => continue,
+            };
+            record.paths.push(PathChange {
+                step: u8::try_from(index).expect("18 steps fit in a byte"),
+                moved_from_end,
+            });
+            self.set(variable, &list.join());
+        }
+        if self.options.source_profiles
+            && let Some(profile) = &facts.profile
+        {
+            self.flush();
+            self.ops.push(Op::Source(profile.clone()));
+        }
+        for entry in facts.extra_env.iter() {
+            if entry.key == STATE_VARIABLE {
+                return Err(Error::new(
+                    ErrorKind::LayerFile,
+                    format!("cannot load `{}`", facts.label),
+                )
+                .caused_by(format!(
+                    "its extra_env sets `{STATE_VARIABLE}` (line {}), which mfenv owns",
+                    entry.line
+                )));
+            }
+            self.check_usable(&entry.key, &facts.label)?;
+            let value = extra_env_value(&entry.raw_value, |name| self.current.get(name));
+            record.extras.push(ExtraChange {
+                key: entry.key.clone(),
+                previous: self.current.get(&entry.key).map(str::to_owned),
+                set_digest: value_digest(&value),
+            });
+            self.set(&entry.key, &value);
+        }
+        self.set(&marker_name(&facts.home), "1");
+        self.state.records.retain(|r| r.home != facts.home);
+        self.state.records.push(record);
+        Ok(())
+    }
+
+    /// Applies the unload of one layer.
+    pub fn unload(&mut self, facts: &UnloadFacts) -> Result<()> {
+        let position = self.state.records.iter().position(|r| r.home == facts.home);
+        match position {
+            Some(index) => {
+                let record = self.state.records.remove(index);
+                self.restore_extras(&record, index, &facts.label)?;
+                self.source_unprofile(facts);
+                self.restore_paths(&record, &facts.label)?;
+            }
+            None => self.unload_like_layerapi2(facts)?,
+        }
+        self.unset(&marker_name(&facts.home));
+        Ok(())
+    }
+
+    /// Ends the application: writes the state variable and returns the operations.
+    pub fn finish(mut self) -> (Vec<Op>, Env, Vec<Change>) {
+        if self.state.is_empty() {
+            self.state.unset_origins.clear();
+            if self.current.get(STATE_VARIABLE).is_some() {
+                self.unset(STATE_VARIABLE);
+            }
+        } else {
+            let encoded = self.state.encode();
+            self.set(STATE_VARIABLE, &encoded);
+        }
+        self.flush();
+        let changes = self
+            .touched
+            .iter()
+            .filter_map(|name| {
+                let before = self.initial.get(name);
+                let after = self.current.get(name);
+                (before != after).then(|| Change {
+                    name: name.clone(),
+                    before: before.map(str::to_owned),
+                    after: after.map(str::to_owned),
+                })
+            })
+            .collect();
+        (self.ops, self.current, changes)
+    }
+
+    fn restore_extras(&mut self, record: &Record, index: usize, label: &str) -> Result<()> {
+        for extra in record.extras.iter().rev() {
+            self.check_usable(&extra.key, label)?;
+            let current = self.current.get(&extra.key);
+            if current.map(value_digest) == Some(extra.set_digest) {
+                match &extra.previous {
+                    Some(previous) => {
+                        let previous = previous.clone();
+                        self.set(&extra.key, &previous);
+                    }
+                    None => self.unset(&extra.key),
+                }
+                continue;
+            }
+            // Changed since: by the user (leave it) or by a later layer, which must now
+            // give back what was there before this layer, not this layer's value.
+            let later = self.state.records[index..]
+                .iter_mut()
+                .flat_map(|r| r.extras.iter_mut())
+                .find(|e| {
+                    e.key == extra.key
+                        && e.previous.as_deref().map(value_digest) == Some(extra.set_digest)
+                });
+            if let Some(later) = later {
+                later.previous = extra.previous.clone();
+            }
+        }
+        Ok(())
+    }
+
+    fn restore_paths(&mut self, record: &Record, label: &str) -> Result<()> {
+        let versions = PythonVersions {
+            python2: record.python2.clone(),
+            python3: record.python3.clone(),
+        };
+        for change in record.paths.iter().rev() {
+            let Some(step) = PREPEND_STEPS.get(usize::from(change.step)) else {
+                continue;
+            };
+            let Some(sub) = step.sub_path.render(&versions) else {
+                continue;
+            };
+            let variable = step.variable;
+            self.check_usable(variable, label)?;
+            let Some(current) = self.current.get(variable) else {
+                continue;
+            };
+            let mut list = PathList::parse(current);
+            let entry = format!("{}/{sub}", record.home);
+            match change.moved_from_end {
+                None => {
+                    list.remove(&entry);
+                }
+                Some(from_end) => list.restore_position(&entry, from_end),
+            }
+            let joined = list.join();
+            if joined == current {
+                continue;
+            }
+            if list.is_empty() && self.state.unset_origins.remove(variable) {
+                self.unset(variable);
+            } else {
+                self.set(variable, &joined);
+            }
+        }
+        Ok(())
+    }
+
+    fn unload_like_layerapi2(&mut self, facts: &UnloadFacts) -> Result<()> {
+        for variable in PATH_VARIABLES {
+            let Some(current) = self.current.get(variable) else {
+                continue;
+            };
+            let mut list = PathList::parse(current);
+            if list.remove_below(&facts.home) > 0 {
+                self.check_usable(variable, &facts.label)?;
+                let joined = list.join();
+                self.set(variable, &joined);
+            }
+        }
+        self.source_unprofile(facts);
+        for key in &facts.extra_keys {
+            if self.current.get(key).is_some() || self.current.is_not_utf8(key) {
+                self.unset(key);
+            }
+        }
+        Ok(())
+    }
+
+    fn source_unprofile(&mut self, facts: &UnloadFacts) {
+        if self.options.source_profiles
+            && let Some(unprofile) = &facts.unprofile
+        {
+            self.flush();
+            self.ops.push(Op::Source(unprofile.clone()));
+        }
+    }
+
+    fn check_usable(&self, variable: &str, label: &str) -> Result<()> {
+        if self.current.is_not_utf8(variable) {
+            return Err(Error::new(
+                ErrorKind::Environment,
+                format!("cannot change `{variable}` for layer `{label}`"),
+            )
+            .caused_by(format!("the value of `{variable}` is not valid UTF-8")));
+        }
+        Ok(())
+    }
+
+    fn touch(&mut self, name: &str) {
+        if !self.pending.iter().any(|n| n == name) {
+            self.pending.push(name.to_owned());
+        }
+        if !self.touched.iter().any(|n| n == name) {
+            self.touched.push(name.to_owned());
+        }
+    }
+
+    fn set(&mut self, name: &str, value: &str) {
+        self.touch(name);
+        self.current.set(name, value);
+    }
+
+    fn unset(&mut self, name: &str) {
+        self.touch(name);
+        self.current.unset(name);
+    }
+
+    /// Emits the pending variables whose value differs from what the shell has.
+    fn flush(&mut self) {
+        for name in std::mem::take(&mut self.pending) {
+            let now = self.current.get(&name);
+            if now == self.flushed.get(&name) && !self.flushed.is_not_utf8(&name) {
+                continue;
+            }
+            match now {
+                Some(value) => {
+                    self.ops.push(Op::Set(name.clone(), value.to_owned()));
+                    self.flushed.set(&name, value);
+                }
+                None => {
+                    self.ops.push(Op::Unset(name.clone()));
+                    self.flushed.unset(&name);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layer::model::parse_extra_env;
+
+    const BIN: u32 = 1 << 12;
+    const LIB_PY: u32 = 1 << 6;
+    const LIB_LD: u32 = 1 << 14;
+
+    fn facts(home: &str, dirs: u32, extra: &str) -> LoadFacts {
+        LoadFacts {
+            home: home.into(),
+            label: home.trim_start_matches('/').into(),
+            existing_dirs: dirs,
+            profile: None,
+            extra_env: parse_extra_env(extra, "/x").unwrap().into(),
+        }
+    }
+
+    fn unload_facts(home: &str, keys: &[&str]) -> UnloadFacts {
+        UnloadFacts {
+            home: home.into(),
+            label: home.trim_start_matches('/').into(),
+            unprofile: None,
+            extra_keys: keys.iter().map(|k| k.to_string()).collect(),
+        }
+    }
+
+    /// Loads, returns the resulting env with the state re-decoded as a later call would.
+    fn load(env: &Env, layers: &[LoadFacts]) -> Env {
+        let state = env
+            .get(STATE_VARIABLE)
+            .map(|s| State::decode(s).unwrap())
+            .unwrap_or_default();
+        let mut applier = Applier::new(env.clone(), state, ApplyOptions::default());
+        for layer in layers {
+            applier.load(layer).unwrap();
+        }
+        applier.finish().1
+    }
+
+    fn unload(env: &Env, layers: &[UnloadFacts]) -> Env {
+        let state = env
+            .get(STATE_VARIABLE)
+            .map(|s| State::decode(s).unwrap())
+            .unwrap_or_default();
+        let mut applier = Applier::new(env.clone(), state, ApplyOptions::default());
+        for layer in layers {
+            applier.unload(layer).unwrap();
+        }
+        applier.finish().1
+    }
+
+    #[test]
+    fn load_then_unload_restores_the_environment_exactly() {
+        let before = Env::from_pairs([("PATH", "/usr/bin:/bin"), ("FOO", "old")]);
+        let loaded = load(
+            &before,
+            &[facts("/a", BIN | LIB_PY | LIB_LD, "FOO=new\nBAR=x")],
+        );
+        assert_eq!(loaded.get("PATH"), Some("/a/bin:/usr/bin:/bin"));
+        assert_eq!(loaded.get("PYTHONPATH"), Some("/a/lib"));
+        assert_eq!(loaded.get("FOO"), Some("new"));
+        let after = unload(&loaded, &[unload_facts("/a", &[])]);
+        assert_eq!(after, before);
+    }
+
+    #[test]
+    fn an_entry_that_existed_before_the_load_returns_to_its_place() {
+        let before = Env::from_pairs([("PATH", "/usr/bin:/a/bin:/bin")]);
+        let loaded = load(&before, &[facts("/a", BIN, "")]);
+        assert_eq!(loaded.get("PATH"), Some("/a/bin:/usr/bin:/bin"));
+        let loaded = load(&loaded, &[facts("/b", BIN, "")]);
+        let after = unload(&loaded, &[unload_facts("/a", &[])]);
+        assert_eq!(after.get("PATH"), Some("/b/bin:/usr/bin:/a/bin:/bin"));
+    }
+
+    #[test]
+    fn unloading_keeps_entries_the_user_added() {
+        let before = Env::from_pairs([("PATH", "/bin")]);
+        let mut loaded = load(&before, &[facts("/a", BIN, "")]);
+        loaded.set("PATH", "/mine:/a/bin:/bin:/also-mine");
+        let after = unload(&loaded, &[unload_facts("/a", &[])]);
+        assert_eq!(after.get("PATH"), Some("/mine:/bin:/also-mine"));
+    }
+
+    #[test]
+    fn a_variable_the_user_changed_after_the_load_is_left_alone() {
+        let before = Env::from_pairs([("FOO", "old")]);
+        let mut loaded = load(&before, &[facts("/a", 0, "FOO=new")]);
+        loaded.set("FOO", "mine");
+        let after = unload(&loaded, &[unload_facts("/a", &[])]);
+        assert_eq!(after.get("FOO"), Some("mine"));
+    }
+
+    #[test]
+    fn unset_path_variables_come_back_unset() {
+        let before = Env::from_pairs([("PATH", "/bin")]);
+        let loaded = load(&before, &[facts("/a", LIB_PY | LIB_LD, "")]);
+        let after = unload(&loaded, &[unload_facts("/a", &[])]);
+        assert_eq!(after.get("PYTHONPATH"), None);
+        assert_eq!(after.get("LD_LIBRARY_PATH"), None);
+        assert_eq!(after, before);
+    }
+
+    #[test]
+    fn unloading_in_load_order_hands_previous_values_down() {
+        let before = Env::from_pairs([("X", "orig")]);
+        let loaded = load(&before, &[facts("/a", 0, "X=a"), facts("/b", 0, "X=b")]);
+        let only_b = unload(&loaded, &[unload_facts("/a", &[])]);
+        assert_eq!(only_b.get("X"), Some("b"));
+        let after = unload(&only_b, &[unload_facts("/b", &[])]);
+        assert_eq!(after, before);
+    }
+
+    #[test]
+    fn a_variable_set_twice_in_one_file_restores_the_original() {
+        let before = Env::from_pairs([("X", "orig")]);
+        let loaded = load(&before, &[facts("/a", 0, "X=1\nX=2\nY={X}")]);
+        assert_eq!(loaded.get("Y"), Some("2"));
+        assert_eq!(unload(&loaded, &[unload_facts("/a", &[])]), before);
+    }
+
+    #[test]
+    fn a_path_variable_emptied_but_set_before_stays_set() {
+        let before = Env::from_pairs([("NODE_PATH", "")]);
+        let loaded = load(&before, &[facts("/a", 1, "")]);
+        assert_eq!(loaded.get("NODE_PATH"), Some("/a/node_modules"));
+        assert_eq!(unload(&loaded, &[unload_facts("/a", &[])]), before);
+    }
+
+    #[test]
+    fn layers_loaded_by_the_original_tools_unload_with_its_rule() {
+        let marker = marker_name("/a");
+        let before = Env::from_pairs([
+            ("PATH", "/a/bin:/a:/usr/bin"),
+            ("FOO", "x"),
+            (marker.as_str(), "1"),
+        ]);
+        let after = unload(&before, &[unload_facts("/a", &["FOO"])]);
+        assert_eq!(after.get("PATH"), Some("/a:/usr/bin"));
+        assert_eq!(after.get("FOO"), None);
+        assert_eq!(after.get(&marker), None);
+        assert_eq!(after.get(STATE_VARIABLE), None);
+    }
+
+    #[test]
+    fn records_without_a_marker_are_forgotten() {
+        let before = Env::from_pairs([("PATH", "/bin")]);
+        let mut loaded = load(&before, &[facts("/a", BIN, "")]);
+        loaded.unset(&marker_name("/a"));
+        let applier = Applier::new(
+            loaded.clone(),
+            State::decode(loaded.get(STATE_VARIABLE).unwrap()).unwrap(),
+            ApplyOptions::default(),
+        );
+        assert!(applier.state().is_empty());
+    }
+
+    #[test]
+    fn profiles_are_sourced_between_paths_and_extra_env() {
+        let env = Env::from_pairs([("PATH", "/bin")]);
+        let options = ApplyOptions {
+            source_profiles: true,
+            ..ApplyOptions::default()
+        };
+        let mut applier = Applier::new(env, State::default(), options);
+        let mut layer = facts("/a", BIN, "FOO=1");
+        layer.profile = Some("/a/.layerapi2_interactive_profile".into());
+        applier.load(&layer).unwrap();
+        let (ops, ..) = applier.finish();
+        assert_eq!(ops[0], Op::Set("PATH".into(), "/a/bin:/bin".into()));
+        assert_eq!(
+            ops[1],
+            Op::Source("/a/.layerapi2_interactive_profile".into())
+        );
+        assert_eq!(ops[2], Op::Set("FOO".into(), "1".into()));
+    }
+
+    #[test]
+    fn force_prepend_adds_missing_directories_but_no_unversioned_python_path() {
+        let env = Env::from_pairs([("PATH", "/bin")]);
+        let options = ApplyOptions {
+            force_prepend: true,
+            ..ApplyOptions::default()
+        };
+        let mut applier = Applier::new(env, State::default(), options);
+        applier.load(&facts("/a", 0, "")).unwrap();
+        let (_, env, _) = applier.finish();
+        assert_eq!(
+            env.get("PATH"),
+            Some(
+                "/a/local/bin:/a/bin:/a/local/lib/node_modules/.bin:/a/lib/node_modules/.bin:/a/node_modules/.bin:/bin"
+            )
+        );
+        assert_eq!(env.get("PYTHONPATH"), Some("/a/local/lib:/a/lib"));
+        assert!(!env.get("PYTHONPATH").unwrap().contains("null"));
+    }
+
+    #[test]
+    fn extra_env_may_not_set_the_state_variable() {
+        let mut applier = Applier::new(Env::default(), State::default(), ApplyOptions::default());
+        assert!(applier.load(&facts("/a", 0, "__MFENV_STATE=x")).is_err());
+    }
+
+    #[test]
+    fn changes_list_only_what_differs_at_the_end() {
+        let before = Env::from_pairs([("PATH", "/bin")]);
+        let mut applier = Applier::new(before, State::default(), ApplyOptions::default());
+        applier.load(&facts("/a", BIN, "")).unwrap();
+        applier.unload(&unload_facts("/a", &[])).unwrap();
+        let (ops, _, changes) = applier.finish();
+        assert!(changes.is_empty(), "{changes:?}");
+        assert!(ops.is_empty(), "{ops:?}");
+    }
+}

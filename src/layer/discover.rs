@@ -1,0 +1,548 @@
+//! Finding layers on disk: the only module that reads layer files.
+//!
+//! A [`Catalog`] walks `LAYERAPI2_LAYERS_PATH` lazily, in path order: each entry that is
+//! itself a layer is taken as is, otherwise its immediate subdirectories are taken in
+//! sorted byte order. The walk stops as soon as the label asked for is found, and goes on
+//! from there for the next question, so one invocation makes at most one pass over the
+//! path and reads each file at most once (every parsed file is kept).
+//!
+//! A directory is a layer when its label file can be opened (which also proves the
+//! directory exists). A layer whose label cannot be read, is not UTF-8, is empty or spans
+//! several lines is "broken": it is left out of label lookups and listed in
+//! [`Catalog::broken`] so that callers can report it. Homes are built as `entry + "/" +
+//! name`, byte for byte as layerapi2 does, because the loaded marker hashes that string.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::path::Path;
+use std::rc::Rc;
+
+use crate::env::Env;
+use crate::error::{Error, ErrorKind, Result, io_reason};
+use crate::layer::model::{
+    self, Dependency, ExtraEnvEntry, LayerFileKind, LayerFileNames, LayerRef,
+};
+
+/// Index of a layer in a [`Catalog`].
+pub type LayerId = usize;
+
+/// Layer files larger than this are refused rather than read into memory.
+pub const MAX_LAYER_FILE_BYTES: u64 = 1 << 20;
+
+/// A layer found on disk; its list files are read on first use.
+#[derive(Debug)]
+pub struct Layer {
+    pub home: String,
+    pub label: String,
+    /// True when found by walking the layers path (false: named by its home).
+    pub in_layers_path: bool,
+    dependencies: Option<Rc<[Dependency]>>,
+    conflicts: Option<Rc<[LayerRef]>>,
+    extra_env: Option<Rc<[ExtraEnvEntry]>>,
+}
+
+/// A directory that has a label file but cannot be used as a layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokenLayer {
+    pub home: String,
+    pub reason: String,
+}
+
+/// The 18 directory prepends of a layer load, in layerapi2's order (reference A4.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrependStep {
+    pub sub_path: SubPath,
+    pub variable: &'static str,
+}
+
+/// A path below a layer home; python paths depend on the python versions in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubPath {
+    Fixed(&'static str),
+    /// `[local/]lib/python<version>/site-packages` for python 2 or 3.
+    Python {
+        local: bool,
+        major: u8,
+    },
+}
+
+pub const PREPEND_STEPS: [PrependStep; 18] = {
+    const fn fixed(sub: &'static str, variable: &'static str) -> PrependStep {
+        PrependStep {
+            sub_path: SubPath::Fixed(sub),
+            variable,
+        }
+    }
+    const fn python(local: bool, major: u8) -> PrependStep {
+        PrependStep {
+            sub_path: SubPath::Python { local, major },
+            variable: "PYTHONPATH",
+        }
+    }
+    [
+        fixed("node_modules", "NODE_PATH"),
+        fixed("node_modules/.bin", "PATH"),
+        fixed("lib/node_modules", "NODE_PATH"),
+        fixed("lib/node_modules/.bin", "PATH"),
+        fixed("local/lib/node_modules", "NODE_PATH"),
+        fixed("local/lib/node_modules/.bin", "PATH"),
+        fixed("lib", "PYTHONPATH"),
+        fixed("local/lib", "PYTHONPATH"),
+        python(false, 2),
+        python(false, 3),
+        python(true, 2),
+        python(true, 3),
+        fixed("bin", "PATH"),
+        fixed("local/bin", "PATH"),
+        fixed("lib", "LD_LIBRARY_PATH"),
+        fixed("local/lib", "LD_LIBRARY_PATH"),
+        fixed("lib/pkgconfig", "PKG_CONFIG_PATH"),
+        fixed("local/lib/pkgconfig", "PKG_CONFIG_PATH"),
+    ]
+};
+
+/// The five path-like variables a layer load changes.
+pub const PATH_VARIABLES: [&str; 5] = [
+    "PATH",
+    "LD_LIBRARY_PATH",
+    "PKG_CONFIG_PATH",
+    "PYTHONPATH",
+    "NODE_PATH",
+];
+
+/// The python versions used for site-packages paths (`PYTHON{2,3}_SHORT_VERSION`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PythonVersions {
+    pub python2: Option<String>,
+    pub python3: Option<String>,
+}
+
+impl SubPath {
+    /// The relative path, or `None` for a python path whose version is unset.
+    pub fn render(self, versions: &PythonVersions) -> Option<String> {
+        match self {
+            SubPath::Fixed(sub) => Some(sub.to_owned()),
+            SubPath::Python { local, major } => {
+                let version = match major {
+                    2 => versions.python2.as_deref(),
+                    _ => versions.python3.as_deref(),
+                }?;
+                if version.is_empty() {
+                    return None;
+                }
+                let prefix = if local { "local/" } else { "" };
+                Some(format!("{prefix}lib/python{version}/site-packages"))
+            }
+        }
+    }
+}
+
+/// Where the walk of the layers path stands.
+#[derive(Debug, Default)]
+struct Walk {
+    entry: usize,
+    children: Option<Vec<String>>,
+    child: usize,
+    done: bool,
+}
+
+/// The layers reachable through the layers path, discovered lazily.
+#[derive(Debug)]
+pub struct Catalog<'env> {
+    env: &'env Env,
+    names: LayerFileNames,
+    entries: Vec<String>,
+    walk: Walk,
+    layers: Vec<Layer>,
+    walked: Vec<LayerId>,
+    by_home: HashMap<String, LayerId>,
+    first_by_label: HashMap<String, LayerId>,
+    broken: Vec<BrokenLayer>,
+    notes: Vec<String>,
+}
+
+impl<'env> Catalog<'env> {
+    /// A catalog over `layers_path` (the raw `LAYERAPI2_LAYERS_PATH` value, if set).
+    ///
+    /// Relative and empty entries are skipped with a note (see [`Catalog::notes`]).
+    pub fn new(env: &'env Env, layers_path: Option<&str>, names: LayerFileNames) -> Self {
+        let mut notes = Vec::new();
+        let mut entries = Vec::new();
+        if let Some(path) = layers_path {
+            for entry in path.split(':') {
+                if entry.starts_with('/') {
+                    entries.push(entry.to_owned());
+                } else {
+                    notes.push(format!(
+                        "not an absolute path (`{entry}`) in LAYERAPI2_LAYERS_PATH: skipped"
+                    ));
+                }
+            }
+        }
+        Catalog {
+            env,
+            names,
+            entries,
+            walk: Walk::default(),
+            layers: Vec::new(),
+            walked: Vec::new(),
+            by_home: HashMap::new(),
+            first_by_label: HashMap::new(),
+            broken: Vec::new(),
+            notes,
+        }
+    }
+
+    pub fn file_names(&self) -> &LayerFileNames {
+        &self.names
+    }
+
+    /// Messages explaining discovery decisions (for `--debug`).
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
+    /// Broken layers met so far.
+    pub fn broken(&self) -> &[BrokenLayer] {
+        &self.broken
+    }
+
+    pub fn layer(&self, id: LayerId) -> &Layer {
+        &self.layers[id]
+    }
+
+    /// Every layer of the layers path, in path order (walks the whole path).
+    pub fn all(&mut self) -> &[LayerId] {
+        while self.walk_next() {}
+        &self.walked
+    }
+
+    /// Resolves a label (first layer of the path carrying it) or a home.
+    pub fn find(&mut self, reference: &LayerRef) -> Result<Option<LayerId>> {
+        match reference {
+            LayerRef::Label(label) => Ok(self.find_label(label)),
+            LayerRef::Home(home) => self.find_home(home),
+        }
+    }
+
+    /// The first layer of the path whose label is `label`.
+    pub fn find_label(&mut self, label: &str) -> Option<LayerId> {
+        loop {
+            if let Some(id) = self.first_by_label.get(label) {
+                return Some(*id);
+            }
+            if !self.walk_next() {
+                return None;
+            }
+        }
+    }
+
+    /// The layer whose home is `home`, if that directory is a layer; it need not be in
+    /// the layers path. A home whose label is broken is an error.
+    pub fn find_home(&mut self, home: &str) -> Result<Option<LayerId>> {
+        if let Some(id) = self.by_home.get(home) {
+            return Ok(Some(*id));
+        }
+        match self.read_label(home) {
+            LabelRead::NotALayer => Ok(None),
+            LabelRead::Broken(reason) => Err(Error::new(
+                ErrorKind::LayerFile,
+                format!("the layer at `{home}` is unusable"),
+            )
+            .caused_by(reason)),
+            LabelRead::Label(label) => Ok(Some(self.add_layer(home.to_owned(), label, false))),
+        }
+    }
+
+    /// The parsed dependencies file of a layer (empty when there is none).
+    pub fn dependencies(&mut self, id: LayerId) -> Result<Rc<[Dependency]>> {
+        if let Some(deps) = &self.layers[id].dependencies {
+            return Ok(Rc::clone(deps));
+        }
+        let content = self.read_layer_file(id, LayerFileKind::Dependencies)?;
+        let env = self.env;
+        let deps: Rc<[Dependency]> = content
+            .map(|text| model::parse_dependencies(&text, |name| env.get(name)))
+            .unwrap_or_default()
+            .into();
+        self.layers[id].dependencies = Some(Rc::clone(&deps));
+        Ok(deps)
+    }
+
+    /// The parsed conflicts file of a layer.
+    pub fn conflicts(&mut self, id: LayerId) -> Result<Rc<[LayerRef]>> {
+        if let Some(conflicts) = &self.layers[id].conflicts {
+            return Ok(Rc::clone(conflicts));
+        }
+        let content = self.read_layer_file(id, LayerFileKind::Conflicts)?;
+        let env = self.env;
+        let conflicts: Rc<[LayerRef]> = content
+            .map(|text| model::parse_conflicts(&text, |name| env.get(name)))
+            .unwrap_or_default()
+            .into();
+        self.layers[id].conflicts = Some(Rc::clone(&conflicts));
+        Ok(conflicts)
+    }
+
+    /// The parsed extra_env file of a layer (values not yet substituted).
+    pub fn extra_env(&mut self, id: LayerId) -> Result<Rc<[ExtraEnvEntry]>> {
+        if let Some(entries) = &self.layers[id].extra_env {
+            return Ok(Rc::clone(entries));
+        }
+        let content = self.read_layer_file(id, LayerFileKind::ExtraEnv)?;
+        let entries: Rc<[ExtraEnvEntry]> = match content {
+            Some(text) => {
+                let path = self.file_path(id, LayerFileKind::ExtraEnv);
+                model::parse_extra_env(&text, &path)
+                    .map_err(|e| {
+                        e.context(format!("cannot use layer `{}`", self.layers[id].label))
+                    })?
+                    .into()
+            }
+            None => Rc::from(Vec::new()),
+        };
+        self.layers[id].extra_env = Some(Rc::clone(&entries));
+        Ok(entries)
+    }
+
+    /// The path of one of the layer's files (which may not exist).
+    pub fn file_path(&self, id: LayerId, kind: LayerFileKind) -> String {
+        format!("{}/{}", self.layers[id].home, self.names.get(kind))
+    }
+
+    /// The interactive profile or unprofile of a layer, when it exists.
+    pub fn existing_file(&self, id: LayerId, kind: LayerFileKind) -> Option<String> {
+        let path = self.file_path(id, kind);
+        Path::new(&path).is_file().then_some(path)
+    }
+
+    /// Which of the 18 prepend steps apply: bit `i` is set when step `i`'s directory exists.
+    pub fn existing_prepend_dirs(&self, id: LayerId, versions: &PythonVersions) -> u32 {
+        let home = &self.layers[id].home;
+        let mut known: Vec<(String, bool)> = Vec::with_capacity(8);
+        let mut is_dir = |relative: &str| -> bool {
+            if let Some((_, exists)) = known.iter().find(|(path, _)| path == relative) {
+                return *exists;
+            }
+            // A missing parent makes every path below it missing: one stat saved per level.
+            let exists = match relative.rsplit_once('/') {
+                Some((parent, _))
+                    if known
+                        .iter()
+                        .any(|(path, exists)| path == parent && !*exists) =>
+                {
+                    false
+                }
+                _ => fs::metadata(format!("{home}/{relative}"))
+                    .map(|m| m.is_dir())
+                    .unwrap_or(false),
+            };
+            known.push((relative.to_owned(), exists));
+            exists
+        };
+        // Probe the top-level directories first so deeper probes can be skipped.
+        for top in ["node_modules", "lib", "local", "bin"] {
+            is_dir(top);
+        }
+        if is_dir("local") {
+            is_dir("local/lib");
+        }
+        let mut mask = 0;
+        for (index, step) in PREPEND_STEPS.iter().enumerate() {
+            if let Some(sub) = step.sub_path.render(versions)
+                && is_dir(&sub)
+            {
+                mask |= 1 << index;
+            }
+        }
+        mask
+    }
+
+    /// A layer known only by what the state recorded (its directory vanished or broke
+    /// since it was loaded): it has no files, so it can still be unloaded.
+    pub fn remember(&mut self, home: &str, label: &str) -> LayerId {
+        if let Some(id) = self.by_home.get(home) {
+            return *id;
+        }
+        self.add_layer(home.to_owned(), label.to_owned(), false)
+    }
+
+    fn add_layer(&mut self, home: String, label: String, in_layers_path: bool) -> LayerId {
+        let id = self.layers.len();
+        self.by_home.insert(home.clone(), id);
+        self.layers.push(Layer {
+            home,
+            label,
+            in_layers_path,
+            dependencies: None,
+            conflicts: None,
+            extra_env: None,
+        });
+        id
+    }
+
+    /// Takes one more step of the walk; false when the walk is over.
+    fn walk_next(&mut self) -> bool {
+        loop {
+            if self.walk.done {
+                return false;
+            }
+            let Some(entry) = self.entries.get(self.walk.entry).cloned() else {
+                self.walk.done = true;
+                return false;
+            };
+            let Some(children) = &self.walk.children else {
+                // First visit of this entry: is it a layer itself?
+                match self.read_label(&entry) {
+                    LabelRead::Label(label) => {
+                        self.found(entry, label);
+                        self.next_entry();
+                        return true;
+                    }
+                    LabelRead::Broken(reason) => {
+                        self.broken.push(BrokenLayer {
+                            home: entry,
+                            reason,
+                        });
+                        self.next_entry();
+                        continue;
+                    }
+                    LabelRead::NotALayer => {
+                        self.walk.children = Some(self.list_children(&entry));
+                        self.walk.child = 0;
+                        continue;
+                    }
+                }
+            };
+            let Some(name) = children.get(self.walk.child) else {
+                self.next_entry();
+                continue;
+            };
+            self.walk.child += 1;
+            let home = format!("{entry}/{name}");
+            match self.read_label(&home) {
+                LabelRead::Label(label) => {
+                    self.found(home, label);
+                    return true;
+                }
+                LabelRead::Broken(reason) => self.broken.push(BrokenLayer { home, reason }),
+                LabelRead::NotALayer => {}
+            }
+        }
+    }
+
+    fn next_entry(&mut self) {
+        self.walk.entry += 1;
+        self.walk.children = None;
+        self.walk.child = 0;
+    }
+
+    fn found(&mut self, home: String, label: String) {
+        let id = match self.by_home.get(&home) {
+            Some(id) => *id,
+            None => self.add_layer(home, label.clone(), true),
+        };
+        self.layers[id].in_layers_path = true;
+        if self.walked.contains(&id) {
+            return;
+        }
+        self.walked.push(id);
+        match self.first_by_label.get(&label) {
+            Some(first) => {
+                let note = format!(
+                    "label `{label}` of `{}` is also carried by `{}`, found first: this one is ignored",
+                    self.layers[id].home, self.layers[*first].home
+                );
+                self.notes.push(note);
+            }
+            None => {
+                self.first_by_label.insert(label, id);
+            }
+        }
+    }
+
+    /// The sorted names of the immediate children of a layers-path entry.
+    fn list_children(&mut self, entry: &str) -> Vec<String> {
+        let reader = match fs::read_dir(entry) {
+            Ok(reader) => reader,
+            Err(err) => {
+                if err.kind() != io::ErrorKind::NotFound {
+                    self.notes.push(format!(
+                        "cannot list `{entry}` from LAYERAPI2_LAYERS_PATH: {}",
+                        io_reason(&err)
+                    ));
+                }
+                return Vec::new();
+            }
+        };
+        let mut names = Vec::new();
+        for child in reader.flatten() {
+            match child.file_name().into_string() {
+                Ok(name) => names.push(name),
+                Err(raw) => self.notes.push(format!(
+                    "`{entry}/{}` has a name that is not UTF-8: skipped",
+                    raw.to_string_lossy()
+                )),
+            }
+        }
+        names.sort_unstable();
+        names
+    }
+
+    fn read_label(&self, home: &str) -> LabelRead {
+        let path = format!("{home}/{}", self.names.get(LayerFileKind::Label));
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(err) => {
+                return match err.kind() {
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => LabelRead::NotALayer,
+                    _ => LabelRead::Broken(format!("cannot open `{path}`: {}", io_reason(&err))),
+                };
+            }
+        };
+        let text = match read_limited(file, &path) {
+            Ok(text) => text,
+            Err(reason) => return LabelRead::Broken(reason),
+        };
+        let env = self.env;
+        match model::parse_label(&text, |name| env.get(name)) {
+            Ok(label) => LabelRead::Label(label),
+            Err(reason) => LabelRead::Broken(format!("`{path}`: {reason}")),
+        }
+    }
+
+    /// Reads one of a layer's files; `None` when it does not exist.
+    fn read_layer_file(&self, id: LayerId, kind: LayerFileKind) -> Result<Option<String>> {
+        let path = self.file_path(id, kind);
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(err) => return Err(Error::io("cannot open", Path::new(&path), &err)),
+        };
+        read_limited(file, &path)
+            .map(Some)
+            .map_err(|reason| Error::new(ErrorKind::LayerFile, reason))
+    }
+}
+
+enum LabelRead {
+    NotALayer,
+    Broken(String),
+    Label(String),
+}
+
+/// Reads a whole layer file as UTF-8, refusing files over [`MAX_LAYER_FILE_BYTES`].
+fn read_limited(file: File, path: &str) -> std::result::Result<String, String> {
+    let mut bytes = Vec::with_capacity(256);
+    file.take(MAX_LAYER_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|err| format!("cannot read `{path}`: {}", io_reason(&err)))?;
+    if bytes.len() as u64 > MAX_LAYER_FILE_BYTES {
+        return Err(format!(
+            "`{path}` is larger than {} KiB: not a layer file",
+            MAX_LAYER_FILE_BYTES / 1024
+        ));
+    }
+    String::from_utf8(bytes).map_err(|_| format!("`{path}` is not valid UTF-8"))
+}

@@ -1,0 +1,470 @@
+//! What the `.layerapi2_*` files mean, as pure functions over their text.
+//!
+//! Nothing here touches the file system or the process environment: callers pass the
+//! file content and a lookup for `{NAME}` substitution. The rules are layerapi2's
+//! (reference A2): values are stripped of ASCII white space, `{NAME}` is replaced by the
+//! variable's value (empty when unset), list files drop blank lines and `#` comments
+//! (after substitution), and a leading `-` marks an optional dependency.
+//!
+//! Where layerapi2 accepted nonsense silently, mfenv reports it: a label must be one
+//! non-empty line, and an extra_env key must be a valid variable name.
+
+use std::fmt;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// The six layer files, by role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LayerFileKind {
+    Label,
+    Dependencies,
+    Conflicts,
+    ExtraEnv,
+    InteractiveProfile,
+    InteractiveUnprofile,
+}
+
+impl LayerFileKind {
+    pub const ALL: [LayerFileKind; 6] = [
+        LayerFileKind::Label,
+        LayerFileKind::Dependencies,
+        LayerFileKind::Conflicts,
+        LayerFileKind::ExtraEnv,
+        LayerFileKind::InteractiveProfile,
+        LayerFileKind::InteractiveUnprofile,
+    ];
+
+    /// The default file name, as layerapi2 names it.
+    pub fn default_name(self) -> &'static str {
+        match self {
+            LayerFileKind::Label => ".layerapi2_label",
+            LayerFileKind::Dependencies => ".layerapi2_dependencies",
+            LayerFileKind::Conflicts => ".layerapi2_conflicts",
+            LayerFileKind::ExtraEnv => ".layerapi2_extra_env",
+            LayerFileKind::InteractiveProfile => ".layerapi2_interactive_profile",
+            LayerFileKind::InteractiveUnprofile => ".layerapi2_interactive_unprofile",
+        }
+    }
+
+    /// The environment variable that overrides the file name.
+    pub fn override_variable(self) -> &'static str {
+        match self {
+            LayerFileKind::Label => "LAYERAPI2_LAYER_LABEL_FILENAME",
+            LayerFileKind::Dependencies => "LAYERAPI2_LAYER_DEPENDENCIES_FILENAME",
+            LayerFileKind::Conflicts => "LAYERAPI2_LAYER_CONFLICTS_FILENAME",
+            LayerFileKind::ExtraEnv => "LAYERAPI2_LAYER_EXTRA_ENV_FILENAME",
+            LayerFileKind::InteractiveProfile => "LAYERAPI2_LAYER_INTERACTIVE_PROFILE_FILENAME",
+            LayerFileKind::InteractiveUnprofile => "LAYERAPI2_LAYER_INTERACTIVE_UNPROFILE_FILENAME",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The file names in force (defaults, or the `LAYERAPI2_LAYER_*_FILENAME` overrides).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerFileNames {
+    names: [String; 6],
+}
+
+impl Default for LayerFileNames {
+    fn default() -> Self {
+        LayerFileNames {
+            names: LayerFileKind::ALL.map(|kind| kind.default_name().to_owned()),
+        }
+    }
+}
+
+impl LayerFileNames {
+    /// Names from the overrides found by `lookup`; an unset or empty override keeps the default.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        LayerFileNames {
+            names: LayerFileKind::ALL.map(|kind| match lookup(kind.override_variable()) {
+                Some(name) if !name.is_empty() => name,
+                _ => kind.default_name().to_owned(),
+            }),
+        }
+    }
+
+    pub fn get(&self, kind: LayerFileKind) -> &str {
+        &self.names[kind.index()]
+    }
+}
+
+/// How a layer is named in a list file or on the command line.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LayerRef {
+    /// A label such as `python3@mfext`.
+    Label(String),
+    /// An absolute layer home (the entry starts with `/`).
+    Home(String),
+}
+
+impl LayerRef {
+    /// A label, or a home when the text starts with `/`.
+    pub fn parse(text: &str) -> Self {
+        if text.starts_with('/') {
+            LayerRef::Home(text.to_owned())
+        } else {
+            LayerRef::Label(text.to_owned())
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            LayerRef::Label(text) | LayerRef::Home(text) => text,
+        }
+    }
+}
+
+impl fmt::Display for LayerRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One entry of a dependencies file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dependency {
+    pub target: LayerRef,
+    pub optional: bool,
+}
+
+/// One `KEY=value` line of an extra_env file; the value is substituted at load time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtraEnvEntry {
+    pub line: usize,
+    pub key: String,
+    pub raw_value: String,
+}
+
+/// White space as layerapi2 strips it (GLib's ASCII space class, `\v` included).
+pub fn is_layer_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r')
+}
+
+pub fn strip(text: &str) -> &str {
+    text.trim_matches(is_layer_space)
+}
+
+/// Replaces every `{NAME}` (NAME made of ASCII letters, digits and `_`) by `lookup(NAME)`,
+/// or by nothing when it returns `None`. Anything else, `{}` and `{a-b}` included, stays.
+pub fn substitute<'a, F>(text: &str, lookup: F) -> String
+where
+    F: Fn(&str) -> Option<&'a str>,
+{
+    if !text.contains('{') {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let name_len = after
+            .bytes()
+            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+            .count();
+        if name_len > 0 && after.as_bytes().get(name_len) == Some(&b'}') {
+            if let Some(value) = lookup(&after[..name_len]) {
+                out.push_str(value);
+            }
+            rest = &after[name_len + 1..];
+        } else {
+            out.push('{');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Parses a label file: one non-empty line once stripped and substituted.
+pub fn parse_label<'a, F>(content: &str, lookup: F) -> Result<String, String>
+where
+    F: Fn(&str) -> Option<&'a str>,
+{
+    let label = substitute(strip(content), lookup);
+    let label = strip(&label);
+    if label.is_empty() {
+        return Err("the label is empty".to_owned());
+    }
+    if label.contains('\n') {
+        return Err("the label spans several lines".to_owned());
+    }
+    Ok(label.to_owned())
+}
+
+/// The entries of a list file (dependencies, conflicts): stripped, substituted, one per
+/// line, blank lines and `#` comments dropped.
+pub fn parse_list<'a, F>(content: &str, lookup: F) -> Vec<String>
+where
+    F: Fn(&str) -> Option<&'a str>,
+{
+    let whole = substitute(strip(content), lookup);
+    whole
+        .split('\n')
+        .map(strip)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A dependencies file: `-` marks an optional entry, `/…` is a home.
+pub fn parse_dependencies<'a, F>(content: &str, lookup: F) -> Vec<Dependency>
+where
+    F: Fn(&str) -> Option<&'a str>,
+{
+    parse_list(content, lookup)
+        .into_iter()
+        .filter_map(|entry| match entry.strip_prefix('-') {
+            Some(rest) => {
+                let rest = strip(rest);
+                (!rest.is_empty()).then(|| Dependency {
+                    target: LayerRef::parse(rest),
+                    optional: true,
+                })
+            }
+            None => Some(Dependency {
+                target: LayerRef::parse(&entry),
+                optional: false,
+            }),
+        })
+        .collect()
+}
+
+/// A conflicts file: entries are labels or homes; `-` is not special.
+pub fn parse_conflicts<'a, F>(content: &str, lookup: F) -> Vec<LayerRef>
+where
+    F: Fn(&str) -> Option<&'a str>,
+{
+    parse_list(content, lookup)
+        .iter()
+        .map(|entry| LayerRef::parse(entry))
+        .collect()
+}
+
+/// True for `[A-Za-z_][A-Za-z0-9_]*`.
+pub fn is_valid_variable_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// An extra_env file. `path` only serves error messages.
+///
+/// Lines are stripped; blank lines, `#` comments and lines without `=` are skipped; the
+/// line is split at the first `=` and both sides stripped. A key that is not a valid
+/// variable name is an error naming the file and the line.
+pub fn parse_extra_env(content: &str, path: &str) -> Result<Vec<ExtraEnvEntry>> {
+    let mut entries = Vec::new();
+    for (index, line) in content.split('\n').enumerate() {
+        let line = strip(line);
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let key = strip(key);
+        if !is_valid_variable_name(key) {
+            return Err(Error::new(
+                ErrorKind::LayerFile,
+                format!(
+                    "invalid variable name `{key}` in `{path}` at line {}",
+                    index + 1
+                ),
+            )
+            .with_hint(
+                "variable names are made of letters, digits and `_`, and do not start with a digit",
+            ));
+        }
+        entries.push(ExtraEnvEntry {
+            line: index + 1,
+            key: key.to_owned(),
+            raw_value: strip(value).to_owned(),
+        });
+    }
+    Ok(entries)
+}
+
+/// The value an extra_env entry takes, given the variables set so far: values of three
+/// characters or more are substituted (layerapi2's rule; shorter ones cannot hold `{X}`).
+pub fn extra_env_value<'a, F>(raw_value: &str, lookup: F) -> String
+where
+    F: Fn(&str) -> Option<&'a str>,
+{
+    if raw_value.len() >= 3 {
+        substitute(raw_value, lookup)
+    } else {
+        raw_value.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn lookup<'m>(map: &'m BTreeMap<String, String>) -> impl Fn(&str) -> Option<&'m str> {
+        move |name: &str| map.get(name).map(String::as_str)
+    }
+
+    #[test]
+    fn substitution_replaces_known_and_unknown_names() {
+        let vars = env(&[("A", "1"), ("B_2", "two")]);
+        assert_eq!(substitute("x{A}y{B_2}z{C}", lookup(&vars)), "x1ytwoz");
+    }
+
+    #[test]
+    fn substitution_leaves_what_is_not_a_name() {
+        let vars = env(&[("A", "1")]);
+        assert_eq!(substitute("{}{a-b}{A", lookup(&vars)), "{}{a-b}{A");
+        assert_eq!(substitute("{{A}}", lookup(&vars)), "{1}");
+        assert_eq!(substitute("é{A}ü", lookup(&vars)), "é1ü");
+    }
+
+    #[test]
+    fn substituted_values_are_not_substituted_again() {
+        let vars = env(&[("A", "{B}"), ("B", "no")]);
+        assert_eq!(substitute("{A}", lookup(&vars)), "{B}");
+    }
+
+    #[test]
+    fn labels_are_stripped_and_substituted() {
+        let vars = env(&[("MOD", "mfext")]);
+        assert_eq!(
+            parse_label("  foo@{MOD}\n\n", lookup(&vars)).unwrap(),
+            "foo@mfext"
+        );
+    }
+
+    #[test]
+    fn empty_and_multi_line_labels_are_refused() {
+        let vars = env(&[]);
+        assert!(parse_label(" \n", lookup(&vars)).is_err());
+        assert!(parse_label("{UNSET}", lookup(&vars)).is_err());
+        assert!(parse_label("a\nb", lookup(&vars)).is_err());
+    }
+
+    #[test]
+    fn list_files_drop_blank_lines_and_comments_after_substitution() {
+        let vars = env(&[("C", "#")]);
+        let content = "\n  foo \n# comment\n\n{C}hidden\n bar\nfoo2\n\n";
+        assert_eq!(parse_list(content, lookup(&vars)), ["foo", "bar", "foo2"]);
+    }
+
+    #[test]
+    fn dependencies_mark_optional_entries_and_homes() {
+        let vars = env(&[]);
+        let deps = parse_dependencies("a@x\n-b@x\n/abs/home\n- /opt/h\n-\n", lookup(&vars));
+        assert_eq!(
+            deps,
+            vec![
+                Dependency {
+                    target: LayerRef::Label("a@x".into()),
+                    optional: false
+                },
+                Dependency {
+                    target: LayerRef::Label("b@x".into()),
+                    optional: true
+                },
+                Dependency {
+                    target: LayerRef::Home("/abs/home".into()),
+                    optional: false
+                },
+                Dependency {
+                    target: LayerRef::Home("/opt/h".into()),
+                    optional: true
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_dash_in_conflicts_is_part_of_the_label() {
+        let vars = env(&[]);
+        assert_eq!(
+            parse_conflicts("-x\n/h", lookup(&vars)),
+            vec![LayerRef::Label("-x".into()), LayerRef::Home("/h".into())]
+        );
+    }
+
+    #[test]
+    fn extra_env_follows_the_layerapi2_fixture() {
+        let content = "VAR1=value1\nVAR2 = value2\n  VAR3=value3\nVAR4={VAR3}\n# c\nnoequal\nVAR5={UNDEFINED}\nVAR6={VAR1}:{UNDEFINED}:{VAR3}\nVAR7=\nVAR8=a\nQ=\"x\"\n";
+        let entries = parse_extra_env(content, "/f").unwrap();
+        let mut vars = BTreeMap::new();
+        for entry in &entries {
+            let value = extra_env_value(&entry.raw_value, |n| vars.get(n).map(String::as_str));
+            vars.insert(entry.key.clone(), value);
+        }
+        let expected = env(&[
+            ("VAR1", "value1"),
+            ("VAR2", "value2"),
+            ("VAR3", "value3"),
+            ("VAR4", "value3"),
+            ("VAR5", ""),
+            ("VAR6", "value1::value3"),
+            ("VAR7", ""),
+            ("VAR8", "a"),
+            ("Q", "\"x\""),
+        ]);
+        assert_eq!(vars, expected);
+        assert_eq!(entries[3].line, 4);
+    }
+
+    #[test]
+    fn extra_env_values_may_contain_equal_signs() {
+        let entries = parse_extra_env("A=b=c", "/f").unwrap();
+        assert_eq!(entries[0].raw_value, "b=c");
+    }
+
+    #[test]
+    fn an_invalid_extra_env_key_names_the_file_and_line() {
+        let error =
+            parse_extra_env("OK=1\n\nBAD-KEY=2\n", "/layers/a/.layerapi2_extra_env").unwrap_err();
+        assert_eq!(
+            error.message(),
+            "invalid variable name `BAD-KEY` in `/layers/a/.layerapi2_extra_env` at line 3"
+        );
+        assert!(parse_extra_env("=x", "/f").is_err());
+        assert!(parse_extra_env("1A=x", "/f").is_err());
+        assert!(parse_extra_env("$(touch x)=x", "/f").is_err());
+    }
+
+    #[test]
+    fn variable_names_follow_the_posix_shape() {
+        assert!(is_valid_variable_name("_A1"));
+        assert!(!is_valid_variable_name(""));
+        assert!(!is_valid_variable_name("é"));
+        assert!(!is_valid_variable_name("A B"));
+    }
+
+    #[test]
+    fn file_name_overrides_replace_defaults() {
+        let names = LayerFileNames::from_lookup(|name| {
+            (name == "LAYERAPI2_LAYER_LABEL_FILENAME").then(|| ".my_label".to_owned())
+        });
+        assert_eq!(names.get(LayerFileKind::Label), ".my_label");
+        assert_eq!(
+            names.get(LayerFileKind::Dependencies),
+            ".layerapi2_dependencies"
+        );
+    }
+
+    #[test]
+    fn stripping_includes_vertical_tab_but_not_unicode_spaces() {
+        assert_eq!(strip("\x0b a \r\n"), "a");
+        assert_eq!(strip("\u{a0}a"), "\u{a0}a");
+    }
+}

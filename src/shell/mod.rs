@@ -1,0 +1,105 @@
+//! Shell syntax: the only place that knows how bash, zsh, fish and sh spell things.
+//!
+//! A renderer turns [`Op`]s (set, unset, source) into code for one shell; an escaper per
+//! shell family makes every value literal (POSIX single quotes for bash, zsh and sh;
+//! fish's own quoting for fish). Hook scripts live in `shell/` at the repository root and
+//! are embedded with `include_str!`; `@MFENV@` is replaced by the binary's absolute,
+//! escaped path so that a layer putting another `mfenv` on PATH cannot take over.
+//!
+//! Invariants: rendering never fails, its output never runs a command other than the
+//! `source` of an interactive (un)profile, and every line of the output is a complete
+//! statement.
+
+mod fish;
+mod posix;
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::env::diff::Op;
+
+/// A supported shell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ShellKind {
+    Bash,
+    Zsh,
+    Fish,
+    Sh,
+}
+
+impl ShellKind {
+    pub const ALL: [ShellKind; 4] = [
+        ShellKind::Bash,
+        ShellKind::Zsh,
+        ShellKind::Fish,
+        ShellKind::Sh,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ShellKind::Bash => "bash",
+            ShellKind::Zsh => "zsh",
+            ShellKind::Fish => "fish",
+            ShellKind::Sh => "sh",
+        }
+    }
+
+    /// Whether interactive profiles (bash scripts in MetWork) can be sourced by this shell.
+    pub fn sources_profiles(self) -> bool {
+        !matches!(self, ShellKind::Fish)
+    }
+
+    /// Quotes `value` so this shell reads it back literally, as one word.
+    pub fn quote(self, value: &str) -> String {
+        match self {
+            ShellKind::Fish => fish::quote(value),
+            _ => posix::quote(value),
+        }
+    }
+
+    /// Renders operations as code for this shell, one statement per line.
+    pub fn render(self, ops: &[Op]) -> String {
+        let mut out = String::with_capacity(ops.len() * 64);
+        for op in ops {
+            match self {
+                ShellKind::Fish => fish::render_op(&mut out, op),
+                _ => posix::render_op(&mut out, op, self),
+            }
+        }
+        out
+    }
+
+    /// The hook script defining `layer_load`, `layer_unload`, `layer_load_without_optional`
+    /// and their completion, calling the binary at `binary`.
+    pub fn hook(self, binary: &str) -> String {
+        let template = match self {
+            ShellKind::Bash => include_str!("../../shell/mfenv.bash"),
+            ShellKind::Zsh => include_str!("../../shell/mfenv.zsh"),
+            ShellKind::Fish => include_str!("../../shell/mfenv.fish"),
+            ShellKind::Sh => include_str!("../../shell/mfenv.sh"),
+        };
+        template.replace("@MFENV@", &self.quote(binary))
+    }
+}
+
+impl fmt::Display for ShellKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for ShellKind {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "bash" => Ok(ShellKind::Bash),
+            "zsh" => Ok(ShellKind::Zsh),
+            "fish" => Ok(ShellKind::Fish),
+            "sh" | "dash" | "posix" => Ok(ShellKind::Sh),
+            other => Err(format!(
+                "unknown shell `{other}` (expected bash, zsh, fish or sh)"
+            )),
+        }
+    }
+}
