@@ -9,7 +9,9 @@ use std::io::{self, IsTerminal, Write};
 
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
-use crate::engine::{Engine, PlannedStep, Request, Transaction, TransactionOptions};
+use crate::engine::{
+    Engine, ExecEnvironment, ExecRequest, PlannedStep, Request, Transaction, TransactionOptions,
+};
 use crate::env::Env;
 use crate::env::diff::Change;
 use crate::env::state::STATE_VARIABLE;
@@ -36,6 +38,18 @@ Examples:
   mfenv layers                 - (*) label [home], (*) marking loaded layers
   mfenv layers --raw -m yes    label and home of the loaded layers
   mfenv layers --json";
+
+const EXEC_EXAMPLES: &str = "\
+Examples:
+  mfenv exec -l python3@mfext -- python3 script.py
+  mfenv exec -l default@mfdata,-optional@mfdata -c -- ./run.sh     run in the last layer's home
+  mfenv exec -E -k HOME,USER -l core@mfext -- env                 from an empty environment
+  mfenv exec -l tools@x -x TOOLS -- sh -c 'echo $TOOLS_DIR'        TOOLS_NAME, _LABEL, _DIR
+  mfenv exec -p PATH,/opt/extra/bin -l tools@x -- mytool
+
+The command replaces mfenv (same process): its exit status, signals and standard streams
+are its own. It is not run when a mandatory layer fails to load (exit 1); a command that
+is not found exits with 127.";
 
 const HOOK_EXAMPLES: &str = "\
 Examples:
@@ -68,6 +82,9 @@ enum Command {
     /// Print shell code that loads layers (and their dependencies)
     #[command(after_help = LOAD_EXAMPLES)]
     Load(LoadArgs),
+    /// Run a command with layers loaded (the old `layer_wrapper`)
+    #[command(after_help = EXEC_EXAMPLES)]
+    Exec(ExecArgs),
     /// Print shell code that unloads layers (and the layers that depend on them)
     #[command(after_help = UNLOAD_EXAMPLES)]
     Unload(UnloadArgs),
@@ -99,6 +116,18 @@ enum Command {
     Completions {
         #[arg(value_enum)]
         shell: CompletionShell,
+    },
+    /// Create symlinks named after the historical MetWork commands (layers,
+    /// layer_wrapper, is_layer_loaded, ...) pointing to this binary
+    #[command(
+        after_help = "Example:\n  mfenv install-aliases ~/.local/bin\n  layer_wrapper --layers=python3@mfext -- python3 -V"
+    )]
+    InstallAliases {
+        /// Directory to create the symlinks in (created if missing)
+        dir: std::path::PathBuf,
+        /// Replace existing files with those names
+        #[arg(long)]
+        force: bool,
     },
     /// Print layer labels for shell completion (used by the hook)
     #[command(hide = true)]
@@ -187,6 +216,43 @@ struct UnloadArgs {
 }
 
 #[derive(Debug, Args)]
+struct ExecArgs {
+    /// Comma-separated layer labels or homes; a `-` prefix makes one optional
+    #[arg(short, long, value_name = "LAYERS", allow_hyphen_values = true)]
+    layers: Vec<String>,
+    /// Unload every loaded layer first
+    #[arg(short, long)]
+    empty: bool,
+    /// Start from an empty environment (implies --empty)
+    #[arg(short = 'E', long)]
+    empty_env: bool,
+    /// Comma-separated variables kept by --empty-env
+    #[arg(short = 'k', long, value_name = "VARS")]
+    empty_env_keeps: Vec<String>,
+    /// Run the command in the home of the last layer
+    #[arg(short, long)]
+    cwd: bool,
+    /// Set PREFIX_NAME, PREFIX_LABEL and PREFIX_DIR for the last layer
+    #[arg(short = 'x', long, value_name = "PREFIX")]
+    extra_env_prefix: Option<String>,
+    /// `VAR,VALUE`: prepend VALUE to the `:`-list VAR, after the layers (repeatable)
+    #[arg(short, long, value_name = "VAR,VALUE")]
+    prepend_env: Vec<String>,
+    /// Prepend every layer directory, even those that do not exist
+    #[arg(short, long)]
+    force_prepend: bool,
+    /// Do not load optional dependencies
+    #[arg(long)]
+    dont_load_optional: bool,
+    /// Explain each decision on stderr
+    #[arg(short, long)]
+    debug: bool,
+    /// The command and its arguments
+    #[arg(required = true, last = true, value_name = "COMMAND", value_parser = clap::value_parser!(OsString))]
+    command: Vec<OsString>,
+}
+
+#[derive(Debug, Args)]
 struct LayersArgs {
     /// One `label home` line per layer
     #[arg(short, long, conflicts_with = "json")]
@@ -202,10 +268,17 @@ struct LayersArgs {
     debug: bool,
 }
 
-/// Everything a command produces: stdout text and stderr messages.
+/// Everything a command produces: stdout text and stderr messages, or a process to become.
 struct Output {
     stdout: String,
     stderr: Vec<String>,
+    exec: Option<ExecTarget>,
+}
+
+/// A command to replace mfenv with.
+struct ExecTarget {
+    command: Vec<OsString>,
+    environment: ExecEnvironment,
 }
 
 /// Parses `args`, runs the command against `vars`, writes the results; returns the exit code.
@@ -214,6 +287,18 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    let mut args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    if let Some(name) = args.first().and_then(crate::legacy::historical_name) {
+        match crate::legacy::translate(name, &args) {
+            crate::legacy::Translation::Run(translated) => args = translated,
+            crate::legacy::Translation::Exit(text, code) => {
+                return match write_stdout(&text) {
+                    0 => code,
+                    failure => failure,
+                };
+            }
+        }
+    }
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(err) => {
@@ -221,12 +306,16 @@ where
             return if err.use_stderr() { 2 } else { 0 };
         }
     };
+    let raw_vars = vars.clone();
     let env = Env::from_os(vars);
     let color = io::stderr().is_terminal() && env.get("NO_COLOR").is_none_or(str::is_empty);
     match run(cli, &env) {
         Ok(output) => {
             write_stderr(&output.stderr);
-            write_stdout(&output.stdout)
+            match output.exec {
+                Some(target) => exec_command(target, &raw_vars, color),
+                None => write_stdout(&output.stdout),
+            }
         }
         Err((error, messages)) => {
             write_stderr(&messages);
@@ -285,6 +374,7 @@ fn run(cli: Cli, env: &Env) -> std::result::Result<Output, Failure> {
             };
             run_transaction(env, &args.common, &requests, options)
         }
+        Command::Exec(args) => exec(env, args),
         Command::Layers(args) => Ok(layers(env, &args)),
         Command::IsInstalled { layer } => {
             let mut engine = Engine::new(env, false);
@@ -345,6 +435,9 @@ fn run(cli: Cli, env: &Env) -> std::result::Result<Output, Failure> {
             };
             Ok(stdout_only(ShellKind::from(shell).hook(binary)))
         }
+        Command::InstallAliases { dir, force } => {
+            install_aliases(&dir, force).map_err(|error| (error, Vec::new()))
+        }
         Command::Completions { shell } => {
             let mut command = Cli::command();
             let mut buffer = Vec::new();
@@ -382,6 +475,38 @@ fn run(cli: Cli, env: &Env) -> std::result::Result<Output, Failure> {
     }
 }
 
+fn install_aliases(dir: &std::path::Path, force: bool) -> crate::error::Result<Output> {
+    let binary = std::env::current_exe().map_err(|err| {
+        Error::new(ErrorKind::Io, "cannot find the path of the mfenv binary")
+            .caused_by(crate::error::io_reason(&err))
+    })?;
+    std::fs::create_dir_all(dir).map_err(|err| Error::io("cannot create", dir, &err))?;
+    let mut out = String::new();
+    for name in crate::legacy::NAMES {
+        let link = dir.join(name);
+        if let Ok(existing) = std::fs::symlink_metadata(&link) {
+            let ours = existing.file_type().is_symlink()
+                && std::fs::read_link(&link).is_ok_and(|target| target == binary);
+            if ours {
+                out.push_str(&format!("{}\n", link.display()));
+                continue;
+            }
+            if !force {
+                return Err(Error::new(
+                    ErrorKind::Io,
+                    format!("`{}` already exists", link.display()),
+                )
+                .with_hint("pass `--force` to replace it"));
+            }
+            std::fs::remove_file(&link).map_err(|err| Error::io("cannot remove", &link, &err))?;
+        }
+        std::os::unix::fs::symlink(&binary, &link)
+            .map_err(|err| Error::io("cannot create the symlink", &link, &err))?;
+        out.push_str(&format!("{}\n", link.display()));
+    }
+    Ok(stdout_only(out))
+}
+
 fn engine_labels(engine: &mut Engine<'_>) -> Vec<String> {
     let ids = engine.catalog().all().to_vec();
     ids.into_iter()
@@ -393,7 +518,143 @@ fn stdout_only(stdout: String) -> Output {
     Output {
         stdout,
         stderr: Vec::new(),
+        exec: None,
     }
+}
+
+/// Splits `-l` values on commas; empty elements are skipped, `-x` is optional `x`.
+fn layer_list(values: &[String]) -> Vec<(LayerRef, bool)> {
+    values
+        .iter()
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .filter(|element| !element.is_empty())
+        .filter_map(|element| match element.strip_prefix('-') {
+            Some(rest) => {
+                let rest = rest.trim();
+                (!rest.is_empty()).then(|| (LayerRef::parse(rest), true))
+            }
+            None => Some((LayerRef::parse(element), false)),
+        })
+        .collect()
+}
+
+fn exec(env: &Env, args: ExecArgs) -> std::result::Result<Output, Failure> {
+    let mut prepend_env = Vec::new();
+    for entry in &args.prepend_env {
+        let parts: Vec<&str> = entry.trim().split(',').collect();
+        match parts.as_slice() {
+            [variable, value] if crate::layer::model::is_valid_variable_name(variable) => {
+                prepend_env.push(((*variable).to_owned(), (*value).to_owned()));
+            }
+            _ => {
+                return Err((
+                    Error::new(
+                        ErrorKind::Usage,
+                        format!("bad --prepend-env value `{entry}`"),
+                    )
+                    .with_hint("use `VAR,VALUE`, e.g. `-p PATH,/opt/tools/bin`"),
+                    Vec::new(),
+                ));
+            }
+        }
+    }
+    let keeps: Vec<String> = args
+        .empty_env_keeps
+        .iter()
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let request = ExecRequest {
+        layers: layer_list(&args.layers),
+        empty: args.empty,
+        empty_env: args.empty_env.then_some(keeps),
+        load_optional: !args.dont_load_optional,
+        force_prepend: args.force_prepend,
+        cwd: args.cwd,
+        extra_env_prefix: args.extra_env_prefix.clone(),
+        prepend_env,
+    };
+    let mut engine = Engine::new(env, args.debug);
+    let result = engine.exec_environment(&request);
+    let mut messages = if args.debug {
+        debug_lines(engine.debug_messages())
+    } else {
+        Vec::new()
+    };
+    let environment = result.map_err(|error| (error, messages.clone()))?;
+    if !environment.failures.is_empty() {
+        for failure in &environment.failures {
+            messages.push(failure.render(false).trim_end().to_owned());
+        }
+        let count = environment.failures.len();
+        return Err((
+            Error::new(
+                ErrorKind::LayerNotFound,
+                format!(
+                    "not running `{}`: {count} layer{} failed to load",
+                    args.command[0].to_string_lossy(),
+                    if count == 1 { "" } else { "s" }
+                ),
+            ),
+            messages,
+        ));
+    }
+    Ok(Output {
+        stdout: String::new(),
+        stderr: messages,
+        exec: Some(ExecTarget {
+            command: args.command,
+            environment,
+        }),
+    })
+}
+
+/// Replaces this process with the command; returns only on failure (126 or 127).
+fn exec_command(target: ExecTarget, raw_vars: &[(OsString, OsString)], color: bool) -> u8 {
+    use std::os::unix::process::CommandExt;
+    let program = &target.command[0];
+    let mut command = std::process::Command::new(program);
+    command.args(&target.command[1..]);
+    let environment = &target.environment;
+    if environment.cleared {
+        command.env_clear();
+        command.envs(environment.env.vars());
+        // Kept variables whose value is not UTF-8 pass through untouched.
+        for (name, value) in raw_vars {
+            if let Some(name) = name.to_str()
+                && environment.env.is_not_utf8(name)
+            {
+                command.env(name, value);
+            }
+        }
+    } else {
+        for change in &environment.changes {
+            match &change.after {
+                Some(value) => command.env(&change.name, value),
+                None => command.env_remove(&change.name),
+            };
+        }
+    }
+    if let Some(cwd) = &environment.cwd {
+        if std::path::Path::new(cwd).is_dir() {
+            command.current_dir(cwd);
+        }
+    }
+    let error = command.exec();
+    let (code, reason) = match error.kind() {
+        io::ErrorKind::NotFound => (127, "command not found".to_owned()),
+        _ => (126, crate::error::io_reason(&error)),
+    };
+    let error = Error::new(
+        ErrorKind::Io,
+        format!("cannot run `{}`", program.to_string_lossy()),
+    )
+    .caused_by(reason);
+    let _ = io::stderr().write_all(error.render(color).as_bytes());
+    code
 }
 
 fn requests(action: Action, layers: &[String]) -> Vec<Request> {
@@ -435,6 +696,7 @@ fn run_transaction(
     Ok(Output {
         stdout,
         stderr: messages,
+        exec: None,
     })
 }
 
@@ -484,6 +746,7 @@ fn layers(env: &Env, args: &LayersArgs) -> Output {
     Output {
         stdout: out,
         stderr,
+        exec: None,
     }
 }
 

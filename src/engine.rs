@@ -60,8 +60,43 @@ pub struct PlannedStep {
 pub struct Transaction {
     pub steps: Vec<PlannedStep>,
     pub ops: Vec<Op>,
+    /// The environment once the transaction is applied.
     pub env: Env,
     pub changes: Vec<Change>,
+}
+
+/// What `mfenv exec` asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecRequest {
+    /// Layers in order, with their optional flag (`-` prefix).
+    pub layers: Vec<(LayerRef, bool)>,
+    /// Unload every loaded layer first.
+    pub empty: bool,
+    /// Start from an empty environment keeping only these variables (implies `empty`).
+    pub empty_env: Option<Vec<String>>,
+    pub load_optional: bool,
+    pub force_prepend: bool,
+    /// Run in the home of the last layer.
+    pub cwd: bool,
+    /// Set `P_NAME`, `P_LABEL`, `P_DIR` for the last layer.
+    pub extra_env_prefix: Option<String>,
+    /// `(VAR, VALUE)`: prepend VALUE to VAR after the layers.
+    pub prepend_env: Vec<(String, String)>,
+}
+
+/// The environment `mfenv exec` computed.
+#[derive(Debug, Clone)]
+pub struct ExecEnvironment {
+    /// The whole resulting environment (UTF-8 variables).
+    pub env: Env,
+    /// What changed from the starting environment (when not `cleared`).
+    pub changes: Vec<Change>,
+    /// True when the environment was emptied: `env` is all the command gets.
+    pub cleared: bool,
+    /// Directory to run in.
+    pub cwd: Option<String>,
+    /// Mandatory layers that could not be loaded.
+    pub failures: Vec<crate::error::Error>,
 }
 
 /// One row of `mfenv layers`.
@@ -216,44 +251,165 @@ impl<'env> Engine<'env> {
         options: TransactionOptions,
     ) -> Result<Transaction> {
         let loaded = self.loaded_layers()?;
-        let debug = self.debug.is_some();
-        let mut planner = Planner::new(&mut self.catalog, loaded, debug);
         let load_options = LoadOptions {
             load_optional: options.load_optional,
         };
-        for request in requests {
-            match request.action {
-                Action::Load => planner.load(&request.layer, load_options)?,
-                Action::Unload => planner.unload(&request.layer)?,
+        let (steps, _) = self.plan(loaded, |planner| {
+            for request in requests {
+                match request.action {
+                    Action::Load => {
+                        planner.load(&request.layer, load_options)?;
+                    }
+                    Action::Unload => planner.unload(&request.layer)?,
+                }
+            }
+            Ok(())
+        })?;
+        let mut applier = self.applier(self.env.clone(), self.state.clone(), options);
+        let steps = self.apply_steps(&mut applier, &steps, options)?;
+        let (ops, env, changes) = applier.finish();
+        Ok(Transaction {
+            steps,
+            ops,
+            env,
+            changes,
+        })
+    }
+
+    /// The environment a command runs in for `mfenv exec` (the old `layer_wrapper`).
+    ///
+    /// Each layer of the list is its own transaction: a mandatory one that fails is
+    /// reported in [`ExecEnvironment::failures`] (the caller then does not run the
+    /// command), an optional one that fails is ignored. The layer list is read before
+    /// the environment is emptied, so `--empty-env` needs no `LAYERAPI2_LAYERS_PATH`.
+    pub fn exec_environment(&mut self, request: &ExecRequest) -> Result<ExecEnvironment> {
+        let options = TransactionOptions {
+            load_optional: request.load_optional,
+            force_prepend: request.force_prepend,
+            source_profiles: false,
+        };
+        let load_options = LoadOptions {
+            load_optional: request.load_optional,
+        };
+        let mut loaded = self.loaded_layers()?;
+        let mut applier = self.applier(self.env.clone(), self.state.clone(), options);
+        if request.empty || request.empty_env.is_some() {
+            let (steps, now) = self.plan(loaded, |planner| planner.unload_all())?;
+            self.apply_steps(&mut applier, &steps, options)?;
+            loaded = now;
+        }
+        if let Some(keeps) = &request.empty_env {
+            let (_, emptied, _) = applier.finish();
+            let kept = Env::from_pairs(keeps.iter().filter_map(|name| {
+                emptied
+                    .get(name)
+                    .map(|value| (name.clone(), value.to_owned()))
+            }));
+            applier = self.applier(kept, State::default(), options);
+            loaded = Vec::new();
+        }
+        let mut failures = Vec::new();
+        let mut last_layer = None;
+        let last_index = request.layers.iter().rposition(|_| true);
+        for (index, (reference, optional)) in request.layers.iter().enumerate() {
+            let checkpoint = applier.clone();
+            let attempt = self
+                .plan(loaded.clone(), |planner| {
+                    planner.load(reference, load_options)
+                })
+                .and_then(|(steps, now)| {
+                    self.apply_steps(&mut applier, &steps, options)?;
+                    Ok(now)
+                });
+            match attempt {
+                Ok(now) => {
+                    loaded = now;
+                    if Some(index) == last_index && !optional {
+                        last_layer = self.catalog.find(reference).ok().flatten().or_else(|| {
+                            // A loaded layer carrying the label (see the planner's rule).
+                            loaded
+                                .iter()
+                                .copied()
+                                .find(|id| self.catalog.layer(*id).label == reference.as_str())
+                        });
+                    }
+                }
+                Err(error) => {
+                    applier = checkpoint;
+                    if *optional {
+                        if let Some(debug) = &mut self.debug {
+                            debug.push(format!(
+                                "optional layer `{reference}` not loaded: {}",
+                                error.message()
+                            ));
+                        }
+                    } else {
+                        failures.push(error);
+                    }
+                }
             }
         }
-        let (steps, _, messages) = planner.into_parts();
-        if let Some(debug) = &mut self.debug {
-            debug.extend(messages);
+        let mut cwd = None;
+        if let Some(id) = last_layer {
+            let layer = self.catalog.layer(id);
+            let (home, label) = (layer.home.clone(), layer.label.clone());
+            if request.cwd {
+                cwd = Some(home.clone());
+            }
+            if let Some(prefix) = &request.extra_env_prefix {
+                let name = home.rsplit('/').next().unwrap_or(&home).to_owned();
+                applier.set_plain(&format!("{prefix}_NAME"), &name);
+                applier.set_plain(&format!("{prefix}_LABEL"), &label);
+                applier.set_plain(&format!("{prefix}_DIR"), &home);
+            }
         }
-        self.apply(&steps, options)
+        for (variable, value) in &request.prepend_env {
+            applier.prepend_plain(variable, value)?;
+        }
+        let (_, env, changes) = applier.finish();
+        Ok(ExecEnvironment {
+            env,
+            changes,
+            cleared: request.empty_env.is_some(),
+            cwd,
+            failures,
+        })
     }
 
-    /// Plans the unload of every loaded layer and applies it (`exec --empty`).
-    pub fn unload_everything(&mut self, options: TransactionOptions) -> Result<Transaction> {
-        let loaded = self.loaded_layers()?;
+    fn applier(&self, env: Env, state: State, options: TransactionOptions) -> Applier {
+        Applier::new(
+            env,
+            state,
+            ApplyOptions {
+                python: self.python.clone(),
+                force_prepend: options.force_prepend,
+                source_profiles: options.source_profiles,
+            },
+        )
+    }
+
+    /// Runs the planner on `loaded`; returns the steps and the layers loaded afterwards.
+    fn plan<T>(
+        &mut self,
+        loaded: Vec<LayerId>,
+        build: impl FnOnce(&mut Planner<'_, Catalog<'env>>) -> Result<T>,
+    ) -> Result<(Vec<Step>, Vec<LayerId>)> {
         let debug = self.debug.is_some();
         let mut planner = Planner::new(&mut self.catalog, loaded, debug);
-        planner.unload_all()?;
-        let (steps, _, messages) = planner.into_parts();
+        let result = build(&mut planner);
+        let (steps, now, messages) = planner.into_parts();
         if let Some(debug) = &mut self.debug {
             debug.extend(messages);
         }
-        self.apply(&steps, options)
+        result.map(|_| (steps, now))
     }
 
-    fn apply(&mut self, steps: &[Step], options: TransactionOptions) -> Result<Transaction> {
-        let apply_options = ApplyOptions {
-            python: self.python.clone(),
-            force_prepend: options.force_prepend,
-            source_profiles: options.source_profiles,
-        };
-        let mut applier = Applier::new(self.env.clone(), self.state.clone(), apply_options);
+    fn apply_steps(
+        &mut self,
+        applier: &mut Applier,
+        steps: &[Step],
+        options: TransactionOptions,
+    ) -> Result<Vec<PlannedStep>> {
         let mut planned = Vec::with_capacity(steps.len());
         for step in steps {
             let layer = self.catalog.layer(step.layer);
@@ -317,12 +473,6 @@ impl<'env> Engine<'env> {
                 because_of,
             });
         }
-        let (ops, env, changes) = applier.finish();
-        Ok(Transaction {
-            steps: planned,
-            ops,
-            env,
-            changes,
-        })
+        Ok(planned)
     }
 }

@@ -76,6 +76,7 @@ pub struct Change {
 }
 
 /// Applies steps to an environment and records the resulting operations.
+#[derive(Debug, Clone)]
 pub struct Applier {
     initial: Env,
     current: Env,
@@ -199,6 +200,23 @@ impl Applier {
             None => self.unload_like_layerapi2(facts)?,
         }
         self.unset(&marker_name(&facts.home));
+        Ok(())
+    }
+
+    /// Sets a variable that belongs to no layer (`exec --extra-env-prefix`).
+    pub fn set_plain(&mut self, name: &str, value: &str) {
+        self.set(name, value);
+    }
+
+    /// Prepends `value` to the path list `name`, whether or not it exists
+    /// (`exec --prepend-env`); an empty value changes nothing.
+    pub fn prepend_plain(&mut self, name: &str, value: &str) -> Result<()> {
+        self.check_usable(name, "--prepend-env")?;
+        let mut list = PathList::parse(self.current.get(name).unwrap_or(""));
+        if list.prepend(value).is_some() {
+            let joined = list.join();
+            self.set(name, &joined);
+        }
         Ok(())
     }
 

@@ -144,13 +144,14 @@ impl<'s, S: LayerSource> Planner<'s, S> {
         self.source
     }
 
-    /// Plans the load of `reference` (and what it needs).
-    pub fn load(&mut self, reference: &LayerRef, options: LoadOptions) -> Result<()> {
+    /// Plans the load of `reference` (and what it needs); returns the layer it names.
+    pub fn load(&mut self, reference: &LayerRef, options: LoadOptions) -> Result<LayerId> {
         let Some(id) = self.lookup(reference)? else {
             return Err(self.not_found(reference, "load"));
         };
         let mut stack = Vec::new();
-        self.load_recursive(id, Reason::Requested, &mut stack, options)
+        self.load_recursive(id, Reason::Requested, &mut stack, options)?;
+        Ok(id)
     }
 
     /// Plans the unload of `reference`, then the fix-up.

@@ -1,0 +1,16 @@
+//! mfenv: layered environments compatible with MetWork layerapi2.
+//!
+//! The crate is laid out as the architecture: [`layer`] reads layer files, discovers
+//! layers and plans loads and unloads; [`env`] holds environment data, path lists, the
+//! exact-restore state and the application of a plan; [`shell`] renders operations for
+//! each shell; [`engine`] runs one invocation's work; [`cli`] is the edge that reads
+//! arguments and the process environment and writes the results; [`legacy`] maps the
+//! historical MetWork command names onto mfenv's.
+
+pub mod cli;
+pub mod engine;
+pub mod env;
+pub mod error;
+pub mod layer;
+pub mod legacy;
+pub mod shell;
