@@ -11,6 +11,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::engine::{
     Engine, ExecEnvironment, ExecRequest, PlannedStep, Request, Transaction, TransactionOptions,
+    WhyReport,
 };
 use crate::env::Env;
 use crate::env::diff::Change;
@@ -91,6 +92,18 @@ enum Command {
     /// List installed layers
     #[command(after_help = LAYERS_EXAMPLES)]
     Layers(LayersArgs),
+    /// Show which loaded layer put each PATH entry and each variable there
+    #[command(
+        after_help = "Examples:\n  mfenv why                 the five path lists and every variable set by a layer\n  mfenv why PATH PYTHONPATH\n  mfenv why --json MY_VAR"
+    )]
+    Why {
+        /// Variables to explain (default: PATH, LD_LIBRARY_PATH, PKG_CONFIG_PATH,
+        /// PYTHONPATH, NODE_PATH and the variables set by loaded layers)
+        variables: Vec<String>,
+        /// Machine-readable output
+        #[arg(long)]
+        json: bool,
+    },
     /// Print 1 if the layer (label or home) is installed, else 0
     IsInstalled {
         /// A layer label or an absolute layer home
@@ -189,6 +202,9 @@ struct ShellOptions {
     /// Print the plan (layers and variables) for a human instead of code
     #[arg(long)]
     dry_run: bool,
+    /// With --dry-run: print the plan as JSON
+    #[arg(long, requires = "dry_run")]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -375,6 +391,20 @@ fn run(cli: Cli, env: &Env) -> std::result::Result<Output, Failure> {
             run_transaction(env, &args.common, &requests, options)
         }
         Command::Exec(args) => exec(env, args),
+        Command::Why { variables, json } => {
+            let mut engine = Engine::new(env, false);
+            let reports = engine
+                .why(&variables)
+                .map_err(|error| (error, Vec::new()))?;
+            Ok(stdout_only(if json {
+                let mut text =
+                    serde_json::to_string_pretty(&reports).expect("reports always serialize");
+                text.push('\n');
+                text
+            } else {
+                render_why(&reports)
+            }))
+        }
         Command::Layers(args) => Ok(layers(env, &args)),
         Command::IsInstalled { layer } => {
             let mut engine = Engine::new(env, false);
@@ -688,7 +718,9 @@ fn run_transaction(
         Vec::new()
     };
     let transaction = result.map_err(|error| (error, messages.clone()))?;
-    let stdout = if common.dry_run {
+    let stdout = if common.json {
+        plan_json(&transaction)
+    } else if common.dry_run {
         render_plan(&transaction)
     } else {
         ShellKind::from(common.shell).render(&transaction.ops)
@@ -748,6 +780,117 @@ fn layers(env: &Env, args: &LayersArgs) -> Output {
         stderr,
         exec: None,
     }
+}
+
+/// `mfenv why` for a human.
+fn render_why(reports: &[WhyReport]) -> String {
+    let mut out = String::new();
+    for report in reports {
+        match report {
+            WhyReport::PathList {
+                variable,
+                set,
+                entries,
+            } => {
+                out.push_str(variable);
+                if !set {
+                    out.push_str(" (unset)");
+                }
+                out.push('\n');
+                let width = entries
+                    .iter()
+                    .map(|e| e.entry.chars().count())
+                    .max()
+                    .unwrap_or(0);
+                for entry in entries {
+                    let owner = match (&entry.layer, entry.moved) {
+                        (Some(label), false) => label.clone(),
+                        (Some(label), true) => {
+                            format!("{label} (was already there, moved to the front)")
+                        }
+                        (None, _) => "not from a layer".to_owned(),
+                    };
+                    let shown = if entry.entry.is_empty() {
+                        "(empty: current directory)"
+                    } else {
+                        &entry.entry
+                    };
+                    out.push_str(&format!("  {shown:<width$}  {owner}\n"));
+                }
+            }
+            WhyReport::Value {
+                variable,
+                value,
+                set_by,
+                replaced,
+                changed_since,
+            } => {
+                let shown = match value {
+                    Some(value) => format!("{value:?}"),
+                    None => "(unset)".to_owned(),
+                };
+                out.push_str(&format!("{variable} = {shown}\n"));
+                match set_by {
+                    Some(label) => {
+                        out.push_str(&format!("  set by {label}"));
+                        match replaced {
+                            Some(Some(previous)) => {
+                                out.push_str(&format!(", replacing {previous:?}"))
+                            }
+                            Some(None) => out.push_str(", was unset before"),
+                            None => {}
+                        }
+                        if *changed_since {
+                            out.push_str("; changed since");
+                        }
+                        out.push('\n');
+                    }
+                    None => out.push_str("  not from a layer\n"),
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The `--dry-run --json` report.
+fn plan_json(transaction: &Transaction) -> String {
+    let steps: Vec<serde_json::Value> = transaction
+        .steps
+        .iter()
+        .map(|step| {
+            let (reason, because_of) = match step.reason {
+                Reason::Requested => ("requested", None),
+                Reason::DependencyOf(_) => ("dependency", step.because_of.as_deref()),
+                Reason::OptionalDependencyOf(_) => {
+                    ("optional_dependency", step.because_of.as_deref())
+                }
+                Reason::ConflictsWith(_) => ("conflict", step.because_of.as_deref()),
+                Reason::LostDependency(_) => ("lost_dependency", step.because_of.as_deref()),
+            };
+            serde_json::json!({
+                "action": match step.action { Action::Load => "load", Action::Unload => "unload" },
+                "label": step.label,
+                "home": step.home,
+                "reason": reason,
+                "because_of": because_of,
+            })
+        })
+        .collect();
+    let changes: Vec<serde_json::Value> = transaction
+        .changes
+        .iter()
+        .map(|change| {
+            serde_json::json!({"name": change.name, "before": change.before, "after": change.after})
+        })
+        .collect();
+    let mut text = serde_json::to_string_pretty(&serde_json::json!({
+        "steps": steps,
+        "changes": changes,
+    }))
+    .expect("JSON values always serialize");
+    text.push('\n');
+    text
 }
 
 /// The `--dry-run` report: the steps, then each variable's change.

@@ -13,9 +13,10 @@ use std::collections::BTreeSet;
 
 use crate::env::Env;
 use crate::env::diff::{Applier, ApplyOptions, Change, LoadFacts, Op, UnloadFacts};
-use crate::env::state::{STATE_VARIABLE, State, marker_is_set, marker_name};
+use crate::env::path_list::PathList;
+use crate::env::state::{STATE_VARIABLE, State, marker_is_set, marker_name, value_digest};
 use crate::error::Result;
-use crate::layer::discover::{Catalog, LayerId, PythonVersions};
+use crate::layer::discover::{Catalog, LayerId, PATH_VARIABLES, PREPEND_STEPS, PythonVersions};
 use crate::layer::model::{LayerFileKind, LayerFileNames, LayerRef};
 use crate::layer::resolve::{Action, LoadOptions, Planner, Reason, Step};
 
@@ -97,6 +98,40 @@ pub struct ExecEnvironment {
     pub cwd: Option<String>,
     /// Mandatory layers that could not be loaded.
     pub failures: Vec<crate::error::Error>,
+}
+
+/// One entry of a path list, with the loaded layer that put it there.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct WhyEntry {
+    pub entry: String,
+    /// Label of the layer, `None` when no loaded layer added it.
+    pub layer: Option<String>,
+    /// True when the entry was already there and the layer moved it to the front.
+    pub moved: bool,
+}
+
+/// Where a variable's value comes from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum WhyReport {
+    /// A path list: each entry and its layer.
+    PathList {
+        variable: String,
+        set: bool,
+        entries: Vec<WhyEntry>,
+    },
+    /// A plain variable: the layer that set it and what it replaced.
+    Value {
+        variable: String,
+        value: Option<String>,
+        set_by: Option<String>,
+        /// The value before that layer set it (`None` inside: it was unset); absent
+        /// when unknown (layers loaded by the original tools).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        replaced: Option<Option<String>>,
+        /// True when the value changed after the layer set it.
+        changed_since: bool,
+    },
 }
 
 /// One row of `mfenv layers`.
@@ -242,6 +277,133 @@ impl<'env> Engine<'env> {
                 }
             })
             .collect()
+    }
+
+    /// Which loaded layer put each entry of the path lists and each extra_env variable
+    /// there. With no `variables`, the five path lists and every variable a loaded layer
+    /// set.
+    pub fn why(&mut self, variables: &[String]) -> Result<Vec<WhyReport>> {
+        let loaded = self.loaded_layers()?;
+        let records: Vec<_> = self
+            .state
+            .records
+            .iter()
+            .filter(|r| marker_is_set(self.env.get(&marker_name(&r.home))))
+            .cloned()
+            .collect();
+        let mut owners: std::collections::HashMap<String, (String, bool)> =
+            std::collections::HashMap::new();
+        for record in &records {
+            let versions = PythonVersions {
+                python2: record.python2.clone(),
+                python3: record.python3.clone(),
+            };
+            for change in &record.paths {
+                let Some(step) = PREPEND_STEPS.get(usize::from(change.step)) else {
+                    continue;
+                };
+                if let Some(sub) = step.sub_path.render(&versions) {
+                    owners.insert(
+                        format!("{}/{sub}", record.home),
+                        (record.label.clone(), change.moved_from_end.is_some()),
+                    );
+                }
+            }
+        }
+        // Layers loaded by the original tools: what lies below their home is theirs.
+        let old_layers: Vec<(String, String)> = loaded
+            .iter()
+            .map(|id| self.catalog.layer(*id))
+            .filter(|layer| !records.iter().any(|r| r.home == layer.home))
+            .map(|layer| (format!("{}/", layer.home), layer.label.clone()))
+            .collect();
+        let mut names: Vec<String> = variables.to_vec();
+        if names.is_empty() {
+            names.extend(PATH_VARIABLES.iter().map(|v| (*v).to_owned()));
+            for record in &records {
+                for extra in &record.extras {
+                    if !names.contains(&extra.key) {
+                        names.push(extra.key.clone());
+                    }
+                }
+            }
+        }
+        let mut reports = Vec::with_capacity(names.len());
+        for name in names {
+            let value = self.env.get(&name);
+            if PATH_VARIABLES.contains(&name.as_str()) {
+                let entries = PathList::parse(value.unwrap_or(""))
+                    .elements()
+                    .iter()
+                    .map(|entry| {
+                        let (layer, moved) = match owners.get(entry) {
+                            Some((label, moved)) => (Some(label.clone()), *moved),
+                            None => (
+                                old_layers
+                                    .iter()
+                                    .find(|(prefix, _)| entry.starts_with(prefix.as_str()))
+                                    .map(|(_, label)| label.clone()),
+                                false,
+                            ),
+                        };
+                        WhyEntry {
+                            entry: entry.clone(),
+                            layer,
+                            moved,
+                        }
+                    })
+                    .collect();
+                reports.push(WhyReport::PathList {
+                    variable: name,
+                    set: value.is_some(),
+                    entries,
+                });
+                continue;
+            }
+            let setter = records.iter().rev().find_map(|record| {
+                record
+                    .extras
+                    .iter()
+                    .rev()
+                    .find(|extra| extra.key == name)
+                    .map(|extra| (record.label.clone(), extra.clone()))
+            });
+            let report = match setter {
+                Some((label, extra)) => WhyReport::Value {
+                    changed_since: value.map(value_digest) != Some(extra.set_digest),
+                    variable: name,
+                    value: value.map(str::to_owned),
+                    set_by: Some(label),
+                    replaced: Some(extra.previous),
+                },
+                None => {
+                    let mut set_by = None;
+                    for id in loaded.iter().rev() {
+                        if records
+                            .iter()
+                            .any(|r| r.home == self.catalog.layer(*id).home)
+                        {
+                            continue;
+                        }
+                        if let Ok(entries) = self.catalog.extra_env(*id)
+                            && entries.iter().any(|e| e.key == name)
+                        {
+                            set_by = Some(self.catalog.layer(*id).label.clone());
+                            break;
+                        }
+                    }
+                    WhyReport::Value {
+                        variable: name,
+                        value: value.map(str::to_owned),
+                        set_by,
+                        replaced: None,
+                        changed_since: false,
+                    }
+                }
+            };
+            reports.push(report);
+        }
+        Ok(reports)
     }
 
     /// Plans and applies `requests` as one transaction. Nothing is changed on failure.
