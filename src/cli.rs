@@ -468,17 +468,7 @@ fn run(cli: Cli, env: &Env) -> std::result::Result<Output, Failure> {
         Command::InstallAliases { dir, force } => {
             install_aliases(&dir, force).map_err(|error| (error, Vec::new()))
         }
-        Command::Completions { shell } => {
-            let mut command = Cli::command();
-            let mut buffer = Vec::new();
-            let generator = match shell {
-                CompletionShell::Bash => clap_complete::Shell::Bash,
-                CompletionShell::Zsh => clap_complete::Shell::Zsh,
-                CompletionShell::Fish => clap_complete::Shell::Fish,
-            };
-            clap_complete::generate(generator, &mut command, "mfenv", &mut buffer);
-            Ok(stdout_only(String::from_utf8_lossy(&buffer).into_owned()))
-        }
+        Command::Completions { shell } => Ok(stdout_only(completion_script(shell))),
         Command::Complete { what, prefix } => {
             let mut engine = Engine::new(env, false);
             let labels: Vec<String> = match what {
@@ -501,6 +491,48 @@ fn run(cli: Cli, env: &Env) -> std::result::Result<Output, Failure> {
                 }
             }
             Ok(stdout_only(out))
+        }
+    }
+}
+
+/// mfenv's own completion script: clap's, plus completion of layer labels (installed
+/// ones for load, exec -l, is-installed, is-loaded, home; loaded ones for unload).
+fn completion_script(shell: CompletionShell) -> String {
+    let mut command = Cli::command();
+    let mut buffer = Vec::new();
+    let generator = match shell {
+        CompletionShell::Bash => clap_complete::Shell::Bash,
+        CompletionShell::Zsh => clap_complete::Shell::Zsh,
+        CompletionShell::Fish => clap_complete::Shell::Fish,
+    };
+    clap_complete::generate(generator, &mut command, "mfenv", &mut buffer);
+    let generated = String::from_utf8_lossy(&buffer).into_owned();
+    match shell {
+        CompletionShell::Bash => generated + include_str!("../shell/completions-extra.bash"),
+        CompletionShell::Fish => generated + include_str!("../shell/completions-extra.fish"),
+        CompletionShell::Zsh => {
+            let mut out = String::with_capacity(generated.len() + 1024);
+            for (index, line) in generated.lines().enumerate() {
+                let loaded =
+                    line.contains("::layers -- Layer labels or absolute layer homes, unloaded");
+                let installed = line
+                    .contains("::layers -- Layer labels or absolute layer homes, loaded")
+                    || line.contains(":layer -- A layer label")
+                    || line.contains(":label -- A layer label")
+                    || line.contains("]:LAYERS:_default'");
+                if loaded {
+                    out.push_str(&line.replace(":_default'", ":_mfenv_complete_loaded'"));
+                } else if installed {
+                    out.push_str(&line.replace(":_default'", ":_mfenv_complete_installed'"));
+                } else {
+                    out.push_str(line);
+                }
+                out.push('\n');
+                if index == 0 {
+                    out.push_str(include_str!("../shell/completions-extra.zsh"));
+                }
+            }
+            out
         }
     }
 }

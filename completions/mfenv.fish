@@ -1,0 +1,120 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_mfenv_global_optspecs
+    string join \n h/help V/version
+end
+
+function __fish_mfenv_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_mfenv_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_mfenv_using_subcommand
+    set -l cmd (__fish_mfenv_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c mfenv -n "__fish_mfenv_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c mfenv -n "__fish_mfenv_needs_command" -s V -l version -d 'Print version'
+complete -c mfenv -n "__fish_mfenv_needs_command" -f -a "load" -d 'Print shell code that loads layers (and their dependencies)'
+complete -c mfenv -n "__fish_mfenv_needs_command" -f -a "exec" -d 'Run a command with layers loaded (the old `layer_wrapper`)'
+complete -c mfenv -n "__fish_mfenv_needs_command" -f -a "unload" -d 'Print shell code that unloads layers (and the layers that depend on them)'
+complete -c mfenv -n "__fish_mfenv_needs_command" -f -a "layers" -d 'List installed layers'
+complete -c mfenv -n "__fish_mfenv_needs_command" -f -a "why" -d 'Show which loaded layer put each PATH entry and each variable there'
+complete -c mfenv -n "__fish_mfenv_needs_command" -f -a "is-installed" -d 'Print 1 if the layer (label or home) is installed, else 0'
+complete -c mfenv -n "__fish_mfenv_needs_command" -f -a "is-loaded" -d 'Print 1 if the layer (label or home) is loaded, else 0'
+complete -c mfenv -n "__fish_mfenv_needs_command" -f -a "home" -d 'Print the home directory of the layer with this label'
+complete -c mfenv -n "__fish_mfenv_needs_command" -f -a "hook" -d 'Print the shell integration: layer_load, layer_unload, layer_load_without_optional'
+complete -c mfenv -n "__fish_mfenv_needs_command" -f -a "completions" -d 'Print the completion script of mfenv itself'
+complete -c mfenv -n "__fish_mfenv_needs_command" -f -a "install-aliases" -d 'Create symlinks named after the historical MetWork commands (layers, layer_wrapper, is_layer_loaded, ...) pointing to this binary'
+complete -c mfenv -n "__fish_mfenv_needs_command" -f -a "complete" -d 'Print layer labels for shell completion (used by the hook)'
+complete -c mfenv -n "__fish_mfenv_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mfenv -n "__fish_mfenv_using_subcommand load" -l shell -d 'Shell to write code for' -r -f -a "bash\t''
+zsh\t''
+fish\t''
+sh\t''"
+complete -c mfenv -n "__fish_mfenv_using_subcommand load" -s d -l debug -d 'Explain each decision on stderr'
+complete -c mfenv -n "__fish_mfenv_using_subcommand load" -l dry-run -d 'Print the plan (layers and variables) for a human instead of code'
+complete -c mfenv -n "__fish_mfenv_using_subcommand load" -l json -d 'With --dry-run: print the plan as JSON'
+complete -c mfenv -n "__fish_mfenv_using_subcommand load" -l dont-load-optional -d 'Do not load optional dependencies (`-` entries of .layerapi2_dependencies)'
+complete -c mfenv -n "__fish_mfenv_using_subcommand load" -s f -l force-prepend -d 'Prepend every layer directory, even those that do not exist'
+complete -c mfenv -n "__fish_mfenv_using_subcommand load" -s h -l help -d 'Print help'
+complete -c mfenv -n "__fish_mfenv_using_subcommand load" -s V -l version -d 'Print version'
+complete -c mfenv -n "__fish_mfenv_using_subcommand exec" -s l -l layers -d 'Comma-separated layer labels or homes; a `-` prefix makes one optional' -r
+complete -c mfenv -n "__fish_mfenv_using_subcommand exec" -s k -l empty-env-keeps -d 'Comma-separated variables kept by --empty-env' -r
+complete -c mfenv -n "__fish_mfenv_using_subcommand exec" -s x -l extra-env-prefix -d 'Set PREFIX_NAME, PREFIX_LABEL and PREFIX_DIR for the last layer' -r
+complete -c mfenv -n "__fish_mfenv_using_subcommand exec" -s p -l prepend-env -d '`VAR,VALUE`: prepend VALUE to the `:`-list VAR, after the layers (repeatable)' -r
+complete -c mfenv -n "__fish_mfenv_using_subcommand exec" -s e -l empty -d 'Unload every loaded layer first'
+complete -c mfenv -n "__fish_mfenv_using_subcommand exec" -s E -l empty-env -d 'Start from an empty environment (implies --empty)'
+complete -c mfenv -n "__fish_mfenv_using_subcommand exec" -s c -l cwd -d 'Run the command in the home of the last layer'
+complete -c mfenv -n "__fish_mfenv_using_subcommand exec" -s f -l force-prepend -d 'Prepend every layer directory, even those that do not exist'
+complete -c mfenv -n "__fish_mfenv_using_subcommand exec" -l dont-load-optional -d 'Do not load optional dependencies'
+complete -c mfenv -n "__fish_mfenv_using_subcommand exec" -s d -l debug -d 'Explain each decision on stderr'
+complete -c mfenv -n "__fish_mfenv_using_subcommand exec" -s h -l help -d 'Print help'
+complete -c mfenv -n "__fish_mfenv_using_subcommand exec" -s V -l version -d 'Print version'
+complete -c mfenv -n "__fish_mfenv_using_subcommand unload" -l shell -d 'Shell to write code for' -r -f -a "bash\t''
+zsh\t''
+fish\t''
+sh\t''"
+complete -c mfenv -n "__fish_mfenv_using_subcommand unload" -s d -l debug -d 'Explain each decision on stderr'
+complete -c mfenv -n "__fish_mfenv_using_subcommand unload" -l dry-run -d 'Print the plan (layers and variables) for a human instead of code'
+complete -c mfenv -n "__fish_mfenv_using_subcommand unload" -l json -d 'With --dry-run: print the plan as JSON'
+complete -c mfenv -n "__fish_mfenv_using_subcommand unload" -s h -l help -d 'Print help'
+complete -c mfenv -n "__fish_mfenv_using_subcommand unload" -s V -l version -d 'Print version'
+complete -c mfenv -n "__fish_mfenv_using_subcommand layers" -s m -l loaded-filter -d 'Only loaded (yes) or not loaded (no) layers' -r -f -a "yes\t''
+no\t''"
+complete -c mfenv -n "__fish_mfenv_using_subcommand layers" -s r -l raw -d 'One `label home` line per layer'
+complete -c mfenv -n "__fish_mfenv_using_subcommand layers" -l json -d 'A JSON array of {label, home, loaded}'
+complete -c mfenv -n "__fish_mfenv_using_subcommand layers" -s d -l debug -d 'Explain discovery decisions on stderr'
+complete -c mfenv -n "__fish_mfenv_using_subcommand layers" -s h -l help -d 'Print help'
+complete -c mfenv -n "__fish_mfenv_using_subcommand layers" -s V -l version -d 'Print version'
+complete -c mfenv -n "__fish_mfenv_using_subcommand why" -l json -d 'Machine-readable output'
+complete -c mfenv -n "__fish_mfenv_using_subcommand why" -s h -l help -d 'Print help'
+complete -c mfenv -n "__fish_mfenv_using_subcommand why" -s V -l version -d 'Print version'
+complete -c mfenv -n "__fish_mfenv_using_subcommand is-installed" -s h -l help -d 'Print help'
+complete -c mfenv -n "__fish_mfenv_using_subcommand is-installed" -s V -l version -d 'Print version'
+complete -c mfenv -n "__fish_mfenv_using_subcommand is-loaded" -s h -l help -d 'Print help'
+complete -c mfenv -n "__fish_mfenv_using_subcommand is-loaded" -s V -l version -d 'Print version'
+complete -c mfenv -n "__fish_mfenv_using_subcommand home" -s h -l help -d 'Print help'
+complete -c mfenv -n "__fish_mfenv_using_subcommand home" -s V -l version -d 'Print version'
+complete -c mfenv -n "__fish_mfenv_using_subcommand hook" -s h -l help -d 'Print help'
+complete -c mfenv -n "__fish_mfenv_using_subcommand hook" -s V -l version -d 'Print version'
+complete -c mfenv -n "__fish_mfenv_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c mfenv -n "__fish_mfenv_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c mfenv -n "__fish_mfenv_using_subcommand install-aliases" -l force -d 'Replace existing files with those names'
+complete -c mfenv -n "__fish_mfenv_using_subcommand install-aliases" -s h -l help -d 'Print help'
+complete -c mfenv -n "__fish_mfenv_using_subcommand install-aliases" -s V -l version -d 'Print version'
+complete -c mfenv -n "__fish_mfenv_using_subcommand complete" -s h -l help -d 'Print help'
+complete -c mfenv -n "__fish_mfenv_using_subcommand complete" -s V -l version -d 'Print version'
+complete -c mfenv -n "__fish_mfenv_using_subcommand help; and not __fish_seen_subcommand_from load exec unload layers why is-installed is-loaded home hook completions install-aliases complete help" -f -a "load" -d 'Print shell code that loads layers (and their dependencies)'
+complete -c mfenv -n "__fish_mfenv_using_subcommand help; and not __fish_seen_subcommand_from load exec unload layers why is-installed is-loaded home hook completions install-aliases complete help" -f -a "exec" -d 'Run a command with layers loaded (the old `layer_wrapper`)'
+complete -c mfenv -n "__fish_mfenv_using_subcommand help; and not __fish_seen_subcommand_from load exec unload layers why is-installed is-loaded home hook completions install-aliases complete help" -f -a "unload" -d 'Print shell code that unloads layers (and the layers that depend on them)'
+complete -c mfenv -n "__fish_mfenv_using_subcommand help; and not __fish_seen_subcommand_from load exec unload layers why is-installed is-loaded home hook completions install-aliases complete help" -f -a "layers" -d 'List installed layers'
+complete -c mfenv -n "__fish_mfenv_using_subcommand help; and not __fish_seen_subcommand_from load exec unload layers why is-installed is-loaded home hook completions install-aliases complete help" -f -a "why" -d 'Show which loaded layer put each PATH entry and each variable there'
+complete -c mfenv -n "__fish_mfenv_using_subcommand help; and not __fish_seen_subcommand_from load exec unload layers why is-installed is-loaded home hook completions install-aliases complete help" -f -a "is-installed" -d 'Print 1 if the layer (label or home) is installed, else 0'
+complete -c mfenv -n "__fish_mfenv_using_subcommand help; and not __fish_seen_subcommand_from load exec unload layers why is-installed is-loaded home hook completions install-aliases complete help" -f -a "is-loaded" -d 'Print 1 if the layer (label or home) is loaded, else 0'
+complete -c mfenv -n "__fish_mfenv_using_subcommand help; and not __fish_seen_subcommand_from load exec unload layers why is-installed is-loaded home hook completions install-aliases complete help" -f -a "home" -d 'Print the home directory of the layer with this label'
+complete -c mfenv -n "__fish_mfenv_using_subcommand help; and not __fish_seen_subcommand_from load exec unload layers why is-installed is-loaded home hook completions install-aliases complete help" -f -a "hook" -d 'Print the shell integration: layer_load, layer_unload, layer_load_without_optional'
+complete -c mfenv -n "__fish_mfenv_using_subcommand help; and not __fish_seen_subcommand_from load exec unload layers why is-installed is-loaded home hook completions install-aliases complete help" -f -a "completions" -d 'Print the completion script of mfenv itself'
+complete -c mfenv -n "__fish_mfenv_using_subcommand help; and not __fish_seen_subcommand_from load exec unload layers why is-installed is-loaded home hook completions install-aliases complete help" -f -a "install-aliases" -d 'Create symlinks named after the historical MetWork commands (layers, layer_wrapper, is_layer_loaded, ...) pointing to this binary'
+complete -c mfenv -n "__fish_mfenv_using_subcommand help; and not __fish_seen_subcommand_from load exec unload layers why is-installed is-loaded home hook completions install-aliases complete help" -f -a "complete" -d 'Print layer labels for shell completion (used by the hook)'
+complete -c mfenv -n "__fish_mfenv_using_subcommand help; and not __fish_seen_subcommand_from load exec unload layers why is-installed is-loaded home hook completions install-aliases complete help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+
+# Layer labels: installed ones for load, exec -l, is-installed, is-loaded and home,
+# loaded ones for unload.
+complete -c mfenv -n "__fish_mfenv_using_subcommand load" -f -a '(mfenv complete installed -- (commandline -ct) 2>/dev/null)'
+complete -c mfenv -n "__fish_mfenv_using_subcommand is-installed" -f -a '(mfenv complete installed -- (commandline -ct) 2>/dev/null)'
+complete -c mfenv -n "__fish_mfenv_using_subcommand is-loaded" -f -a '(mfenv complete installed -- (commandline -ct) 2>/dev/null)'
+complete -c mfenv -n "__fish_mfenv_using_subcommand home" -f -a '(mfenv complete installed -- (commandline -ct) 2>/dev/null)'
+complete -c mfenv -n "__fish_mfenv_using_subcommand unload" -f -a '(mfenv complete loaded -- (commandline -ct) 2>/dev/null)'
+complete -c mfenv -n "__fish_mfenv_using_subcommand exec" -s l -l layers -x -a '(mfenv complete installed -- (commandline -ct) 2>/dev/null)'

@@ -1,0 +1,9 @@
+
+# Layer labels: installed ones for load, exec -l, is-installed, is-loaded and home,
+# loaded ones for unload.
+complete -c mfenv -n "__fish_mfenv_using_subcommand load" -f -a '(mfenv complete installed -- (commandline -ct) 2>/dev/null)'
+complete -c mfenv -n "__fish_mfenv_using_subcommand is-installed" -f -a '(mfenv complete installed -- (commandline -ct) 2>/dev/null)'
+complete -c mfenv -n "__fish_mfenv_using_subcommand is-loaded" -f -a '(mfenv complete installed -- (commandline -ct) 2>/dev/null)'
+complete -c mfenv -n "__fish_mfenv_using_subcommand home" -f -a '(mfenv complete installed -- (commandline -ct) 2>/dev/null)'
+complete -c mfenv -n "__fish_mfenv_using_subcommand unload" -f -a '(mfenv complete loaded -- (commandline -ct) 2>/dev/null)'
+complete -c mfenv -n "__fish_mfenv_using_subcommand exec" -s l -l layers -x -a '(mfenv complete installed -- (commandline -ct) 2>/dev/null)'
