@@ -564,7 +564,9 @@ _mfenv_with_layers() {
     if [[ -n "${what}" ]]; then
         COMPREPLY=()
         local line
+        # Quoted as the shell would read them: labels may hold spaces, quotes or `$`.
         while IFS= read -r line; do
+            printf -v line '%q' "${line}"
             COMPREPLY+=("${line}")
         done < <(mfenv complete "${what}" -- "${cur}" 2>/dev/null)
         return 0

@@ -24,7 +24,9 @@ layer_unload() {
 __mfenv_complete() {
     \builtin local __mfenv_line
     COMPREPLY=()
+    # Quoted as the shell would read them: labels may hold spaces, quotes or `$`.
     while IFS= \builtin read -r __mfenv_line; do
+        \builtin printf -v __mfenv_line '%q' "${__mfenv_line}"
         COMPREPLY+=("${__mfenv_line}")
     done < <(@MFENV@ complete "$1" -- "${COMP_WORDS[COMP_CWORD]}" 2>/dev/null)
 }

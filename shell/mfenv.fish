@@ -1,14 +1,16 @@
 # mfenv shell integration for fish.
 # Add to ~/.config/fish/config.fish:  mfenv hook fish | source
 
-# Runs `mfenv ARGS...` and evaluates its output, only when it succeeded.
-# Every line of mfenv's fish output is one complete statement.
+# Runs `mfenv ARGS...` and sources its output. mfenv prints nothing when it fails, so
+# nothing runs then. (A command substitution would not honour `2>` redirections of the
+# caller in fish, hence the pipe.)
 function __mfenv_eval
-    set -l __mfenv_code (@MFENV@ $argv)
-    or return
-    for __mfenv_line in $__mfenv_code
-        eval $__mfenv_line
+    @MFENV@ $argv | source
+    set -l __mfenv_status $pipestatus
+    if test $__mfenv_status[1] -ne 0
+        return $__mfenv_status[1]
     end
+    return $__mfenv_status[2]
 end
 
 function layer_load --description 'Load layers into this shell'

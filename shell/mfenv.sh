@@ -2,9 +2,19 @@
 # Add to ~/.profile:  eval "$(mfenv hook sh)"
 
 # Runs `mfenv ARGS...` and evaluates its output, only when it succeeded.
+# Positional parameters are the only function-local storage in POSIX sh: they carry the
+# status so that no helper variable is left behind.
+# Backslashes keep user aliases of eval, set, unset and return out of the way.
 __mfenv_eval() {
-    __mfenv_code=$(@MFENV@ "$@") || return
-    eval "${__mfenv_code}"
+    __mfenv_code=$(@MFENV@ "$@") || {
+        \set -- "$?"
+        \unset __mfenv_code
+        \return "$1"
+    }
+    \eval "${__mfenv_code}"
+    \set -- "$?"
+    \unset __mfenv_code
+    \return "$1"
 }
 
 layer_load() {

@@ -24,12 +24,14 @@ layer_unload() {
 __mfenv_complete_installed() {
     \builtin local -a __mfenv_labels
     __mfenv_labels=("${(@f)$(@MFENV@ complete installed 2>/dev/null)}")
+    __mfenv_labels=(${__mfenv_labels:#})
     compadd -a __mfenv_labels
 }
 
 __mfenv_complete_loaded() {
     \builtin local -a __mfenv_labels
     __mfenv_labels=("${(@f)$(@MFENV@ complete loaded 2>/dev/null)}")
+    __mfenv_labels=(${__mfenv_labels:#})
     compadd -a __mfenv_labels
 }
 

@@ -219,11 +219,9 @@ impl<'env> Engine<'env> {
             if !marker_is_set(self.env.get(&marker)) {
                 continue;
             }
-            let id = match self.catalog.find_home(&home) {
-                Ok(Some(id)) => id,
-                // The directory vanished or broke since the load: keep what we know.
-                _ => self.catalog.remember(&home, &label),
-            };
+            // The state knows the label: no need to read it again (and the directory may
+            // have vanished since the load, the layer must still unload).
+            let id = self.catalog.remember(&home, &label);
             explained.insert(marker);
             if !loaded.contains(&id) {
                 loaded.push(id);
@@ -305,7 +303,7 @@ impl<'env> Engine<'env> {
                 if let Some(sub) = step.sub_path.render(&versions) {
                     owners.insert(
                         format!("{}/{sub}", record.home),
-                        (record.label.clone(), change.moved_from_end.is_some()),
+                        (record.label.clone(), !change.moved_from_end.is_empty()),
                     );
                 }
             }
@@ -572,8 +570,13 @@ impl<'env> Engine<'env> {
         steps: &[Step],
         options: TransactionOptions,
     ) -> Result<Vec<PlannedStep>> {
-        let mut planned = Vec::with_capacity(steps.len());
-        for step in steps {
+        // Shown in plan order; applied with each run of unloads newest-first.
+        let planned: Vec<PlannedStep> = steps.iter().map(|step| self.planned_step(step)).collect();
+        let ordered = newest_unloads_first(steps, |id| {
+            let home = &self.catalog.layer(id).home;
+            applier.state().records.iter().position(|r| &r.home == home)
+        });
+        for step in &ordered {
             let layer = self.catalog.layer(step.layer);
             let (label, home) = (layer.label.clone(), layer.home.clone());
             match step.action {
@@ -620,21 +623,51 @@ impl<'env> Engine<'env> {
                     applier.unload(&facts)?;
                 }
             }
-            let because_of = match step.reason {
-                Reason::Requested => None,
-                Reason::DependencyOf(id)
-                | Reason::OptionalDependencyOf(id)
-                | Reason::ConflictsWith(id)
-                | Reason::LostDependency(id) => Some(self.catalog.layer(id).label.clone()),
-            };
-            planned.push(PlannedStep {
-                action: step.action,
-                label,
-                home,
-                reason: step.reason,
-                because_of,
-            });
         }
         Ok(planned)
     }
+
+    fn planned_step(&self, step: &Step) -> PlannedStep {
+        let layer = self.catalog.layer(step.layer);
+        let because_of = match step.reason {
+            Reason::Requested => None,
+            Reason::DependencyOf(id)
+            | Reason::OptionalDependencyOf(id)
+            | Reason::ConflictsWith(id)
+            | Reason::LostDependency(id) => Some(self.catalog.layer(id).label.clone()),
+        };
+        PlannedStep {
+            action: step.action,
+            label: layer.label.clone(),
+            home: layer.home.clone(),
+            reason: step.reason,
+            because_of,
+        }
+    }
+}
+
+/// Reorders each run of consecutive unloads so that the layer loaded last is unloaded
+/// first. Unloads commute as far as which layers end up loaded, but moved path entries
+/// are put back by counting from the end of the list, which is exact only when loads
+/// are undone in reverse order (a cascade unloads a base layer before its dependents).
+/// Layers without a record (loaded by the original tools) keep their order, last.
+fn newest_unloads_first(
+    steps: &[Step],
+    load_order: impl Fn(LayerId) -> Option<usize>,
+) -> Vec<Step> {
+    let mut ordered = steps.to_vec();
+    let mut start = 0;
+    while start < ordered.len() {
+        if ordered[start].action != Action::Unload {
+            start += 1;
+            continue;
+        }
+        let end = ordered[start..]
+            .iter()
+            .position(|step| step.action != Action::Unload)
+            .map_or(ordered.len(), |offset| start + offset);
+        ordered[start..end].sort_by_key(|step| std::cmp::Reverse(load_order(step.layer)));
+        start = end;
+    }
+    ordered
 }

@@ -145,8 +145,8 @@ impl Applier {
             let mut list = PathList::parse(current.unwrap_or(""));
             let entry = format!("{}/{sub}", facts.home);
             let moved_from_end = match list.prepend(&entry) {
-                Some(Prepend::Added) => None,
-                Some(Prepend::Moved { from_end }) => Some(from_end),
+                Some(Prepend::Added) => Vec::new(),
+                Some(Prepend::Moved { from_ends }) => from_ends,
                 None => continue,
             };
             record.paths.push(PathChange {
@@ -192,10 +192,16 @@ impl Applier {
         let position = self.state.records.iter().position(|r| r.home == facts.home);
         match position {
             Some(index) => {
+                // layerapi2's order: the unprofile sees the paths gone and the layer's
+                // variables still set, so it can use them to clean up.
+                // An extra_env value built on a path list (`PATH={PATH}:/x`) was set after
+                // the prepends: undo it first. Then layerapi2's order: the unprofile sees
+                // the paths gone and the layer's other variables still set.
                 let record = self.state.records.remove(index);
-                self.restore_extras(&record, index, &facts.label)?;
-                self.source_unprofile(facts);
+                self.restore_extras(&record, index, &facts.label, true)?;
                 self.restore_paths(&record, &facts.label)?;
+                self.source_unprofile(facts);
+                self.restore_extras(&record, index, &facts.label, false)?;
             }
             None => self.unload_like_layerapi2(facts)?,
         }
@@ -248,8 +254,19 @@ impl Applier {
         (self.ops, self.current, changes)
     }
 
-    fn restore_extras(&mut self, record: &Record, index: usize, label: &str) -> Result<()> {
+    /// Restores the extra_env variables of `record` that are path lists (`path_lists`)
+    /// or the others.
+    fn restore_extras(
+        &mut self,
+        record: &Record,
+        index: usize,
+        label: &str,
+        path_lists: bool,
+    ) -> Result<()> {
         for extra in record.extras.iter().rev() {
+            if PATH_VARIABLES.contains(&extra.key.as_str()) != path_lists {
+                continue;
+            }
             self.check_usable(&extra.key, label)?;
             let current = self.current.get(&extra.key);
             if current.map(value_digest) == Some(extra.set_digest) {
@@ -297,11 +314,10 @@ impl Applier {
             };
             let mut list = PathList::parse(current);
             let entry = format!("{}/{sub}", record.home);
-            match change.moved_from_end {
-                None => {
-                    list.remove(&entry);
-                }
-                Some(from_end) => list.restore_position(&entry, from_end),
+            if change.moved_from_end.is_empty() {
+                list.remove(&entry);
+            } else {
+                list.restore_positions(&entry, &change.moved_from_end);
             }
             let joined = list.join();
             if joined == current {

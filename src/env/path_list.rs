@@ -11,12 +11,13 @@
 //! add to the front, so "how many elements followed it" survives them.
 
 /// What a prepend did to the list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Prepend {
     /// The element was not in the list: it was added.
     Added,
-    /// The element was in the list, followed by `from_end` elements: it was moved to the front.
-    Moved { from_end: usize },
+    /// The element was in the list (once or more): it was moved to the front. Each copy
+    /// was followed by `from_ends[i]` elements, first copy first.
+    Moved { from_ends: Vec<usize> },
 }
 
 /// An ordered list of path elements.
@@ -71,13 +72,19 @@ impl PathList {
         if element.is_empty() {
             return None;
         }
-        let outcome = match self.elements.iter().position(|e| e == element) {
-            Some(index) => {
-                let from_end = self.elements.len() - index - 1;
-                self.elements.retain(|e| e != element);
-                Prepend::Moved { from_end }
-            }
-            None => Prepend::Added,
+        let length = self.elements.len();
+        let from_ends: Vec<usize> = self
+            .elements
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| *e == element)
+            .map(|(index, _)| length - index - 1)
+            .collect();
+        let outcome = if from_ends.is_empty() {
+            Prepend::Added
+        } else {
+            self.elements.retain(|e| e != element);
+            Prepend::Moved { from_ends }
         };
         self.elements.insert(0, element.to_owned());
         Some(outcome)
@@ -103,16 +110,19 @@ impl PathList {
         before - self.elements.len()
     }
 
-    /// Moves `element` back to the place recorded by [`Prepend::Moved`]: so that
-    /// `from_end` elements follow it (or to the front, if the list became shorter).
-    /// Does nothing when `element` is no longer in the list (the user removed it).
-    pub fn restore_position(&mut self, element: &str, from_end: usize) {
+    /// Moves `element` back to the places recorded by [`Prepend::Moved`]: each copy so
+    /// that as many elements follow it as did before (or to the front, if the list became
+    /// shorter). Does nothing when `element` is no longer in the list (the user removed it).
+    pub fn restore_positions(&mut self, element: &str, from_ends: &[usize]) {
         if !self.contains(element) {
             return;
         }
         self.elements.retain(|e| e != element);
-        let index = self.elements.len().saturating_sub(from_end);
-        self.elements.insert(index, element.to_owned());
+        // Last copy first: each insertion then counts the copies already put back.
+        for from_end in from_ends.iter().rev() {
+            let index = self.elements.len().saturating_sub(*from_end);
+            self.elements.insert(index, element.to_owned());
+        }
     }
 }
 
@@ -149,7 +159,10 @@ mod tests {
     #[test]
     fn prepend_reports_the_position_from_the_end_of_a_moved_element() {
         let mut list = PathList::parse("/a:/h/bin:/usr/bin:/bin");
-        assert_eq!(list.prepend("/h/bin"), Some(Prepend::Moved { from_end: 2 }));
+        assert_eq!(
+            list.prepend("/h/bin"),
+            Some(Prepend::Moved { from_ends: vec![2] })
+        );
         assert_eq!(list.prepend("/new"), Some(Prepend::Added));
         assert_eq!(list.prepend(""), None);
     }
@@ -157,25 +170,37 @@ mod tests {
     #[test]
     fn restoring_a_moved_element_puts_it_back_even_after_more_prepends() {
         let mut list = PathList::parse("/a:/h/bin:/usr/bin");
-        let Some(Prepend::Moved { from_end }) = list.prepend("/h/bin") else {
+        let Some(Prepend::Moved { from_ends }) = list.prepend("/h/bin") else {
             panic!("expected a move")
         };
         list.prepend("/x");
-        list.restore_position("/h/bin", from_end);
+        list.restore_positions("/h/bin", &from_ends);
         assert_eq!(list.join(), "/x:/a:/h/bin:/usr/bin");
+    }
+
+    #[test]
+    fn an_element_present_twice_comes_back_in_both_places() {
+        let before = "/first:/h/bin:/usr/bin:/h/bin:/bin";
+        let mut list = PathList::parse(before);
+        let Some(Prepend::Moved { from_ends }) = list.prepend("/h/bin") else {
+            panic!("expected a move")
+        };
+        assert_eq!(list.join(), "/h/bin:/first:/usr/bin:/bin");
+        list.restore_positions("/h/bin", &from_ends);
+        assert_eq!(list.join(), before);
     }
 
     #[test]
     fn restoring_an_element_the_user_removed_does_nothing() {
         let mut list = PathList::parse("/a:/b");
-        list.restore_position("/gone", 1);
+        list.restore_positions("/gone", &[1]);
         assert_eq!(list.join(), "/a:/b");
     }
 
     #[test]
     fn restoring_in_a_list_that_shrank_goes_to_the_front() {
         let mut list = PathList::parse("/h/bin:/a");
-        list.restore_position("/h/bin", 5);
+        list.restore_positions("/h/bin", &[5]);
         assert_eq!(list.join(), "/h/bin:/a");
     }
 

@@ -54,12 +54,13 @@ pub fn value_digest(value: &str) -> u32 {
 }
 
 /// What loading one prepend step did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathChange {
     /// Index in `PREPEND_STEPS`.
     pub step: u8,
-    /// `Some(n)`: the entry existed, followed by n entries; `None`: it was added.
-    pub moved_from_end: Option<usize>,
+    /// Empty: the entry was added. Otherwise it existed: each copy was followed by
+    /// that many entries.
+    pub moved_from_end: Vec<usize>,
 }
 
 /// What loading set one extra_env variable to, and what was there before.
@@ -124,7 +125,10 @@ impl State {
             out.push(',');
             for change in &record.paths {
                 out.push(char::from(b'a' + change.step));
-                if let Some(from_end) = change.moved_from_end {
+                for (index, from_end) in change.moved_from_end.iter().enumerate() {
+                    if index > 0 {
+                        out.push('.');
+                    }
                     let _ = write!(out, "{from_end}");
                 }
             }
@@ -220,34 +224,30 @@ fn decode_record(text: &str) -> Result<Record, String> {
 
 fn decode_steps(text: &str) -> Result<Vec<PathChange>, String> {
     let mut changes: Vec<PathChange> = Vec::new();
-    let mut digits = String::new();
-    let flush = |changes: &mut Vec<PathChange>, digits: &mut String| -> Result<(), String> {
-        if !digits.is_empty() {
-            let value = digits
-                .parse()
-                .map_err(|_| format!("bad position `{digits}`"))?;
-            match changes.last_mut() {
-                Some(last) => last.moved_from_end = Some(value),
-                None => return Err("position before any step".to_owned()),
-            }
-            digits.clear();
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if !('a'..='r').contains(&c) {
+            return Err(format!("bad step `{c}`"));
         }
-        Ok(())
-    };
-    for c in text.chars() {
-        match c {
-            'a'..='r' => {
-                flush(&mut changes, &mut digits)?;
-                changes.push(PathChange {
-                    step: c as u8 - b'a',
-                    moved_from_end: None,
-                });
-            }
-            '0'..='9' => digits.push(c),
-            _ => return Err(format!("bad step `{c}`")),
-        }
+        rest = &rest[1..];
+        let positions_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let positions = &rest[..positions_len];
+        rest = &rest[positions_len..];
+        let moved_from_end = if positions.is_empty() {
+            Vec::new()
+        } else {
+            positions
+                .split('.')
+                .map(|p| p.parse().map_err(|_| format!("bad position `{positions}`")))
+                .collect::<Result<Vec<usize>, String>>()?
+        };
+        changes.push(PathChange {
+            step: c as u8 - b'a',
+            moved_from_end,
+        });
     }
-    flush(&mut changes, &mut digits)?;
     Ok(changes)
 }
 
@@ -321,11 +321,11 @@ mod tests {
                     paths: vec![
                         PathChange {
                             step: 12,
-                            moved_from_end: None,
+                            moved_from_end: Vec::new(),
                         },
                         PathChange {
                             step: 9,
-                            moved_from_end: Some(17),
+                            moved_from_end: vec![17, 3],
                         },
                     ],
                     python2: None,
@@ -377,6 +377,8 @@ mod tests {
         assert!(State::decode("2:|/a,a,,,").is_err());
         assert!(State::decode("1:|/a").is_err());
         assert!(State::decode("1:|/a,a,z,,").is_err());
+        assert!(State::decode("1:|/a,a,1a,,").is_err());
+        assert!(State::decode("1:|/a,a,a1..2,,").is_err());
         assert!(State::decode("1:|/a,a,,,,FOO=12").is_err());
         assert!(State::decode("1:|/a,a,,,,FOO=1234567x-").is_err());
         assert!(State::decode("1:|/a%G0,a,,,").is_err());
@@ -391,7 +393,7 @@ mod tests {
                 .iter()
                 .map(|s| PathChange {
                     step: *s,
-                    moved_from_end: None,
+                    moved_from_end: Vec::new(),
                 })
                 .collect(),
             python2: None,
@@ -416,7 +418,7 @@ mod tests {
             home in "/\\PC{0,20}",
             label in "\\PC{0,10}",
             previous in proptest::option::of("\\PC{0,20}"),
-            steps in proptest::collection::vec((0u8..18, proptest::option::of(0usize..1000)), 0..18),
+            steps in proptest::collection::vec((0u8..18, proptest::collection::vec(0usize..1000, 0..3)), 0..18),
         ) {
             let state = State {
                 records: vec![Record {

@@ -32,6 +32,11 @@ pub trait LayerSource {
     fn conflicts(&mut self, id: LayerId) -> Result<Rc<[LayerRef]>>;
     /// Every installed label, for "did you mean" hints.
     fn all_labels(&mut self) -> Vec<String>;
+    /// Whether some installed layer carries `label` (any one: not necessarily the
+    /// first in path order). Sources may answer from what they already know.
+    fn has_label(&mut self, label: &str) -> Result<bool> {
+        Ok(self.find(&LayerRef::Label(label.to_owned()))?.is_some())
+    }
 }
 
 impl LayerSource for Catalog<'_> {
@@ -55,6 +60,9 @@ impl LayerSource for Catalog<'_> {
         ids.into_iter()
             .map(|id| self.layer(id).label.clone())
             .collect()
+    }
+    fn has_label(&mut self, label: &str) -> Result<bool> {
+        Ok(self.knows_label(label) || self.find_label(label).is_some())
     }
 }
 
@@ -264,7 +272,17 @@ impl<'s, S: LayerSource> Planner<'s, S> {
             .dependencies(id)
             .map_err(|e| self.failing(e, stack))?;
         for dependency in dependencies.iter().filter(|d| !d.optional) {
-            let Some(dep_id) = self.lookup(&dependency.target)? else {
+            let found = match self.lookup(&dependency.target) {
+                Ok(found) => found,
+                Err(error) => {
+                    let mut chain = self.chain(stack);
+                    chain.push(dependency.target.to_string());
+                    return Err(self
+                        .failing(error, stack)
+                        .caused_by(format!("needed through `{}`", chain.join(" -> "))));
+                }
+            };
+            let Some(dep_id) = found else {
                 return Err(self.missing(stack, &dependency.target));
             };
             if !self.is_loaded(dep_id) {
@@ -306,7 +324,8 @@ impl<'s, S: LayerSource> Planner<'s, S> {
 
         if options.load_optional {
             for dependency in dependencies.iter().filter(|d| d.optional) {
-                let Some(dep_id) = self.lookup(&dependency.target)? else {
+                // A broken optional dependency is as good as a missing one.
+                let Some(dep_id) = self.lookup(&dependency.target).ok().flatten() else {
                     self.note(|s| {
                         format!(
                             "{} optionally depends on `{}`, which is not installed: ignored",
@@ -364,23 +383,52 @@ impl<'s, S: LayerSource> Planner<'s, S> {
             for id in self.loaded.clone() {
                 let dependencies = self.source.dependencies(id)?;
                 for dependency in dependencies.iter().filter(|d| !d.optional) {
-                    let Some(dep_id) = self.lookup(&dependency.target)? else {
-                        continue;
-                    };
-                    if !self.is_loaded(dep_id) {
+                    if self.dependency_is_missing(&dependency.target)? {
                         self.note(|s| {
                             format!(
-                                "{} depends on {}, which is not loaded any more: unloading it",
+                                "{} depends on `{}`, which is not loaded any more: unloading it",
                                 s.describe(id),
-                                s.describe(dep_id)
+                                dependency.target
                             )
                         });
-                        self.unload_one(id, Reason::LostDependency(dep_id));
+                        let lost = self.lost_layer(&dependency.target);
+                        self.unload_one(id, Reason::LostDependency(lost.unwrap_or(id)));
                         continue 'pass;
                     }
                 }
             }
             return Ok(());
+        }
+    }
+
+    /// The layer a lost dependency designates: one this plan unloaded, else a lookup.
+    fn lost_layer(&mut self, target: &LayerRef) -> Option<LayerId> {
+        let unloaded = self.steps.iter().rev().find(|step| {
+            step.action == Action::Unload
+                && match target {
+                    LayerRef::Label(label) => self.source.label(step.layer) == label,
+                    LayerRef::Home(home) => self.source.home(step.layer) == home,
+                }
+        });
+        match unloaded {
+            Some(step) => Some(step.layer),
+            None => self.source.find(target).ok().flatten(),
+        }
+    }
+
+    /// True when `target` is installed but no loaded layer satisfies it.
+    fn dependency_is_missing(&mut self, target: &LayerRef) -> Result<bool> {
+        match target {
+            LayerRef::Label(label) => {
+                if self.loaded_with_label(label).is_some() {
+                    return Ok(false);
+                }
+                self.source.has_label(label)
+            }
+            LayerRef::Home(_) => Ok(self
+                .source
+                .find(target)?
+                .is_some_and(|id| !self.is_loaded(id))),
         }
     }
 
@@ -506,9 +554,11 @@ mod tests {
     use super::*;
     use crate::layer::model::parse_dependencies;
 
-    /// In-memory layers: (label, home, dependencies text, conflicts).
+    /// An in-memory layer: label, home, dependencies, conflicts.
+    type FakeLayer = (String, String, Rc<[Dependency]>, Rc<[LayerRef]>);
+
     struct Fake {
-        layers: Vec<(String, String, Rc<[Dependency]>, Rc<[LayerRef]>)>,
+        layers: Vec<FakeLayer>,
         finds: usize,
     }
 

@@ -18,18 +18,19 @@ pub fn quote(value: &str) -> String {
 pub fn render_op(out: &mut String, op: &Op, shell: ShellKind) {
     match op {
         Op::Set(name, value) => {
-            out.push_str("export ");
+            // A backslash keeps a user alias named `export` or `unset` out of the way.
+            out.push_str("\\export ");
             out.push_str(name);
             out.push('=');
             out.push_str(&quote(value));
         }
         Op::Unset(name) => {
-            out.push_str("unset ");
+            out.push_str("\\unset ");
             out.push_str(name);
         }
         Op::Source(path) => {
             out.push_str(match shell {
-                ShellKind::Sh => ". ",
+                ShellKind::Sh => "\\. ",
                 _ => "\\builtin source ",
             });
             out.push_str(&quote(path));
@@ -64,7 +65,7 @@ mod tests {
         render_op(&mut out, &Op::Source("/p".into()), ShellKind::Sh);
         assert_eq!(
             out,
-            "export A='a b'\nunset B\n\\builtin source '/p'\n. '/p'\n"
+            "\\export A='a b'\n\\unset B\n\\builtin source '/p'\n\\. '/p'\n"
         );
     }
 }
