@@ -408,12 +408,12 @@ fn run(cli: Cli, env: &Env) -> std::result::Result<Output, Failure> {
         Command::Layers(args) => Ok(layers(env, &args)),
         Command::IsInstalled { layer } => {
             let mut engine = Engine::new(env, false);
-            let installed = engine
-                .catalog()
-                .find(&LayerRef::parse(&layer))
-                .ok()
-                .flatten()
-                .is_some();
+            // As layerapi2: a home with a label file is installed, even if that label
+            // is unusable (its layer is reported and skipped elsewhere).
+            let installed = match engine.catalog().find(&LayerRef::parse(&layer)) {
+                Ok(found) => found.is_some(),
+                Err(_) => true,
+            };
             Ok(stdout_only(format!("{}\n", u8::from(installed))))
         }
         Command::IsLoaded { layer } => {

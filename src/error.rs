@@ -117,28 +117,23 @@ impl Error {
     }
 
     /// The text shown on stderr, with ANSI colours when `color` is true. Ends with a newline.
+    ///
+    /// Control characters (a newline in a label, an escape sequence in a path) are shown
+    /// escaped, so that no input can break the layout or drive the terminal.
     pub fn render(&self, color: bool) -> String {
         use owo_colors::OwoColorize;
         let mut out = String::new();
+        let message = printable(&self.message);
         if color {
-            out.push_str(&format!(
-                "{} {}\n",
-                "mfenv: error:".red().bold(),
-                self.message
-            ));
+            out.push_str(&format!("{} {message}\n", "mfenv: error:".red().bold()));
         } else {
-            out.push_str(&format!("mfenv: error: {}\n", self.message));
+            out.push_str(&format!("mfenv: error: {message}\n"));
         }
         for cause in &self.causes {
-            for (index, line) in cause.lines().enumerate() {
-                if index == 0 {
-                    out.push_str(&format!("  caused by: {line}\n"));
-                } else {
-                    out.push_str(&format!("    {line}\n"));
-                }
-            }
+            out.push_str(&format!("  caused by: {}\n", printable(cause)));
         }
         if let Some(hint) = &self.hint {
+            let hint = printable(hint);
             if color {
                 out.push_str(&format!("{} {hint}\n", "hint:".cyan().bold()));
             } else {
@@ -147,6 +142,22 @@ impl Error {
         }
         out
     }
+}
+
+/// `text` with control characters escaped (`\n`, `\u{1b}`).
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 impl fmt::Display for Error {
@@ -198,6 +209,16 @@ mod tests {
     fn io_reasons_drop_the_os_error_number() {
         let err = io::Error::from_raw_os_error(2);
         assert_eq!(io_reason(&err), "no such file or directory");
+    }
+
+    #[test]
+    fn control_characters_are_shown_escaped() {
+        let error =
+            Error::new(ErrorKind::LayerNotFound, "cannot load `a\nb\u{1b}[31m`").caused_by("x\ty");
+        assert_eq!(
+            error.render(false),
+            "mfenv: error: cannot load `a\\nb\\u{1b}[31m`\n  caused by: x\\ty\n"
+        );
     }
 
     #[test]
