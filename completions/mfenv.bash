@@ -49,6 +49,9 @@ _mfenv() {
             mfenv,load)
                 cmd="mfenv__subcmd__load"
                 ;;
+            mfenv,man)
+                cmd="mfenv__subcmd__man"
+                ;;
             mfenv,unload)
                 cmd="mfenv__subcmd__unload"
                 ;;
@@ -88,6 +91,9 @@ _mfenv() {
             mfenv__subcmd__help,load)
                 cmd="mfenv__subcmd__help__subcmd__load"
                 ;;
+            mfenv__subcmd__help,man)
+                cmd="mfenv__subcmd__help__subcmd__man"
+                ;;
             mfenv__subcmd__help,unload)
                 cmd="mfenv__subcmd__help__subcmd__unload"
                 ;;
@@ -101,7 +107,7 @@ _mfenv() {
 
     case "${cmd}" in
         mfenv)
-            opts="-h -V --help --version load exec unload layers why is-installed is-loaded home hook completions install-aliases complete help"
+            opts="-h -V --help --version load exec unload layers why is-installed is-loaded home hook completions install-aliases man complete help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -189,7 +195,7 @@ _mfenv() {
             return 0
             ;;
         mfenv__subcmd__help)
-            opts="load exec unload layers why is-installed is-loaded home hook completions install-aliases complete help"
+            opts="load exec unload layers why is-installed is-loaded home hook completions install-aliases man complete help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -356,6 +362,20 @@ _mfenv() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mfenv__subcmd__help__subcmd__man)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mfenv__subcmd__help__subcmd__unload)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -487,6 +507,20 @@ _mfenv() {
                     COMPREPLY=($(compgen -W "bash zsh fish sh" -- "${cur}"))
                     return 0
                     ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__man)
+            opts="-h -V --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;

@@ -105,16 +105,25 @@ enum Command {
         json: bool,
     },
     /// Print 1 if the layer (label or home) is installed, else 0
+    #[command(
+        after_help = "Examples:\n  mfenv is-installed python3@mfext\n  mfenv is-installed /opt/mylayers/tools\n  [ \"$(mfenv is-installed foo@bar)\" = 1 ] || echo \"foo@bar is missing\""
+    )]
     IsInstalled {
         /// A layer label or an absolute layer home
         layer: String,
     },
     /// Print 1 if the layer (label or home) is loaded, else 0
+    #[command(
+        after_help = "Examples:\n  mfenv is-loaded python3@mfext\n  [ \"$(mfenv is-loaded default@mfdata)\" = 1 ] || layer_load default@mfdata"
+    )]
     IsLoaded {
         /// A layer label or an absolute layer home
         layer: String,
     },
     /// Print the home directory of the layer with this label
+    #[command(
+        after_help = "Examples:\n  mfenv home python3@mfext\n  cd \"$(mfenv home tools@example)\""
+    )]
     Home {
         /// A layer label
         label: String,
@@ -126,6 +135,9 @@ enum Command {
         shell: ShellArg,
     },
     /// Print the completion script of mfenv itself
+    #[command(
+        after_help = "Examples:\n  mfenv completions bash > ~/.local/share/bash-completion/completions/mfenv\n  mfenv completions zsh > ~/.zfunc/_mfenv        (with ~/.zfunc on fpath)\n  mfenv completions fish > ~/.config/fish/completions/mfenv.fish"
+    )]
     Completions {
         #[arg(value_enum)]
         shell: CompletionShell,
@@ -142,6 +154,9 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Print the manual page (roff)
+    #[command(after_help = "Example:\n  mfenv man > ~/.local/share/man/man1/mfenv.1 && man mfenv")]
+    Man,
     /// Print layer labels for shell completion (used by the hook)
     #[command(hide = true)]
     Complete {
@@ -469,6 +484,19 @@ fn run(cli: Cli, env: &Env) -> std::result::Result<Output, Failure> {
             install_aliases(&dir, force).map_err(|error| (error, Vec::new()))
         }
         Command::Completions { shell } => Ok(stdout_only(completion_script(shell))),
+        Command::Man => {
+            let mut buffer = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut buffer)
+                .map_err(|err| {
+                    (
+                        Error::new(ErrorKind::Io, "cannot render the manual page")
+                            .caused_by(crate::error::io_reason(&err)),
+                        Vec::new(),
+                    )
+                })?;
+            Ok(stdout_only(String::from_utf8_lossy(&buffer).into_owned()))
+        }
         Command::Complete { what, prefix } => {
             let mut engine = Engine::new(env, false);
             let labels: Vec<String> = match what {

@@ -185,8 +185,11 @@ impl<'env> Engine<'env> {
         &mut self.catalog
     }
 
-    /// Explanations gathered so far (with `debug`), discovery notes included.
-    pub fn debug_messages(&self) -> Vec<String> {
+    /// Explanations gathered so far (with `debug`), discovery notes included. Walks
+    /// the rest of the layers path first, so that duplicate labels and broken layers
+    /// are reported even when the work stopped earlier (debug output is not hot).
+    pub fn debug_messages(&mut self) -> Vec<String> {
+        self.catalog.all();
         let mut messages: Vec<String> = self.catalog.notes().to_vec();
         for broken in self.catalog.broken() {
             messages.push(format!(
