@@ -318,18 +318,28 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let mut args: Vec<OsString> = args.into_iter().map(Into::into).collect();
-    if let Some(name) = args.first().and_then(crate::legacy::historical_name) {
-        match crate::legacy::translate(name, &args) {
-            crate::legacy::Translation::Run(translated) => args = translated,
-            crate::legacy::Translation::Exit(text, code) => {
-                return match write_stdout(&text) {
-                    0 => code,
-                    failure => failure,
-                };
-            }
-        }
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let Some(name) = args.first().and_then(crate::legacy::historical_name) else {
+        return run_cli(args, vars);
+    };
+    match crate::legacy::translate(name, &args) {
+        crate::legacy::Translation::Run {
+            args,
+            errors_exit_1,
+        } => match run_cli(args, vars) {
+            0 => 0,
+            _ if errors_exit_1 => 1,
+            code => code,
+        },
+        crate::legacy::Translation::Exit(text, code) => match write_stdout(&text) {
+            0 => code,
+            failure => failure,
+        },
     }
+}
+
+/// Runs mfenv's own command line; returns the exit code.
+fn run_cli(args: Vec<OsString>, vars: Vec<(OsString, OsString)>) -> u8 {
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(err) => {
@@ -570,29 +580,40 @@ fn install_aliases(dir: &std::path::Path, force: bool) -> crate::error::Result<O
         Error::new(ErrorKind::Io, "cannot find the path of the mfenv binary")
             .caused_by(crate::error::io_reason(&err))
     })?;
-    std::fs::create_dir_all(dir).map_err(|err| Error::io("cannot create", dir, &err))?;
-    let mut out = String::new();
+    // Check every name before creating anything: all the links, or none.
+    let mut to_create = Vec::new();
     for name in crate::legacy::NAMES {
         let link = dir.join(name);
-        if let Ok(existing) = std::fs::symlink_metadata(&link) {
-            let ours = existing.file_type().is_symlink()
-                && std::fs::read_link(&link).is_ok_and(|target| target == binary);
-            if ours {
-                out.push_str(&format!("{}\n", link.display()));
-                continue;
+        match std::fs::symlink_metadata(&link) {
+            Err(_) => to_create.push((link, false)),
+            Ok(existing) => {
+                let ours = existing.file_type().is_symlink()
+                    && std::fs::read_link(&link).is_ok_and(|target| target == binary);
+                if ours {
+                    continue;
+                }
+                if !force {
+                    return Err(Error::new(
+                        ErrorKind::Io,
+                        format!("`{}` already exists", link.display()),
+                    )
+                    .with_hint("pass `--force` to replace it"));
+                }
+                to_create.push((link, true));
             }
-            if !force {
-                return Err(Error::new(
-                    ErrorKind::Io,
-                    format!("`{}` already exists", link.display()),
-                )
-                .with_hint("pass `--force` to replace it"));
-            }
-            std::fs::remove_file(&link).map_err(|err| Error::io("cannot remove", &link, &err))?;
         }
-        std::os::unix::fs::symlink(&binary, &link)
-            .map_err(|err| Error::io("cannot create the symlink", &link, &err))?;
-        out.push_str(&format!("{}\n", link.display()));
+    }
+    std::fs::create_dir_all(dir).map_err(|err| Error::io("cannot create", dir, &err))?;
+    for (link, replace) in &to_create {
+        if *replace {
+            std::fs::remove_file(link).map_err(|err| Error::io("cannot remove", link, &err))?;
+        }
+        std::os::unix::fs::symlink(&binary, link)
+            .map_err(|err| Error::io("cannot create the symlink", link, &err))?;
+    }
+    let mut out = String::new();
+    for name in crate::legacy::NAMES {
+        out.push_str(&format!("{}\n", dir.join(name).display()));
     }
     Ok(stdout_only(out))
 }

@@ -463,11 +463,7 @@ impl<'env> Engine<'env> {
         }
         if let Some(keeps) = &request.empty_env {
             let (_, emptied, _) = applier.finish();
-            let kept = Env::from_pairs(keeps.iter().filter_map(|name| {
-                emptied
-                    .get(name)
-                    .map(|value| (name.clone(), value.to_owned()))
-            }));
+            let kept = emptied.keep_only(keeps);
             applier = self.applier(kept, State::default(), options);
             loaded = Vec::new();
         }

@@ -25,8 +25,12 @@ pub const NAMES: [&str; 7] = [
 /// What to do for a historical invocation.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Translation {
-    /// Run mfenv with these arguments (argv[0] included).
-    Run(Vec<OsString>),
+    /// Run mfenv with these arguments (argv[0] included). `errors_exit_1`: like the
+    /// original, any failure of mfenv itself exits with 1 (not 2, 126 or 127).
+    Run {
+        args: Vec<OsString>,
+        errors_exit_1: bool,
+    },
     /// Print this on stdout and exit with this code.
     Exit(String, u8),
 }
@@ -132,7 +136,6 @@ struct LayerWrapper {
     #[arg(
         required = true,
         trailing_var_arg = true,
-        allow_hyphen_values = true,
         value_name = "COMMAND",
         value_parser = clap::value_parser!(OsString)
     )]
@@ -242,7 +245,10 @@ pub fn translate(name: &str, args: &[OsString]) -> Translation {
         },
         _ => unreachable!("historical_name only returns known names"),
     }
-    Translation::Run(out)
+    Translation::Run {
+        args: out,
+        errors_exit_1: name == "layer_wrapper",
+    }
 }
 
 /// Parses with the original conventions: help on stdout with exit 0 when asked, the
@@ -267,7 +273,9 @@ mod tests {
 
     fn run(name: &str, items: &[&str]) -> Vec<String> {
         match translate(name, &args(items)) {
-            Translation::Run(out) => out.into_iter().map(|a| a.into_string().unwrap()).collect(),
+            Translation::Run { args, .. } => {
+                args.into_iter().map(|a| a.into_string().unwrap()).collect()
+            }
             Translation::Exit(text, code) => vec![format!("exit {code}"), text],
         }
     }
@@ -324,6 +332,14 @@ mod tests {
                 "env",
                 "-i"
             ]
+        );
+    }
+
+    #[test]
+    fn layer_wrapper_refuses_unknown_options() {
+        assert_eq!(
+            run("layer_wrapper", &["layer_wrapper", "--bogus", "--", "true"])[0],
+            "exit 1"
         );
     }
 

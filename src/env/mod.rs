@@ -64,6 +64,19 @@ impl Env {
         self.not_utf8.contains(name)
     }
 
+    /// Only the variables named in `names` (set ones, UTF-8 or not).
+    pub fn keep_only(&self, names: &[String]) -> Env {
+        let mut kept = Env::default();
+        for name in names {
+            if let Some(value) = self.vars.get(name) {
+                kept.vars.insert(name.clone(), value.clone());
+            } else if self.not_utf8.contains(name) {
+                kept.not_utf8.insert(name.clone());
+            }
+        }
+        kept
+    }
+
     pub fn vars(&self) -> &BTreeMap<String, String> {
         &self.vars
     }

@@ -219,3 +219,59 @@ pub fn require_program(program: &str) -> PathBuf {
         )
     })
 }
+
+/// An environment as a map (what `env -0` printed).
+pub type EnvVars = BTreeMap<String, String>;
+
+/// The absolute path of the `env` program, for commands run from an emptied environment.
+pub fn env_program_path() -> PathBuf {
+    require_program("env")
+}
+
+/// Parses an `env -0` dump (NUL-separated `NAME=value` entries).
+pub fn env_from_nul_dump(bytes: &[u8]) -> EnvVars {
+    let text = String::from_utf8(bytes.to_vec()).expect("utf-8 environment dump");
+    text.split('\0')
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            let (name, value) = entry.split_once('=').expect("NAME=value entry");
+            (name.to_owned(), value.to_owned())
+        })
+        .collect()
+}
+
+/// Evaluates bash `code` in exactly `env` (nothing inherited, no rc files, strict mode)
+/// and returns the environment bash exports afterwards. The variables bash adds on its
+/// own (`PWD`, `SHLVL`, `_`) are dropped unless `env` had them. Fails the test if bash
+/// fails or writes anything on stderr.
+pub fn env_after_bash(env: &EnvVars, code: &str, cwd: &Path) -> EnvVars {
+    let output = Command::new(require_program("bash"))
+        .env_clear()
+        .envs(env)
+        .current_dir(cwd)
+        .args(["--noprofile", "--norc", "-euo", "pipefail", "-c"])
+        .arg("eval \"$1\"; exec \"$2\" -0")
+        .arg("bash")
+        .arg(code)
+        .arg(env_program_path())
+        .output()
+        .expect("run bash");
+    assert!(
+        output.status.success() && output.stderr.is_empty(),
+        "bash could not evaluate the code ({:?})\ncode:\n{code}\nstderr:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut result = env_from_nul_dump(&output.stdout);
+    for name in ["PWD", "SHLVL", "_"] {
+        if !env.contains_key(name) {
+            result.remove(name);
+        }
+    }
+    result
+}
+
+/// A path as `&str` (fixture paths are UTF-8).
+pub fn utf8_path(path: &Path) -> &str {
+    path.to_str().expect("utf-8 path")
+}
