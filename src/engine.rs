@@ -11,6 +11,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::context::ModuleContext;
 use crate::env::Env;
 use crate::env::diff::{Applier, ApplyOptions, Change, LoadFacts, Op, UnloadFacts};
 use crate::env::path_list::PathList;
@@ -155,7 +156,15 @@ impl<'env> Engine<'env> {
     /// An engine over the environment snapshot `env`.
     pub fn new(env: &'env Env, debug: bool) -> Self {
         let names = LayerFileNames::from_lookup(|name| env.get(name).map(str::to_owned));
-        let catalog = Catalog::new(env, env.get("LAYERAPI2_LAYERS_PATH"), names);
+        // Plugin layers are found in the plugins base dir even when the path omits it.
+        let context = ModuleContext::from_env(env, None);
+        let plugins_base_dir = context.plugins_base_dir.to_str().unwrap_or_default();
+        let catalog = Catalog::new(
+            env,
+            env.get("LAYERAPI2_LAYERS_PATH"),
+            &[plugins_base_dir],
+            names,
+        );
         let mut messages = debug.then(Vec::new);
         let state = match env.get(STATE_VARIABLE) {
             None => State::default(),

@@ -5,9 +5,11 @@
 //! exact-restore state and the application of a plan; [`shell`] renders operations for
 //! each shell; [`engine`] runs one invocation's work; [`cli`] is the edge that reads
 //! arguments and the process environment and writes the results; [`legacy`] maps the
-//! historical MetWork command names onto mfenv's.
+//! historical MetWork command names onto mfenv's; [`context`] is the module context
+//! (module name, runtime and plugin directories).
 
 pub mod cli;
+pub mod context;
 pub mod engine;
 pub mod env;
 pub mod error;

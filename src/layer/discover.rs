@@ -169,10 +169,16 @@ pub struct Catalog<'env> {
 }
 
 impl<'env> Catalog<'env> {
-    /// A catalog over `layers_path` (the raw `LAYERAPI2_LAYERS_PATH` value, if set).
+    /// A catalog over `layers_path` (the raw `LAYERAPI2_LAYERS_PATH` value, if set),
+    /// then `extra_entries` that the path does not already list (the plugins base dir).
     ///
     /// Relative and empty entries are skipped with a note (see [`Catalog::notes`]).
-    pub fn new(env: &'env Env, layers_path: Option<&str>, names: LayerFileNames) -> Self {
+    pub fn new(
+        env: &'env Env,
+        layers_path: Option<&str>,
+        extra_entries: &[&str],
+        names: LayerFileNames,
+    ) -> Self {
         let mut notes = Vec::new();
         let mut entries = Vec::new();
         if let Some(path) = layers_path {
@@ -184,6 +190,14 @@ impl<'env> Catalog<'env> {
                         "not an absolute path (`{entry}`) in LAYERAPI2_LAYERS_PATH: skipped"
                     ));
                 }
+            }
+        }
+        for extra in extra_entries {
+            let listed = entries
+                .iter()
+                .any(|entry| entry.trim_end_matches('/') == extra.trim_end_matches('/'));
+            if extra.starts_with('/') && !listed {
+                entries.push((*extra).to_owned());
             }
         }
         Catalog {

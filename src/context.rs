@@ -1,0 +1,131 @@
+//! The module context: which MetWork module mfenv works for and where its files live
+//! (DESIGN §6), computed once from the environment snapshot.
+//!
+//! | variable | default when unset |
+//! |---|---|
+//! | `MFMODULE` / `MFMODULE_LOWERCASE` | `GENERIC` / `generic` |
+//! | `MFMODULE_RUNTIME_HOME` | `$XDG_DATA_HOME/mfenv`, else `~/.local/share/mfenv` |
+//! | `MFMODULE_PLUGINS_BASE_DIR` | `RUNTIME/var/plugins` (set but empty counts as set) |
+//! | `MFENV_SYSCONF_DIR` | `/etc/metwork.config.d` |
+//!
+//! Nothing here reads the process environment: the caller passes the snapshot, and the
+//! home directory to fall back on when `HOME` is unset.
+
+use std::path::{Path, PathBuf};
+
+use crate::env::Env;
+
+/// Where the module's runtime, plugins and system configuration live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleContext {
+    /// `MFMODULE`, upper case (`MFDATA`, `GENERIC`).
+    pub module: String,
+    /// `MFMODULE_LOWERCASE` (`mfdata`, `generic`): the `@module` part of labels.
+    pub module_lowercase: String,
+    /// `MFMODULE_RUNTIME_HOME`.
+    pub runtime_home: PathBuf,
+    /// `MFMODULE_PLUGINS_BASE_DIR`.
+    pub plugins_base_dir: PathBuf,
+    /// `MFENV_SYSCONF_DIR` (`/etc/metwork.config.d` in production).
+    pub sysconf_dir: PathBuf,
+}
+
+impl ModuleContext {
+    /// The context described by `env`; `fallback_home` is used when `HOME` is unset.
+    pub fn from_env(env: &Env, fallback_home: Option<&Path>) -> Self {
+        let non_empty = |name: &str| env.get(name).filter(|v| !v.is_empty());
+        let module = non_empty("MFMODULE")
+            .map(str::to_uppercase)
+            .unwrap_or_else(|| "GENERIC".to_owned());
+        let module_lowercase = non_empty("MFMODULE_LOWERCASE")
+            .map(str::to_owned)
+            .unwrap_or_else(|| module.to_lowercase());
+        let runtime_home = match non_empty("MFMODULE_RUNTIME_HOME") {
+            Some(runtime) => PathBuf::from(runtime),
+            None => {
+                let data_dir = non_empty("XDG_DATA_HOME")
+                    .filter(|dir| dir.starts_with('/'))
+                    .map(PathBuf::from)
+                    .or_else(|| non_empty("HOME").map(|home| Path::new(home).join(".local/share")))
+                    .or_else(|| fallback_home.map(|home| home.join(".local/share")))
+                    .unwrap_or_else(|| PathBuf::from("/tmp"));
+                data_dir.join("mfenv")
+            }
+        };
+        // Present even when empty, as mfplugin reads it; empty means the current directory.
+        let plugins_base_dir = match env.get("MFMODULE_PLUGINS_BASE_DIR") {
+            Some(dir) => PathBuf::from(dir),
+            None => runtime_home.join("var/plugins"),
+        };
+        let sysconf_dir = non_empty("MFENV_SYSCONF_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/etc/metwork.config.d"));
+        ModuleContext {
+            module,
+            module_lowercase,
+            runtime_home,
+            plugins_base_dir,
+            sysconf_dir,
+        }
+    }
+
+    /// The label of plugin `name`: `plugin_<name>@<module>`.
+    pub fn plugin_label(&self, name: &str) -> String {
+        format!("plugin_{name}@{}", self.module_lowercase)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_design() {
+        let env = Env::from_pairs([("HOME", "/home/u")]);
+        let context = ModuleContext::from_env(&env, None);
+        assert_eq!(context.module, "GENERIC");
+        assert_eq!(context.module_lowercase, "generic");
+        assert_eq!(
+            context.runtime_home,
+            Path::new("/home/u/.local/share/mfenv")
+        );
+        assert_eq!(
+            context.plugins_base_dir,
+            Path::new("/home/u/.local/share/mfenv/var/plugins")
+        );
+        assert_eq!(context.sysconf_dir, Path::new("/etc/metwork.config.d"));
+        assert_eq!(context.plugin_label("foo"), "plugin_foo@generic");
+    }
+
+    #[test]
+    fn module_variables_override_the_defaults() {
+        let env = Env::from_pairs([
+            ("MFMODULE", "MFDATA"),
+            ("MFMODULE_RUNTIME_HOME", "/rt"),
+            ("MFENV_SYSCONF_DIR", "/etc/x"),
+        ]);
+        let context = ModuleContext::from_env(&env, None);
+        assert_eq!(context.module_lowercase, "mfdata");
+        assert_eq!(context.plugins_base_dir, Path::new("/rt/var/plugins"));
+        assert_eq!(context.sysconf_dir, Path::new("/etc/x"));
+        let env = Env::from_pairs([("MFMODULE_PLUGINS_BASE_DIR", "/p")]);
+        assert_eq!(
+            ModuleContext::from_env(&env, Some(Path::new("/h"))).plugins_base_dir,
+            Path::new("/p")
+        );
+    }
+
+    #[test]
+    fn xdg_data_home_is_used_when_absolute() {
+        let env = Env::from_pairs([("XDG_DATA_HOME", "/xdg"), ("HOME", "/home/u")]);
+        assert_eq!(
+            ModuleContext::from_env(&env, None).runtime_home,
+            Path::new("/xdg/mfenv")
+        );
+        let env = Env::from_pairs([("XDG_DATA_HOME", "rel"), ("HOME", "/home/u")]);
+        assert_eq!(
+            ModuleContext::from_env(&env, None).runtime_home,
+            Path::new("/home/u/.local/share/mfenv")
+        );
+    }
+}
