@@ -15,4 +15,5 @@ pub mod env;
 pub mod error;
 pub mod layer;
 pub mod legacy;
+pub mod plugin;
 pub mod shell;
