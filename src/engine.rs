@@ -16,7 +16,7 @@ use crate::env::Env;
 use crate::env::diff::{Applier, ApplyOptions, Change, LoadFacts, Op, UnloadFacts};
 use crate::env::path_list::PathList;
 use crate::env::state::{STATE_VARIABLE, State, marker_is_set, marker_name, value_digest};
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::layer::discover::{Catalog, LayerId, PATH_VARIABLES, PREPEND_STEPS, PythonVersions};
 use crate::layer::model::{LayerFileKind, LayerFileNames, LayerRef};
 use crate::layer::resolve::{Action, LoadOptions, Planner, Reason, Step};
@@ -426,17 +426,38 @@ impl<'env> Engine<'env> {
         let load_options = LoadOptions {
             load_optional: options.load_optional,
         };
-        let (steps, _) = self.plan(loaded, |planner| {
+        let (steps, now, requested) = self.plan(loaded, |planner| {
+            let mut requested = Vec::new();
             for request in requests {
                 match request.action {
-                    Action::Load => {
-                        planner.load(&request.layer, load_options)?;
-                    }
+                    Action::Load => requested
+                        .push((planner.load(&request.layer, load_options)?, &request.layer)),
                     Action::Unload => planner.unload(&request.layer)?,
                 }
             }
-            Ok(())
+            Ok(requested)
         })?;
+        // A later request may have unloaded an earlier one (a conflict between them).
+        if let Some((id, reference)) = requested.iter().find(|(id, _)| !now.contains(id)) {
+            let label = &self.catalog.layer(*id).label;
+            let culprit = steps
+                .iter()
+                .find(|step| step.layer == *id && step.action == Action::Unload)
+                .and_then(|step| match step.reason {
+                    Reason::ConflictsWith(other) | Reason::LostDependency(other) => {
+                        Some(self.catalog.layer(other).label.clone())
+                    }
+                    _ => None,
+                });
+            let mut error = Error::new(
+                ErrorKind::Conflict,
+                format!("cannot load `{reference}` together with the other layers asked for"),
+            );
+            if let Some(culprit) = culprit {
+                error = error.caused_by(format!("`{label}` is unloaded because of `{culprit}`"));
+            }
+            return Err(error);
+        }
         let mut applier = self.applier(self.env.clone(), self.state.clone(), options);
         let steps = self.apply_steps(&mut applier, &steps, options)?;
         let (ops, env, changes) = applier.finish();
@@ -466,7 +487,7 @@ impl<'env> Engine<'env> {
         let mut loaded = self.loaded_layers()?;
         let mut applier = self.applier(self.env.clone(), self.state.clone(), options);
         if request.empty || request.empty_env.is_some() {
-            let (steps, now) = self.plan(loaded, |planner| planner.unload_all())?;
+            let (steps, now, ()) = self.plan(loaded, |planner| planner.unload_all())?;
             self.apply_steps(&mut applier, &steps, options)?;
             loaded = now;
         }
@@ -485,7 +506,7 @@ impl<'env> Engine<'env> {
                 .plan(loaded.clone(), |planner| {
                     planner.load(reference, load_options)
                 })
-                .and_then(|(steps, now)| {
+                .and_then(|(steps, now, _)| {
                     self.apply_steps(&mut applier, &steps, options)?;
                     Ok(now)
                 });
@@ -556,12 +577,13 @@ impl<'env> Engine<'env> {
         )
     }
 
-    /// Runs the planner on `loaded`; returns the steps and the layers loaded afterwards.
+    /// Runs the planner on `loaded`; returns the steps, the layers loaded afterwards and
+    /// what `build` returned.
     fn plan<T>(
         &mut self,
         loaded: Vec<LayerId>,
         build: impl FnOnce(&mut Planner<'_, Catalog<'env>>) -> Result<T>,
-    ) -> Result<(Vec<Step>, Vec<LayerId>)> {
+    ) -> Result<(Vec<Step>, Vec<LayerId>, T)> {
         let debug = self.debug.is_some();
         let mut planner = Planner::new(&mut self.catalog, loaded, debug);
         let result = build(&mut planner);
@@ -569,7 +591,7 @@ impl<'env> Engine<'env> {
         if let Some(debug) = &mut self.debug {
             debug.extend(messages);
         }
-        result.map(|_| (steps, now))
+        result.map(|value| (steps, now, value))
     }
 
     fn apply_steps(

@@ -26,6 +26,8 @@ pub enum ErrorKind {
     MissingDependency,
     /// A cycle through mandatory dependencies.
     DependencyCycle,
+    /// Layers that cannot be loaded together.
+    Conflict,
     /// A layer file that cannot be read or parsed.
     LayerFile,
     /// An environment variable mfenv must use is unusable (not UTF-8, bad state).

@@ -268,19 +268,8 @@ impl Applier {
                 continue;
             }
             self.check_usable(&extra.key, label)?;
-            let current = self.current.get(&extra.key);
-            if current.map(value_digest) == Some(extra.set_digest) {
-                match &extra.previous {
-                    Some(previous) => {
-                        let previous = previous.clone();
-                        self.set(&extra.key, &previous);
-                    }
-                    None => self.unset(&extra.key),
-                }
-                continue;
-            }
-            // Changed since: by the user (leave it) or by a later layer, which must now
-            // give back what was there before this layer, not this layer's value.
+            // A later layer that set the same variable took it over: it must give back
+            // what was there before this layer, and the variable stays as it is now.
             let later = self.state.records[index..]
                 .iter_mut()
                 .flat_map(|r| r.extras.iter_mut())
@@ -290,6 +279,17 @@ impl Applier {
                 });
             if let Some(later) = later {
                 later.previous = extra.previous.clone();
+                continue;
+            }
+            // Unchanged since this layer set it: restore. Changed: the user's, leave it.
+            if self.current.get(&extra.key).map(value_digest) == Some(extra.set_digest) {
+                match &extra.previous {
+                    Some(previous) => {
+                        let previous = previous.clone();
+                        self.set(&extra.key, &previous);
+                    }
+                    None => self.unset(&extra.key),
+                }
             }
         }
         Ok(())
@@ -526,6 +526,18 @@ mod tests {
         assert_eq!(only_b.get("X"), Some("b"));
         let after = unload(&only_b, &[unload_facts("/b", &[])]);
         assert_eq!(after, before);
+    }
+
+    #[test]
+    fn two_layers_setting_the_same_value_unload_in_any_order() {
+        let before = Env::from_pairs([("FOO", "orig")]);
+        let loaded = load(
+            &before,
+            &[facts("/a", 0, "FOO=same"), facts("/b", 0, "FOO=same")],
+        );
+        let only_b = unload(&loaded, &[unload_facts("/a", &[])]);
+        assert_eq!(only_b.get("FOO"), Some("same"));
+        assert_eq!(unload(&only_b, &[unload_facts("/b", &[])]), before);
     }
 
     #[test]

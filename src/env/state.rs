@@ -193,15 +193,16 @@ fn decode_record(text: &str) -> Result<Record, String> {
         let (key, rest) = field
             .split_once('=')
             .ok_or_else(|| format!("bad extra `{field}`"))?;
-        if !crate::layer::model::is_valid_variable_name(key) || rest.len() < 9 {
-            return Err(format!("bad extra `{field}`"));
+        let bad = || format!("bad extra `{field}`");
+        if !crate::layer::model::is_valid_variable_name(key) {
+            return Err(bad());
         }
-        let set_digest =
-            u32::from_str_radix(&rest[..8], 16).map_err(|_| format!("bad digest in `{field}`"))?;
-        let previous = match &rest[8..9] {
-            "-" if rest.len() == 9 => None,
-            "~" => Some(unescape(&rest[9..])?),
-            _ => return Err(format!("bad extra `{field}`")),
+        let digest = rest.get(..8).ok_or_else(bad)?;
+        let set_digest = u32::from_str_radix(digest, 16).map_err(|_| bad())?;
+        let previous = match (rest.get(8..9), rest.get(9..)) {
+            (Some("-"), Some("")) => None,
+            (Some("~"), Some(previous)) => Some(unescape(previous)?),
+            _ => return Err(bad()),
         };
         extras.push(ExtraChange {
             key: key.to_owned(),
@@ -382,6 +383,8 @@ mod tests {
         assert!(State::decode("1:|/a,a,,,,FOO=12").is_err());
         assert!(State::decode("1:|/a,a,,,,FOO=1234567x-").is_err());
         assert!(State::decode("1:|/a%G0,a,,,").is_err());
+        assert!(State::decode("1:|/a,a,,,,FOO=1234567é-").is_err());
+        assert!(State::decode("1:|/a,a,,,,FOO=12345678é").is_err());
     }
 
     #[test]
@@ -413,6 +416,12 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn decoding_any_text_never_panics(text in "\\PC{0,60}", extra in "[0-9a-f~é-]{0,12}") {
+            let _ = State::decode(&text);
+            let _ = State::decode(&format!("1:|/a,a,,,,FOO={extra}"));
+        }
+
         #[test]
         fn any_state_round_trips(
             home in "/\\PC{0,20}",

@@ -115,6 +115,8 @@ pub struct Planner<'s, S: LayerSource> {
     source: &'s mut S,
     loaded: Vec<LayerId>,
     steps: Vec<Step>,
+    /// Index of the first step of the request being planned.
+    request_start: usize,
     debug: Option<Vec<String>>,
 }
 
@@ -125,6 +127,7 @@ impl<'s, S: LayerSource> Planner<'s, S> {
             source,
             loaded,
             steps: Vec::new(),
+            request_start: 0,
             debug: debug.then(Vec::new),
         }
     }
@@ -157,9 +160,34 @@ impl<'s, S: LayerSource> Planner<'s, S> {
         let Some(id) = self.lookup(reference)? else {
             return Err(self.not_found(reference, "load"));
         };
+        self.request_start = self.steps.len();
         let mut stack = Vec::new();
         self.load_recursive(id, Reason::Requested, &mut stack, options)?;
         Ok(id)
+    }
+
+    /// Fails when the steps from `from` on unloaded `layer` or a layer this request loaded
+    /// before them: an optional dependency may not undo what it was loaded for.
+    fn check_optional_kept_request(&self, layer: LayerId, from: usize) -> Result<()> {
+        let loaded_by_request = |candidate: LayerId| {
+            candidate == layer
+                || self.steps[self.request_start..from]
+                    .iter()
+                    .any(|s| s.action == Action::Load && s.layer == candidate)
+        };
+        match self.steps[from..]
+            .iter()
+            .find(|s| s.action == Action::Unload && loaded_by_request(s.layer))
+        {
+            Some(step) => Err(Error::new(
+                ErrorKind::Conflict,
+                format!(
+                    "it would unload `{}`, which this load needs",
+                    self.source.label(step.layer)
+                ),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// Plans the unload of `reference`, then the fix-up.
@@ -302,7 +330,7 @@ impl<'s, S: LayerSource> Planner<'s, S> {
                 && !self.is_loaded(dep_id)
             {
                 return Err(Error::new(
-                    ErrorKind::DependencyCycle,
+                    ErrorKind::Conflict,
                     format!("cannot load `{}`", self.source.label(stack[0])),
                 )
                 .caused_by(format!(
@@ -313,6 +341,11 @@ impl<'s, S: LayerSource> Planner<'s, S> {
             }
         }
 
+        if self.is_loaded(id) {
+            // Loaded meanwhile, through one of its own dependencies.
+            stack.pop();
+            return Ok(());
+        }
         self.note(|s| format!("loading {}", s.describe(id)));
         self.steps.push(Step {
             action: Action::Load,
@@ -346,13 +379,18 @@ impl<'s, S: LayerSource> Planner<'s, S> {
                     )
                 });
                 let checkpoint = (self.steps.len(), self.loaded.clone());
-                let mut optional_stack = Vec::new();
-                if let Err(error) = self.load_recursive(
-                    dep_id,
-                    Reason::OptionalDependencyOf(id),
-                    &mut optional_stack,
-                    options,
-                ) {
+                // The ancestors still being loaded: an optional edge back to one of them
+                // is a cycle, not a second load.
+                let mut optional_stack = stack.clone();
+                let outcome = self
+                    .load_recursive(
+                        dep_id,
+                        Reason::OptionalDependencyOf(id),
+                        &mut optional_stack,
+                        options,
+                    )
+                    .and_then(|()| self.check_optional_kept_request(id, checkpoint.0));
+                if let Err(error) = outcome {
                     self.steps.truncate(checkpoint.0);
                     self.loaded = checkpoint.1;
                     self.note(|_| {
@@ -712,6 +750,33 @@ mod tests {
         let mut fake = Fake::new(&[("a", "-b", &[]), ("b", "a", &[])]);
         let (steps, _) = load(&mut fake, &[], "a").unwrap();
         assert_eq!(steps, ["+a", "+b"]);
+    }
+
+    #[test]
+    fn an_optional_edge_back_to_an_ancestor_does_not_load_it_twice() {
+        let mut fake = Fake::new(&[("top", "x", &[]), ("x", "-top", &[])]);
+        let (steps, loaded) = load(&mut fake, &[], "top").unwrap();
+        assert_eq!(steps, ["+x", "+top"]);
+        assert_eq!(loaded, ["x", "top"]);
+        let mut fake = Fake::new(&[("top", "x", &[]), ("x", "-y", &[]), ("y", "top", &[])]);
+        let (steps, _) = load(&mut fake, &[], "top").unwrap();
+        assert_eq!(steps, ["+x", "+top"]);
+    }
+
+    #[test]
+    fn an_optional_dependency_that_conflicts_with_its_layer_is_skipped() {
+        let mut fake = Fake::new(&[("a", "-o", &[]), ("o", "", &["a"])]);
+        let (steps, loaded) = load(&mut fake, &[], "a").unwrap();
+        assert_eq!(steps, ["+a"]);
+        assert_eq!(loaded, ["a"]);
+        let mut fake = Fake::new(&[
+            ("t", "s\na", &[]),
+            ("s", "", &[]),
+            ("a", "-o", &[]),
+            ("o", "", &["s"]),
+        ]);
+        let (steps, _) = load(&mut fake, &[], "t").unwrap();
+        assert_eq!(steps, ["+s", "+a", "+t"]);
     }
 
     #[test]

@@ -348,7 +348,7 @@ pub fn general_from(
             .and_then(|g| g.get(key))
             .map(|r| render(&r.value, |name| env.get(name).map(str::to_owned)))
     };
-    let mut required = |key: &str, problems: &mut Vec<String>| -> String {
+    let required = |key: &str, problems: &mut Vec<String>| -> String {
         match value(key) {
             Some(v) if !v.is_empty() => v,
             Some(_) if general.is_some() => {

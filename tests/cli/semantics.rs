@@ -988,13 +988,20 @@ fn if_one_layer_of_a_command_fails_nothing_is_printed() {
 }
 
 #[test]
-fn a_load_and_its_own_conflict_in_one_command_leave_the_later_layer() {
+fn asking_for_two_conflicting_layers_in_one_command_fails_and_changes_nothing() {
     let fixture = Fixture::new();
     fixture.layer(LayerSpec::new("a", "a@x"));
     fixture.layer(LayerSpec::new("b", "b@x").conflicts("a@x\n"));
-    let mut session = Session::new(&fixture);
-    session.load(&["a@x", "b@x"]);
-    assert_eq!(session.loaded(), ["b@x"]);
+    let session = Session::new(&fixture);
+    let output = session.run(&["load", "a@x", "b@x"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(stdout(&output), "");
+    let error = stderr(&output);
+    assert!(
+        error.contains("cannot load `a@x` together with the other layers asked for")
+            && error.contains("`a@x` is unloaded because of `b@x`"),
+        "{error}"
+    );
 }
 
 #[test]
