@@ -2,26 +2,27 @@
 # Add to ~/.bashrc:  eval "$(mfenv hook bash)"
 
 # Runs `mfenv ARGS...` and evaluates its output, only when it succeeded.
-__mfenv_eval() {
+# (The `function name {` form keeps user aliases of these names from breaking the hook.)
+function __mfenv_eval {
     \builtin local __mfenv_code
     __mfenv_code="$(@MFENV@ "$@")" || \builtin return
     \builtin eval "${__mfenv_code}"
 }
 
-layer_load() {
+function layer_load {
     __mfenv_eval load --shell bash "$@"
 }
 
-layer_load_without_optional() {
+function layer_load_without_optional {
     __mfenv_eval load --shell bash --dont-load-optional "$@"
 }
 
-layer_unload() {
+function layer_unload {
     __mfenv_eval unload --shell bash "$@"
 }
 
 # Completion of layer labels: installed ones for loads, loaded ones for unloads.
-__mfenv_complete() {
+function __mfenv_complete {
     \builtin local __mfenv_line
     COMPREPLY=()
     # Quoted as the shell would read them: labels may hold spaces, quotes or `$`.
@@ -31,11 +32,11 @@ __mfenv_complete() {
     done < <(@MFENV@ complete "$1" -- "${COMP_WORDS[COMP_CWORD]}" 2>/dev/null)
 }
 
-__mfenv_complete_installed() {
+function __mfenv_complete_installed {
     __mfenv_complete installed
 }
 
-__mfenv_complete_loaded() {
+function __mfenv_complete_loaded {
     __mfenv_complete loaded
 }
 

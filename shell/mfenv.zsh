@@ -2,33 +2,34 @@
 # Add to ~/.zshrc:  eval "$(mfenv hook zsh)"
 
 # Runs `mfenv ARGS...` and evaluates its output, only when it succeeded.
-__mfenv_eval() {
+# (The `function name {` form keeps user aliases of these names from breaking the hook.)
+function __mfenv_eval {
     \builtin local __mfenv_code
     __mfenv_code="$(@MFENV@ "$@")" || \builtin return
     \builtin eval "${__mfenv_code}"
 }
 
-layer_load() {
+function layer_load {
     __mfenv_eval load --shell zsh "$@"
 }
 
-layer_load_without_optional() {
+function layer_load_without_optional {
     __mfenv_eval load --shell zsh --dont-load-optional "$@"
 }
 
-layer_unload() {
+function layer_unload {
     __mfenv_eval unload --shell zsh "$@"
 }
 
 # Completion of layer labels: installed ones for loads, loaded ones for unloads.
-__mfenv_complete_installed() {
+function __mfenv_complete_installed {
     \builtin local -a __mfenv_labels
     __mfenv_labels=("${(@f)$(@MFENV@ complete installed 2>/dev/null)}")
     __mfenv_labels=(${__mfenv_labels:#})
     compadd -a __mfenv_labels
 }
 
-__mfenv_complete_loaded() {
+function __mfenv_complete_loaded {
     \builtin local -a __mfenv_labels
     __mfenv_labels=("${(@f)$(@MFENV@ complete loaded 2>/dev/null)}")
     __mfenv_labels=(${__mfenv_labels:#})

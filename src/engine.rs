@@ -631,11 +631,7 @@ impl<'env> Engine<'env> {
                 }
                 Action::Unload => {
                     let extra_keys = if applier.state().record(&home).is_none() {
-                        self.catalog
-                            .extra_env(step.layer)?
-                            .iter()
-                            .map(|entry| entry.key.clone())
-                            .collect()
+                        self.catalog.extra_env_keys(step.layer)
                     } else {
                         Vec::new()
                     };

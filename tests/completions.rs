@@ -45,10 +45,10 @@ fn fixture_with_one_loaded() -> (Fixture, Vec<(String, String)>) {
     fixture.layer(LayerSpec::new("other", "other@test"));
     let output = fixture.run(&["load", "alpha@test"]);
     assert_success(&output);
-    // Turn `\export NAME='value'` lines into pairs (values here have no quotes).
+    // Turn `\builtin export NAME='value'` lines into pairs (values here have no quotes).
     let pairs = stdout(&output)
         .lines()
-        .filter_map(|line| line.strip_prefix("\\export "))
+        .filter_map(|line| line.strip_prefix("\\builtin export "))
         .filter_map(|rest| rest.split_once('='))
         .map(|(name, value)| (name.to_owned(), value.trim_matches('\'').to_owned()))
         .collect();

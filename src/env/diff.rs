@@ -162,16 +162,6 @@ impl Applier {
             self.ops.push(Op::Source(profile.clone()));
         }
         for entry in facts.extra_env.iter() {
-            if entry.key == STATE_VARIABLE {
-                return Err(Error::new(
-                    ErrorKind::LayerFile,
-                    format!("cannot load `{}`", facts.label),
-                )
-                .caused_by(format!(
-                    "its extra_env sets `{STATE_VARIABLE}` (line {}), which mfenv owns",
-                    entry.line
-                )));
-            }
             self.check_usable(&entry.key, &facts.label)?;
             let value = extra_env_value(&entry.raw_value, |name| self.current.get(name));
             record.extras.push(ExtraChange {
@@ -622,12 +612,6 @@ mod tests {
         );
         assert_eq!(env.get("PYTHONPATH"), Some("/a/local/lib:/a/lib"));
         assert!(!env.get("PYTHONPATH").unwrap().contains("null"));
-    }
-
-    #[test]
-    fn extra_env_may_not_set_the_state_variable() {
-        let mut applier = Applier::new(Env::default(), State::default(), ApplyOptions::default());
-        assert!(applier.load(&facts("/a", 0, "__MFENV_STATE=x")).is_err());
     }
 
     #[test]

@@ -326,6 +326,15 @@ impl<'env> Catalog<'env> {
         Ok(entries)
     }
 
+    /// The variable names a layer's extra_env sets, read leniently: layers loaded by the
+    /// original tools must stay unloadable whatever their files say (unreadable: none).
+    pub fn extra_env_keys(&self, id: LayerId) -> Vec<String> {
+        match self.read_layer_file(id, LayerFileKind::ExtraEnv) {
+            Ok(Some(text)) => model::extra_env_keys_lenient(&text),
+            _ => Vec::new(),
+        }
+    }
+
     /// The path of one of the layer's files (which may not exist).
     pub fn file_path(&self, id: LayerId, kind: LayerFileKind) -> String {
         format!("{}/{}", self.layers[id].home, self.names.get(kind))

@@ -253,6 +253,61 @@ pub fn is_valid_variable_name(name: &str) -> bool {
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
+/// Variables an extra_env may not set: special in one of the supported shells (setting
+/// them fails, aborts the evaluation midway, or changes the shell itself, like zsh's
+/// `path` tied to `PATH` or `USERNAME` switching users), or owned by mfenv.
+pub const RESERVED_VARIABLES: [&str; 34] = [
+    // zsh
+    "argv",
+    "status",
+    "pipestatus",
+    "path",
+    "fpath",
+    "manpath",
+    "cdpath",
+    "module_path",
+    "mailpath",
+    "psvar",
+    "fignore",
+    "watch",
+    "ERRNO",
+    "UID",
+    "EUID",
+    "GID",
+    "EGID",
+    "USERNAME",
+    "LINENO",
+    "RANDOM",
+    "SECONDS",
+    "HISTCMD",
+    // bash
+    "PPID",
+    "SHELLOPTS",
+    "BASHOPTS",
+    "BASH_VERSINFO",
+    // fish
+    "PWD",
+    "version",
+    "history",
+    "fish_pid",
+    "hostname",
+    "umask",
+    "_",
+    // mfenv
+    "__MFENV_STATE",
+];
+
+/// Why `key` may not be set by an extra_env file, if it may not.
+pub fn reserved_reason(key: &str) -> Option<&'static str> {
+    if RESERVED_VARIABLES.contains(&key) {
+        return Some("it is a special variable of a supported shell or of mfenv");
+    }
+    if key.starts_with("LAYERAPI2_LAYER_") && key.ends_with("_LOADED") {
+        return Some("loaded markers are managed by mfenv");
+    }
+    None
+}
+
 /// An extra_env file. `path` only serves error messages.
 ///
 /// Lines are stripped; blank lines, `#` comments and lines without `=` are skipped; the
@@ -281,6 +336,13 @@ pub fn parse_extra_env(content: &str, path: &str) -> Result<Vec<ExtraEnvEntry>> 
                 "variable names are made of letters, digits and `_`, and do not start with a digit",
             ));
         }
+        if let Some(reason) = reserved_reason(key) {
+            return Err(Error::new(
+                ErrorKind::LayerFile,
+                format!("`{key}` cannot be set in `{path}` at line {}", index + 1),
+            )
+            .caused_by(reason));
+        }
         entries.push(ExtraEnvEntry {
             line: index + 1,
             key: key.to_owned(),
@@ -288,6 +350,20 @@ pub fn parse_extra_env(content: &str, path: &str) -> Result<Vec<ExtraEnvEntry>> 
         });
     }
     Ok(entries)
+}
+
+/// The valid variable names an extra_env file sets, ignoring everything else (used to
+/// unload layers loaded by the original tools with their rule).
+pub fn extra_env_keys_lenient(content: &str) -> Vec<String> {
+    content
+        .split('\n')
+        .map(strip)
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.split_once('='))
+        .map(|(key, _)| strip(key))
+        .filter(|key| is_valid_variable_name(key))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The value an extra_env entry takes, given the variables set so far: values of three
@@ -440,6 +516,33 @@ mod tests {
         assert!(parse_extra_env("=x", "/f").is_err());
         assert!(parse_extra_env("1A=x", "/f").is_err());
         assert!(parse_extra_env("$(touch x)=x", "/f").is_err());
+    }
+
+    #[test]
+    fn shell_special_variables_are_refused_with_file_and_line() {
+        for key in [
+            "status",
+            "path",
+            "USERNAME",
+            "PWD",
+            "__MFENV_STATE",
+            "LAYERAPI2_LAYER_ab_LOADED",
+        ] {
+            let error = parse_extra_env(&format!("OK=1\n{key}=x\n"), "/f").unwrap_err();
+            assert_eq!(
+                error.message(),
+                format!("`{key}` cannot be set in `/f` at line 2")
+            );
+        }
+        assert!(parse_extra_env("PATH={PATH}:/x\nSTATUS=1\n", "/f").is_ok());
+    }
+
+    #[test]
+    fn lenient_keys_skip_what_cannot_be_a_variable() {
+        assert_eq!(
+            extra_env_keys_lenient("A=1\nBAD-KEY=2\n# c\nB = 3\nnoequal\n"),
+            ["A", "B"]
+        );
     }
 
     #[test]

@@ -6,9 +6,9 @@
 //! are embedded with `include_str!`; `@MFENV@` is replaced by the binary's absolute,
 //! escaped path so that a layer putting another `mfenv` on PATH cannot take over.
 //!
-//! Invariants: rendering never fails, its output never runs a command other than the
-//! `source` of an interactive (un)profile, and every line of the output is a complete
-//! statement.
+//! Invariants: rendering never fails, and its output never runs a command other than the
+//! `source` of an interactive (un)profile. In fish every line is a complete statement;
+//! POSIX values may span lines inside their quotes.
 
 mod fish;
 mod posix;
@@ -44,9 +44,11 @@ impl ShellKind {
         }
     }
 
-    /// Whether interactive profiles (bash scripts in MetWork) can be sourced by this shell.
+    /// Whether interactive profiles (bash scripts in MetWork) are sourced by this shell:
+    /// bash and zsh (which reads bash-style profiles); not fish or POSIX sh, where bash
+    /// syntax would abort the evaluation midway.
     pub fn sources_profiles(self) -> bool {
-        !matches!(self, ShellKind::Fish)
+        matches!(self, ShellKind::Bash | ShellKind::Zsh)
     }
 
     /// Quotes `value` so this shell reads it back literally, as one word.

@@ -18,14 +18,22 @@ pub fn quote(value: &str) -> String {
 pub fn render_op(out: &mut String, op: &Op, shell: ShellKind) {
     match op {
         Op::Set(name, value) => {
-            // A backslash keeps a user alias named `export` or `unset` out of the way.
-            out.push_str("\\export ");
+            // `\builtin` keeps user aliases and functions named `export` out of the way;
+            // sh has no `builtin`, but there special builtins are found before functions
+            // and the backslash stops alias expansion.
+            out.push_str(match shell {
+                ShellKind::Sh => "\\export ",
+                _ => "\\builtin export ",
+            });
             out.push_str(name);
             out.push('=');
             out.push_str(&quote(value));
         }
         Op::Unset(name) => {
-            out.push_str("\\unset ");
+            out.push_str(match shell {
+                ShellKind::Sh => "\\unset ",
+                _ => "\\builtin unset ",
+            });
             out.push_str(name);
         }
         Op::Source(path) => {
@@ -65,7 +73,7 @@ mod tests {
         render_op(&mut out, &Op::Source("/p".into()), ShellKind::Sh);
         assert_eq!(
             out,
-            "\\export A='a b'\n\\unset B\n\\builtin source '/p'\n\\. '/p'\n"
+            "\\builtin export A='a b'\n\\builtin unset B\n\\builtin source '/p'\n\\. '/p'\n"
         );
     }
 }

@@ -129,7 +129,7 @@ fn optional_dependencies_load_after_the_layer_so_their_paths_come_first() {
         .collect();
     let expected: Vec<String> = ["req", "main", "opt"]
         .iter()
-        .map(|d| format!("\\export {}='1'", marker_name(&under(&layers, d))))
+        .map(|d| format!("\\builtin export {}='1'", marker_name(&under(&layers, d))))
         .collect();
     assert_eq!(markers, expected, "markers in load order");
 }

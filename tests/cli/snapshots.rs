@@ -21,26 +21,27 @@ fn the_bash_hook_defines_the_functions_and_their_completion() {
     # Add to ~/.bashrc:  eval "$(mfenv hook bash)"
 
     # Runs `mfenv ARGS...` and evaluates its output, only when it succeeded.
-    __mfenv_eval() {
+    # (The `function name {` form keeps user aliases of these names from breaking the hook.)
+    function __mfenv_eval {
         \builtin local __mfenv_code
         __mfenv_code="$('[MFENV]' "$@")" || \builtin return
         \builtin eval "${__mfenv_code}"
     }
 
-    layer_load() {
+    function layer_load {
         __mfenv_eval load --shell bash "$@"
     }
 
-    layer_load_without_optional() {
+    function layer_load_without_optional {
         __mfenv_eval load --shell bash --dont-load-optional "$@"
     }
 
-    layer_unload() {
+    function layer_unload {
         __mfenv_eval unload --shell bash "$@"
     }
 
     # Completion of layer labels: installed ones for loads, loaded ones for unloads.
-    __mfenv_complete() {
+    function __mfenv_complete {
         \builtin local __mfenv_line
         COMPREPLY=()
         # Quoted as the shell would read them: labels may hold spaces, quotes or `$`.
@@ -50,11 +51,11 @@ fn the_bash_hook_defines_the_functions_and_their_completion() {
         done < <('[MFENV]' complete "$1" -- "${COMP_WORDS[COMP_CWORD]}" 2>/dev/null)
     }
 
-    __mfenv_complete_installed() {
+    function __mfenv_complete_installed {
         __mfenv_complete installed
     }
 
-    __mfenv_complete_loaded() {
+    function __mfenv_complete_loaded {
         __mfenv_complete loaded
     }
 
@@ -70,33 +71,34 @@ fn the_zsh_hook_defines_the_functions_and_their_completion() {
     # Add to ~/.zshrc:  eval "$(mfenv hook zsh)"
 
     # Runs `mfenv ARGS...` and evaluates its output, only when it succeeded.
-    __mfenv_eval() {
+    # (The `function name {` form keeps user aliases of these names from breaking the hook.)
+    function __mfenv_eval {
         \builtin local __mfenv_code
         __mfenv_code="$('[MFENV]' "$@")" || \builtin return
         \builtin eval "${__mfenv_code}"
     }
 
-    layer_load() {
+    function layer_load {
         __mfenv_eval load --shell zsh "$@"
     }
 
-    layer_load_without_optional() {
+    function layer_load_without_optional {
         __mfenv_eval load --shell zsh --dont-load-optional "$@"
     }
 
-    layer_unload() {
+    function layer_unload {
         __mfenv_eval unload --shell zsh "$@"
     }
 
     # Completion of layer labels: installed ones for loads, loaded ones for unloads.
-    __mfenv_complete_installed() {
+    function __mfenv_complete_installed {
         \builtin local -a __mfenv_labels
         __mfenv_labels=("${(@f)$('[MFENV]' complete installed 2>/dev/null)}")
         __mfenv_labels=(${__mfenv_labels:#})
         compadd -a __mfenv_labels
     }
 
-    __mfenv_complete_loaded() {
+    function __mfenv_complete_loaded {
         \builtin local -a __mfenv_labels
         __mfenv_labels=("${(@f)$('[MFENV]' complete loaded 2>/dev/null)}")
         __mfenv_labels=(${__mfenv_labels:#})
@@ -234,15 +236,15 @@ impl Small {
 fn a_small_load_renders_for_bash() {
     let small = small();
     insta::assert_snapshot!(small.load("bash"), @r#"
-    \export PATH='[ROOT]/layers/a/bin:[ROOT]/layers/base/bin:/usr/local/bin:/usr/bin:/bin'
-    \export LAYERAPI2_LAYER_[base@test]_LOADED='1'
-    \export PYTHONPATH='[ROOT]/layers/a/lib'
-    \export LD_LIBRARY_PATH='[ROOT]/layers/a/lib'
+    \builtin export PATH='[ROOT]/layers/a/bin:[ROOT]/layers/base/bin:/usr/local/bin:/usr/bin:/bin'
+    \builtin export LAYERAPI2_LAYER_[base@test]_LOADED='1'
+    \builtin export PYTHONPATH='[ROOT]/layers/a/lib'
+    \builtin export LD_LIBRARY_PATH='[ROOT]/layers/a/lib'
     \builtin source '[ROOT]/layers/a/.layerapi2_interactive_profile'
-    \export GREETING='hello world'
-    \export QUOTE='it'\''s "quoted"'
-    \export LAYERAPI2_LAYER_[a@test]_LOADED='1'
-    \export __MFENV_STATE='1:LY|[ROOT]/layers/base,base@test,m,,|[ROOT]/layers/a,a@test,gmo,,,GREETING=5eb63bbb-,QUOTE=c6e6e659-'
+    \builtin export GREETING='hello world'
+    \builtin export QUOTE='it'\''s "quoted"'
+    \builtin export LAYERAPI2_LAYER_[a@test]_LOADED='1'
+    \builtin export __MFENV_STATE='1:LY|[ROOT]/layers/base,base@test,m,,|[ROOT]/layers/a,a@test,gmo,,,GREETING=5eb63bbb-,QUOTE=c6e6e659-'
     "#);
 }
 
@@ -250,15 +252,15 @@ fn a_small_load_renders_for_bash() {
 fn a_small_load_renders_for_zsh() {
     let small = small();
     insta::assert_snapshot!(small.load("zsh"), @r#"
-    \export PATH='[ROOT]/layers/a/bin:[ROOT]/layers/base/bin:/usr/local/bin:/usr/bin:/bin'
-    \export LAYERAPI2_LAYER_[base@test]_LOADED='1'
-    \export PYTHONPATH='[ROOT]/layers/a/lib'
-    \export LD_LIBRARY_PATH='[ROOT]/layers/a/lib'
+    \builtin export PATH='[ROOT]/layers/a/bin:[ROOT]/layers/base/bin:/usr/local/bin:/usr/bin:/bin'
+    \builtin export LAYERAPI2_LAYER_[base@test]_LOADED='1'
+    \builtin export PYTHONPATH='[ROOT]/layers/a/lib'
+    \builtin export LD_LIBRARY_PATH='[ROOT]/layers/a/lib'
     \builtin source '[ROOT]/layers/a/.layerapi2_interactive_profile'
-    \export GREETING='hello world'
-    \export QUOTE='it'\''s "quoted"'
-    \export LAYERAPI2_LAYER_[a@test]_LOADED='1'
-    \export __MFENV_STATE='1:LY|[ROOT]/layers/base,base@test,m,,|[ROOT]/layers/a,a@test,gmo,,,GREETING=5eb63bbb-,QUOTE=c6e6e659-'
+    \builtin export GREETING='hello world'
+    \builtin export QUOTE='it'\''s "quoted"'
+    \builtin export LAYERAPI2_LAYER_[a@test]_LOADED='1'
+    \builtin export __MFENV_STATE='1:LY|[ROOT]/layers/base,base@test,m,,|[ROOT]/layers/a,a@test,gmo,,,GREETING=5eb63bbb-,QUOTE=c6e6e659-'
     "#);
 }
 
@@ -285,7 +287,6 @@ fn a_small_load_renders_for_sh() {
     \export LAYERAPI2_LAYER_[base@test]_LOADED='1'
     \export PYTHONPATH='[ROOT]/layers/a/lib'
     \export LD_LIBRARY_PATH='[ROOT]/layers/a/lib'
-    \. '[ROOT]/layers/a/.layerapi2_interactive_profile'
     \export GREETING='hello world'
     \export QUOTE='it'\''s "quoted"'
     \export LAYERAPI2_LAYER_[a@test]_LOADED='1'
@@ -301,14 +302,14 @@ fn the_unload_of_the_small_load_renders_for_bash_and_fish() {
     let bash = session.run(&["unload", "base@test"]);
     assert_success(&bash);
     insta::assert_snapshot!(small.normalise(&stdout(&bash)), @r"
-    \unset LD_LIBRARY_PATH
-    \export PATH='/usr/local/bin:/usr/bin:/bin'
-    \unset PYTHONPATH
-    \unset QUOTE
-    \unset GREETING
-    \unset LAYERAPI2_LAYER_[a@test]_LOADED
-    \unset LAYERAPI2_LAYER_[base@test]_LOADED
-    \unset __MFENV_STATE
+    \builtin unset LD_LIBRARY_PATH
+    \builtin export PATH='/usr/local/bin:/usr/bin:/bin'
+    \builtin unset PYTHONPATH
+    \builtin unset QUOTE
+    \builtin unset GREETING
+    \builtin unset LAYERAPI2_LAYER_[a@test]_LOADED
+    \builtin unset LAYERAPI2_LAYER_[base@test]_LOADED
+    \builtin unset __MFENV_STATE
     ");
     let fish = session.run(&["unload", "--shell", "fish", "base@test"]);
     assert_success(&fish);
