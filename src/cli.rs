@@ -678,6 +678,18 @@ fn exec(env: &Env, args: ExecArgs) -> std::result::Result<Output, Failure> {
         .filter(|name| !name.is_empty())
         .map(str::to_owned)
         .collect();
+    if let Some(prefix) = &args.extra_env_prefix
+        && !crate::layer::model::is_valid_variable_name(prefix)
+    {
+        return Err((
+            Error::new(
+                ErrorKind::Usage,
+                format!("bad --extra-env-prefix value `{prefix}`"),
+            )
+            .with_hint("the prefix must be a variable name, e.g. `-x TOOLS` for TOOLS_NAME, TOOLS_LABEL and TOOLS_DIR"),
+            Vec::new(),
+        ));
+    }
     let request = ExecRequest {
         layers: layer_list(&args.layers),
         empty: args.empty,
@@ -690,28 +702,32 @@ fn exec(env: &Env, args: ExecArgs) -> std::result::Result<Output, Failure> {
     };
     let mut engine = Engine::new(env, args.debug);
     let result = engine.exec_environment(&request);
-    let mut messages = if args.debug {
+    let messages = if args.debug {
         debug_lines(engine.debug_messages())
     } else {
         Vec::new()
     };
     let environment = result.map_err(|error| (error, messages.clone()))?;
-    if !environment.failures.is_empty() {
-        for failure in &environment.failures {
-            messages.push(failure.render(false).trim_end().to_owned());
-        }
+    if let Some(first) = environment.failures.first() {
         let count = environment.failures.len();
-        return Err((
-            Error::new(
-                ErrorKind::LayerNotFound,
-                format!(
-                    "not running `{}`: {count} layer{} failed to load",
-                    args.command[0].to_string_lossy(),
-                    if count == 1 { "" } else { "s" }
-                ),
+        let mut error = Error::new(
+            first.kind(),
+            format!(
+                "not running `{}`: {count} layer{} failed to load",
+                args.command[0].to_string_lossy(),
+                if count == 1 { "" } else { "s" }
             ),
-            messages,
-        ));
+        );
+        for failure in &environment.failures {
+            error = error.caused_by(failure.message().to_owned());
+            for cause in failure.causes() {
+                error = error.caused_by(cause.clone());
+            }
+        }
+        if let Some(hint) = environment.failures.iter().find_map(|f| f.hint()) {
+            error = error.with_hint(hint.to_owned());
+        }
+        return Err((error, messages));
     }
     Ok(Output {
         stdout: String::new(),
@@ -781,7 +797,7 @@ fn requests(action: Action, layers: &[String]) -> Vec<Request> {
 fn debug_lines(messages: Vec<String>) -> Vec<String> {
     messages
         .into_iter()
-        .map(|m| format!("mfenv: debug: {m}"))
+        .map(|m| format!("mfenv: debug: {}", crate::error::printable(&m)))
         .collect()
 }
 
@@ -849,10 +865,11 @@ fn layers(env: &Env, args: &LayersArgs) -> Output {
             .broken()
             .iter()
             .map(|b| {
-                format!(
+                crate::error::printable(&format!(
                     "mfenv: warning: `{}` is not a usable layer: {}",
                     b.home, b.reason
-                )
+                ))
+                .into_owned()
             })
             .collect()
     };

@@ -546,7 +546,8 @@ impl<'env> Engine<'env> {
                 cwd = Some(home.clone());
             }
             if let Some(prefix) = &request.extra_env_prefix {
-                let name = home.rsplit('/').next().unwrap_or(&home).to_owned();
+                let trimmed = home.trim_end_matches('/');
+                let name = trimmed.rsplit('/').next().unwrap_or(trimmed).to_owned();
                 applier.set_plain(&format!("{prefix}_NAME"), &name);
                 applier.set_plain(&format!("{prefix}_LABEL"), &label);
                 applier.set_plain(&format!("{prefix}_DIR"), &home);

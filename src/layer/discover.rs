@@ -354,19 +354,17 @@ impl<'env> Catalog<'env> {
             if let Some((_, exists)) = known.iter().find(|(path, _)| path == relative) {
                 return *exists;
             }
-            // A missing parent makes every path below it missing: one stat saved per level.
-            let exists = match relative.rsplit_once('/') {
-                Some((parent, _))
-                    if known
-                        .iter()
-                        .any(|(path, exists)| path == parent && !*exists) =>
-                {
-                    false
-                }
-                _ => fs::metadata(format!("{home}/{relative}"))
+            // A missing ancestor makes every path below it missing: no stat needed.
+            let below_missing = known.iter().any(|(path, exists)| {
+                !*exists
+                    && relative.len() > path.len()
+                    && relative.starts_with(path.as_str())
+                    && relative.as_bytes()[path.len()] == b'/'
+            });
+            let exists = !below_missing
+                && fs::metadata(format!("{home}/{relative}"))
                     .map(|m| m.is_dir())
-                    .unwrap_or(false),
-            };
+                    .unwrap_or(false);
             known.push((relative.to_owned(), exists));
             exists
         };
@@ -456,6 +454,13 @@ impl<'env> Catalog<'env> {
             };
             self.walk.child += 1;
             let home = format!("{entry}/{name}");
+            // Already met by its home (a dependency given as a path, a loaded layer from
+            // the state): its label was read then, or is known.
+            if let Some(id) = self.by_home.get(&home) {
+                let label = self.layers[*id].label.clone();
+                self.found(home, label);
+                return true;
+            }
             let read = match &self.walk.directory {
                 Some(directory) => self.read_label_at(directory, name, &home),
                 None => self.read_label(&home),
@@ -481,12 +486,12 @@ impl<'env> Catalog<'env> {
     fn found(&mut self, home: String, label: String) {
         let id = match self.by_home.get(&home) {
             Some(id) => *id,
-            None => self.add_layer(home, label.clone(), true),
+            None => self.add_layer(home, label.clone(), false),
         };
-        self.layers[id].in_layers_path = true;
-        if self.walked.contains(&id) {
+        if self.layers[id].in_layers_path {
             return;
         }
+        self.layers[id].in_layers_path = true;
         self.walked.push(id);
         match self.first_by_label.get(&label) {
             Some(first) => {

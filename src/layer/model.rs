@@ -194,6 +194,9 @@ where
     if label.contains('\n') {
         return Err("the label spans several lines".to_owned());
     }
+    if label.chars().any(char::is_control) {
+        return Err("the label contains control characters".to_owned());
+    }
     Ok(label.to_owned())
 }
 
@@ -430,6 +433,8 @@ mod tests {
         assert!(parse_label(" \n", lookup(&vars)).is_err());
         assert!(parse_label("{UNSET}", lookup(&vars)).is_err());
         assert!(parse_label("a\nb", lookup(&vars)).is_err());
+        assert!(parse_label("a\tb", lookup(&vars)).is_err());
+        assert!(parse_label("a\u{1b}[31m", lookup(&vars)).is_err());
     }
 
     #[test]

@@ -430,7 +430,8 @@ impl<'s, S: LayerSource> Planner<'s, S> {
                             )
                         });
                         let lost = self.lost_layer(&dependency.target);
-                        self.unload_one(id, Reason::LostDependency(lost.unwrap_or(id)));
+                        let reason = lost.map_or(Reason::Requested, Reason::LostDependency);
+                        self.unload_one(id, reason);
                         continue 'pass;
                     }
                 }
