@@ -17,8 +17,8 @@ use crate::env::Env;
 use crate::env::diff::Change;
 use crate::env::state::STATE_VARIABLE;
 use crate::error::{Error, ErrorKind};
-use crate::layer::discover::PATH_VARIABLES;
 use crate::layer::model::LayerRef;
+use crate::layer::model::PATH_VARIABLES;
 use crate::layer::resolve::{Action, Reason};
 use crate::shell::ShellKind;
 
@@ -454,7 +454,7 @@ fn run(cli: Cli, env: &Env) -> std::result::Result<Output, Failure> {
                     engine.catalog().layer(id).home
                 ))),
                 None => {
-                    let labels = engine_labels(&mut engine);
+                    let labels = engine.catalog().labels();
                     let close = crate::layer::resolve::closest_labels(&label, &labels);
                     let mut error = Error::new(
                         ErrorKind::LayerNotFound,
@@ -510,7 +510,7 @@ fn run(cli: Cli, env: &Env) -> std::result::Result<Output, Failure> {
         Command::Complete { what, prefix } => {
             let mut engine = Engine::new(env, false);
             let labels: Vec<String> = match what {
-                CompleteWhat::Installed => engine_labels(&mut engine),
+                CompleteWhat::Installed => engine.catalog().labels(),
                 CompleteWhat::Loaded => {
                     let loaded = engine.loaded_layers().unwrap_or_default();
                     loaded
@@ -616,13 +616,6 @@ fn install_aliases(dir: &std::path::Path, force: bool) -> crate::error::Result<O
         out.push_str(&format!("{}\n", dir.join(name).display()));
     }
     Ok(stdout_only(out))
-}
-
-fn engine_labels(engine: &mut Engine<'_>) -> Vec<String> {
-    let ids = engine.catalog().all().to_vec();
-    ids.into_iter()
-        .map(|id| engine.catalog().layer(id).label.clone())
-        .collect()
 }
 
 fn stdout_only(stdout: String) -> Output {

@@ -17,8 +17,9 @@ use crate::env::diff::{Applier, ApplyOptions, Change, LoadFacts, Op, UnloadFacts
 use crate::env::path_list::PathList;
 use crate::env::state::{STATE_VARIABLE, State, marker_is_set, marker_name, value_digest};
 use crate::error::{Error, ErrorKind, Result};
-use crate::layer::discover::{Catalog, LayerId, PATH_VARIABLES, PREPEND_STEPS, PythonVersions};
+use crate::layer::discover::{Catalog, LayerId};
 use crate::layer::model::{LayerFileKind, LayerFileNames, LayerRef};
+use crate::layer::model::{PATH_VARIABLES, PREPEND_STEPS, PythonVersions};
 use crate::layer::resolve::{Action, LoadOptions, Planner, Reason, Step};
 
 /// One thing asked of a transaction.

@@ -22,8 +22,8 @@ use crate::env::state::{
     value_digest,
 };
 use crate::error::{Error, ErrorKind, Result};
-use crate::layer::discover::{PATH_VARIABLES, PREPEND_STEPS, PythonVersions, SubPath};
 use crate::layer::model::{ExtraEnvEntry, extra_env_value};
+use crate::layer::model::{PATH_VARIABLES, PREPEND_STEPS, PythonVersions, SubPath};
 
 /// One thing the shell must do.
 #[derive(Debug, Clone, PartialEq, Eq)]

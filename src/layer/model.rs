@@ -6,6 +6,9 @@
 //! variable's value (empty when unset), list files drop blank lines and `#` comments
 //! (after substitution), and a leading `-` marks an optional dependency.
 //!
+//! It also holds the table of the 18 directory prepends of a load (A4.1) and the python
+//! versions they depend on.
+//!
 //! Where layerapi2 accepted nonsense silently, mfenv reports it: a label must be one
 //! non-empty line, and an extra_env key must be a valid variable name.
 
@@ -122,6 +125,95 @@ impl LayerRef {
 impl fmt::Display for LayerRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// The 18 directory prepends of a layer load, in layerapi2's order (reference A4.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrependStep {
+    pub sub_path: SubPath,
+    pub variable: &'static str,
+}
+
+/// A path below a layer home; python paths depend on the python versions in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubPath {
+    Fixed(&'static str),
+    /// `[local/]lib/python<version>/site-packages` for python 2 or 3.
+    Python {
+        local: bool,
+        major: u8,
+    },
+}
+
+pub const PREPEND_STEPS: [PrependStep; 18] = {
+    const fn fixed(sub: &'static str, variable: &'static str) -> PrependStep {
+        PrependStep {
+            sub_path: SubPath::Fixed(sub),
+            variable,
+        }
+    }
+    const fn python(local: bool, major: u8) -> PrependStep {
+        PrependStep {
+            sub_path: SubPath::Python { local, major },
+            variable: "PYTHONPATH",
+        }
+    }
+    [
+        fixed("node_modules", "NODE_PATH"),
+        fixed("node_modules/.bin", "PATH"),
+        fixed("lib/node_modules", "NODE_PATH"),
+        fixed("lib/node_modules/.bin", "PATH"),
+        fixed("local/lib/node_modules", "NODE_PATH"),
+        fixed("local/lib/node_modules/.bin", "PATH"),
+        fixed("lib", "PYTHONPATH"),
+        fixed("local/lib", "PYTHONPATH"),
+        python(false, 2),
+        python(false, 3),
+        python(true, 2),
+        python(true, 3),
+        fixed("bin", "PATH"),
+        fixed("local/bin", "PATH"),
+        fixed("lib", "LD_LIBRARY_PATH"),
+        fixed("local/lib", "LD_LIBRARY_PATH"),
+        fixed("lib/pkgconfig", "PKG_CONFIG_PATH"),
+        fixed("local/lib/pkgconfig", "PKG_CONFIG_PATH"),
+    ]
+};
+
+/// The five path-like variables a layer load changes.
+pub const PATH_VARIABLES: [&str; 5] = [
+    "PATH",
+    "LD_LIBRARY_PATH",
+    "PKG_CONFIG_PATH",
+    "PYTHONPATH",
+    "NODE_PATH",
+];
+
+/// The python versions used for site-packages paths (`PYTHON{2,3}_SHORT_VERSION`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PythonVersions {
+    pub python2: Option<String>,
+    pub python3: Option<String>,
+}
+
+impl SubPath {
+    /// The relative path, or `None` for a python path whose version is unset.
+    pub fn render(self, versions: &PythonVersions) -> Option<String> {
+        match self {
+            SubPath::Fixed(sub) => Some(sub.to_owned()),
+            SubPath::Python { local, major } => {
+                let version = match major {
+                    2 => versions.python2.as_deref(),
+                    _ => versions.python3.as_deref(),
+                }?;
+                if version.is_empty() {
+                    return None;
+                }
+                let prefix = if local { "local/" } else { "" };
+                Some(format!("{prefix}lib/python{version}/site-packages"))
+            }
+        }
     }
 }
 

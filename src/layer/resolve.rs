@@ -56,10 +56,7 @@ impl LayerSource for Catalog<'_> {
         Catalog::conflicts(self, id)
     }
     fn all_labels(&mut self) -> Vec<String> {
-        let ids = self.all().to_vec();
-        ids.into_iter()
-            .map(|id| self.layer(id).label.clone())
-            .collect()
+        self.labels()
     }
     fn has_label(&mut self, label: &str) -> Result<bool> {
         Ok(self.knows_label(label) || self.find_label(label).is_some())
