@@ -16,6 +16,7 @@
 //! got unloaded by a later conflict fails the load instead of leaving a broken
 //! environment, and a label already carried by a loaded layer refers to that layer.
 
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -111,6 +112,10 @@ impl Default for LoadOptions {
 pub struct Planner<'s, S: LayerSource> {
     source: &'s mut S,
     loaded: Vec<LayerId>,
+    /// `is_loaded[id]`, kept beside `loaded` so membership is O(1) on deep chains.
+    loaded_flags: Vec<bool>,
+    /// Loaded layers by label, in load order.
+    loaded_by_label: HashMap<String, Vec<LayerId>>,
     steps: Vec<Step>,
     /// Index of the first step of the request being planned.
     request_start: usize,
@@ -120,12 +125,50 @@ pub struct Planner<'s, S: LayerSource> {
 impl<'s, S: LayerSource> Planner<'s, S> {
     /// `loaded`: the layers loaded now, in load order. `debug`: collect explanations.
     pub fn new(source: &'s mut S, loaded: Vec<LayerId>, debug: bool) -> Self {
-        Planner {
+        let mut planner = Planner {
             source,
-            loaded,
+            loaded: Vec::new(),
+            loaded_flags: Vec::new(),
+            loaded_by_label: HashMap::new(),
             steps: Vec::new(),
             request_start: 0,
             debug: debug.then(Vec::new),
+        };
+        planner.set_loaded(loaded);
+        planner
+    }
+
+    /// Replaces the simulated loaded set (initially, and when rolling back).
+    fn set_loaded(&mut self, loaded: Vec<LayerId>) {
+        self.loaded_flags.clear();
+        self.loaded_by_label.clear();
+        for id in &loaded {
+            self.flag(*id, true);
+            let label = self.source.label(*id).to_owned();
+            self.loaded_by_label.entry(label).or_default().push(*id);
+        }
+        self.loaded = loaded;
+    }
+
+    fn flag(&mut self, id: LayerId, loaded: bool) {
+        if self.loaded_flags.len() <= id {
+            self.loaded_flags.resize(id + 1, false);
+        }
+        self.loaded_flags[id] = loaded;
+    }
+
+    fn mark_loaded(&mut self, id: LayerId) {
+        self.flag(id, true);
+        self.loaded.push(id);
+        let label = self.source.label(id).to_owned();
+        self.loaded_by_label.entry(label).or_default().push(id);
+    }
+
+    fn mark_unloaded(&mut self, id: LayerId) {
+        self.flag(id, false);
+        self.loaded.retain(|other| *other != id);
+        if let Some(ids) = self.loaded_by_label.get_mut(self.source.label(id)) {
+            ids.retain(|other| *other != id);
         }
     }
 
@@ -210,7 +253,7 @@ impl<'s, S: LayerSource> Planner<'s, S> {
     }
 
     pub fn is_loaded(&self, id: LayerId) -> bool {
-        self.loaded.contains(&id)
+        self.loaded_flags.get(id).copied().unwrap_or(false)
     }
 
     /// A loaded layer carrying `label`, else the first installed one.
@@ -224,10 +267,9 @@ impl<'s, S: LayerSource> Planner<'s, S> {
     }
 
     fn loaded_with_label(&self, label: &str) -> Option<LayerId> {
-        self.loaded
-            .iter()
-            .copied()
-            .find(|id| self.source.label(*id) == label)
+        self.loaded_by_label
+            .get(label)
+            .and_then(|ids| ids.first().copied())
     }
 
     /// The loaded layer a conflict entry designates, if any.
@@ -241,7 +283,21 @@ impl<'s, S: LayerSource> Planner<'s, S> {
         }
     }
 
+    /// [`Planner::load_step`] on a stack that grows as needed: dependency chains have
+    /// no depth limit, and a chain of thousands must not overflow the thread's stack.
     fn load_recursive(
+        &mut self,
+        id: LayerId,
+        reason: Reason,
+        stack: &mut Vec<LayerId>,
+        options: LoadOptions,
+    ) -> Result<()> {
+        stacker::maybe_grow(64 * 1024, 4 * 1024 * 1024, || {
+            self.load_step(id, reason, stack, options)
+        })
+    }
+
+    fn load_step(
         &mut self,
         id: LayerId,
         reason: Reason,
@@ -349,7 +405,7 @@ impl<'s, S: LayerSource> Planner<'s, S> {
             layer: id,
             reason,
         });
-        self.loaded.push(id);
+        self.mark_loaded(id);
         stack.pop();
 
         if options.load_optional {
@@ -389,7 +445,7 @@ impl<'s, S: LayerSource> Planner<'s, S> {
                     .and_then(|()| self.check_optional_kept_request(id, checkpoint.0));
                 if let Err(error) = outcome {
                     self.steps.truncate(checkpoint.0);
-                    self.loaded = checkpoint.1;
+                    self.set_loaded(checkpoint.1);
                     self.note(|_| {
                         format!(
                             "optional dependency `{}` not loaded: {}",
@@ -410,7 +466,7 @@ impl<'s, S: LayerSource> Planner<'s, S> {
             layer: id,
             reason,
         });
-        self.loaded.retain(|other| *other != id);
+        self.mark_unloaded(id);
     }
 
     fn fix_up(&mut self) -> Result<()> {
@@ -902,6 +958,28 @@ mod tests {
         planner.load(&label("b"), LoadOptions::default()).unwrap();
         let (steps, ..) = planner.into_parts();
         assert_eq!(plan(&fake, &steps), ["+c", "+a", "+b"]);
+    }
+
+    #[test]
+    fn a_chain_of_ten_thousand_layers_loads_without_overflowing() {
+        let spec: Vec<(String, String)> = (0..10_000)
+            .map(|i| {
+                let dependency = if i < 9_999 {
+                    format!("l{}", i + 1)
+                } else {
+                    String::new()
+                };
+                (format!("l{i}"), dependency)
+            })
+            .collect();
+        let borrowed: Vec<(&str, &str, &[&str])> = spec
+            .iter()
+            .map(|(l, d)| (l.as_str(), d.as_str(), &[][..]))
+            .collect();
+        let mut fake = Fake::new(&borrowed);
+        let mut planner = Planner::new(&mut fake, vec![], false);
+        planner.load(&label("l0"), LoadOptions::default()).unwrap();
+        assert_eq!(planner.steps().len(), 10_000);
     }
 
     #[test]
