@@ -52,6 +52,15 @@ The command replaces mfenv (same process): its exit status, signals and standard
 are its own. It is not run when a mandatory layer fails to load (exit 1); a command that
 is not found exits with 127.";
 
+const CRONWRAP_EXAMPLES: &str = "\
+Examples (crontab lines):
+  */5 * * * * mfenv cronwrap --lock --timeout 300 --log-capture-to job.log -- ./job.sh --full
+  0 3 * * *   mfenv cronwrap --low --random-sleep 600 -- mfenv plugin wrapper foo -- cleanup
+
+The command's arguments are passed as they are (no shell), and its exit status is
+cronwrap's (a timeout exits with 12). --lock skips the run quietly (exit 0) while the same
+command runs; the lock is released when cronwrap ends, even if it is killed.";
+
 const HOOK_EXAMPLES: &str = "\
 Examples:
   eval \"$(mfenv hook bash)\"     in ~/.bashrc
@@ -92,6 +101,9 @@ enum Command {
     /// List installed layers
     #[command(after_help = LAYERS_EXAMPLES)]
     Layers(LayersArgs),
+    /// Run a command from cron: lock, timeout, niceness, log file (the old `cronwrap`)
+    #[command(after_help = CRONWRAP_EXAMPLES)]
+    Cronwrap(CronwrapArgs),
     /// Show which loaded layer put each PATH entry and each variable there
     #[command(
         after_help = "Examples:\n  mfenv why                 the five path lists and every variable set by a layer\n  mfenv why PATH PYTHONPATH\n  mfenv why --json MY_VAR"
@@ -283,6 +295,62 @@ struct ExecArgs {
     command: Vec<OsString>,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LockBusyBehaviour {
+    PrintStdout,
+    PrintStderr,
+    Nothing,
+}
+
+#[derive(Debug, Args)]
+struct CronwrapArgs {
+    /// Kill the command (and all it started) after this many seconds and exit 12; 0: never
+    #[arg(short, long, default_value_t = 3600, value_name = "SECONDS")]
+    timeout: u64,
+    /// Sleep a random number of seconds between 0 and this first
+    #[arg(short, long, default_value_t = 0, value_name = "SECONDS")]
+    random_sleep: u64,
+    /// Do nothing (exit 0) if the same command is already running
+    #[arg(short, long)]
+    lock: bool,
+    /// Where to say that the lock is busy
+    #[arg(short = 'b', long, value_enum, default_value = "print-stdout")]
+    lock_timeout_behaviour: LockBusyBehaviour,
+    /// Accepted for compatibility (the lock is taken without waiting)
+    #[arg(short, long, value_name = "SECONDS", hide = true)]
+    wait_for_lock_timeout: Option<u64>,
+    /// Source a file (see --load-env-file) in --shell before the command
+    #[arg(short = 'e', long)]
+    load_env: bool,
+    /// File sourced by --load-env
+    #[arg(short = 'f', long, value_name = "FILE")]
+    load_env_file: Option<std::path::PathBuf>,
+    /// Shell used by --load-env
+    #[arg(short, long, default_value = "/bin/sh", value_name = "PATH")]
+    shell: std::path::PathBuf,
+    /// Run with this niceness increment
+    #[arg(
+        short,
+        long,
+        value_name = "N",
+        allow_hyphen_values = true,
+        conflicts_with = "low"
+    )]
+    nice: Option<i32>,
+    /// Run with this I/O scheduling class (1 realtime, 2 best-effort, 3 idle)
+    #[arg(short, long, value_name = "CLASS", value_parser = clap::value_parser!(u8).range(1..=3), conflicts_with = "low")]
+    ionice: Option<u8>,
+    /// Same as --nice 19 --ionice 3
+    #[arg(long)]
+    low: bool,
+    /// Append the command's stdout and stderr to FILE (relative to RUNTIME/log; NULL discards)
+    #[arg(long, value_name = "FILE")]
+    log_capture_to: Option<String>,
+    /// The command and its arguments, passed as they are
+    #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND", value_parser = clap::value_parser!(OsString))]
+    command: Vec<OsString>,
+}
+
 #[derive(Debug, Args)]
 struct LayersArgs {
     /// One `label home` line per layer
@@ -304,6 +372,8 @@ struct Output {
     stdout: String,
     stderr: Vec<String>,
     exec: Option<ExecTarget>,
+    /// Exit code when successful (a command run by `cronwrap` has its own).
+    status: u8,
 }
 
 /// A command to replace mfenv with.
@@ -355,7 +425,10 @@ fn run_cli(args: Vec<OsString>, vars: Vec<(OsString, OsString)>) -> u8 {
             write_stderr(&output.stderr);
             match output.exec {
                 Some(target) => exec_command(target, &raw_vars, color),
-                None => write_stdout(&output.stdout),
+                None => match write_stdout(&output.stdout) {
+                    0 => output.status,
+                    failure => failure,
+                },
             }
         }
         Err((error, messages)) => {
@@ -416,6 +489,7 @@ fn run(cli: Cli, env: &Env) -> std::result::Result<Output, Failure> {
             run_transaction(env, &args.common, &requests, options)
         }
         Command::Exec(args) => exec(env, args),
+        Command::Cronwrap(args) => cronwrap(env, args).map_err(|error| (error, Vec::new())),
         Command::Why { variables, json } => {
             let mut engine = Engine::new(env, false);
             let reports = engine
@@ -575,6 +649,48 @@ fn completion_script(shell: CompletionShell) -> String {
     }
 }
 
+fn cronwrap(env: &Env, args: CronwrapArgs) -> crate::error::Result<Output> {
+    let context = crate::context::ModuleContext::from_env(env, dirs::home_dir().as_deref());
+    let home = env
+        .get("HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(dirs::home_dir)
+        .unwrap_or_default();
+    let (nice, ionice_class) = if args.low {
+        (Some(19), Some(3))
+    } else {
+        (args.nice, args.ionice)
+    };
+    let request = crate::cronwrap::CronwrapRequest {
+        command: args.command,
+        timeout: args.timeout,
+        random_sleep: args.random_sleep,
+        lock: args.lock,
+        lock_busy_message: match args.lock_timeout_behaviour {
+            LockBusyBehaviour::PrintStdout => crate::cronwrap::LockBusyMessage::Stdout,
+            LockBusyBehaviour::PrintStderr => crate::cronwrap::LockBusyMessage::Stderr,
+            LockBusyBehaviour::Nothing => crate::cronwrap::LockBusyMessage::Nothing,
+        },
+        load_env: args
+            .load_env
+            .then(|| args.load_env_file.unwrap_or_else(|| home.join(".bashrc"))),
+        shell: args.shell,
+        nice,
+        ionice_class,
+        log_file: args
+            .log_capture_to
+            .map(|name| crate::cronwrap::log_file_for(&name, &context.runtime_home.join("log"))),
+        lock_dir: context.runtime_home.join("tmp"),
+    };
+    let status = crate::cronwrap::run(&request)?;
+    Ok(Output {
+        stdout: String::new(),
+        stderr: Vec::new(),
+        exec: None,
+        status,
+    })
+}
+
 fn install_aliases(dir: &std::path::Path, force: bool) -> crate::error::Result<Output> {
     let binary = std::env::current_exe().map_err(|err| {
         Error::new(ErrorKind::Io, "cannot find the path of the mfenv binary")
@@ -623,6 +739,7 @@ fn stdout_only(stdout: String) -> Output {
         stdout,
         stderr: Vec::new(),
         exec: None,
+        status: 0,
     }
 }
 
@@ -729,6 +846,7 @@ fn exec(env: &Env, args: ExecArgs) -> std::result::Result<Output, Failure> {
             command: args.command,
             environment,
         }),
+        status: 0,
     })
 }
 
@@ -819,6 +937,7 @@ fn run_transaction(
         stdout,
         stderr: messages,
         exec: None,
+        status: 0,
     })
 }
 
@@ -870,6 +989,7 @@ fn layers(env: &Env, args: &LayersArgs) -> Output {
         stdout: out,
         stderr,
         exec: None,
+        status: 0,
     }
 }
 

@@ -12,7 +12,8 @@ use std::ffi::OsString;
 use clap::{Parser, error::ErrorKind as ClapErrorKind};
 
 /// Every historical name mfenv answers to.
-pub const NAMES: [&str; 7] = [
+pub const NAMES: [&str; 8] = [
+    "cronwrap",
     "layers",
     "is_layer_installed",
     "is_layer_loaded",
@@ -155,6 +156,11 @@ pub fn translate(name: &str, args: &[OsString]) -> Translation {
         out.extend(items.iter().map(OsString::from));
     };
     match name {
+        // Same options as `mfenv cronwrap`.
+        "cronwrap" => {
+            push(&mut out, &["cronwrap"]);
+            out.extend(args.iter().skip(1).cloned());
+        }
         "layers" => match parse::<Layers>(args) {
             Ok(layers) => {
                 push(&mut out, &["layers"]);

@@ -10,6 +10,7 @@
 
 pub mod cli;
 pub mod context;
+pub mod cronwrap;
 pub mod engine;
 pub mod env;
 pub mod error;

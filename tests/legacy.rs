@@ -13,7 +13,8 @@ use std::process::{Command, Output};
 
 use common::*;
 
-const NAMES: [&str; 7] = [
+const NAMES: [&str; 8] = [
+    "cronwrap",
     "layers",
     "is_layer_installed",
     "is_layer_loaded",

@@ -1,0 +1,213 @@
+//! `mfenv cronwrap` with real processes: exit status, timeout of a whole process
+//! group, lock, log capture, argument passing, niceness.
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn cronwrap(fixture: &Fixture, args: &[&str]) -> Command {
+    let mut command = fixture.command(&["cronwrap"]);
+    command.args(args);
+    command.env(
+        "MFMODULE_RUNTIME_HOME",
+        fixture.path().join("runtime").to_str().unwrap(),
+    );
+    command
+}
+
+#[test]
+fn the_exit_status_is_the_command_s_own() {
+    let fixture = Fixture::new();
+    let output = cronwrap(&fixture, &["--", "sh", "-c", "exit 7"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(7));
+    let output = cronwrap(&fixture, &["--", "true"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+}
+
+#[test]
+fn arguments_reach_the_command_unchanged() {
+    let fixture = Fixture::new();
+    let canary = fixture.path().join("canary");
+    let hostile = format!("$(touch {})", canary.display());
+    let output = cronwrap(&fixture, &["--", "printf", "[%s]\n", "a  b", &hostile, "*"])
+        .output()
+        .unwrap();
+    assert_success(&output);
+    assert_eq!(stdout(&output), format!("[a  b]\n[{hostile}]\n[*]\n"));
+    assert!(!canary.exists());
+}
+
+#[test]
+fn a_timeout_kills_the_command_and_everything_it_started_and_exits_12() {
+    let fixture = Fixture::new();
+    let late = fixture.path().join("late");
+    let script = format!("(sleep 2; touch '{}') & sleep 30", late.display());
+    let started = Instant::now();
+    let output = cronwrap(&fixture, &["--timeout", "1", "--", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(12));
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(
+        stderr(&output).starts_with("timeout => kill -9 "),
+        "{}",
+        stderr(&output)
+    );
+    // The background grandchild was in the group: it never gets to write.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(
+        !late.exists(),
+        "a process of the group survived the timeout"
+    );
+}
+
+#[test]
+fn a_locked_command_already_running_is_skipped_quietly() {
+    let fixture = Fixture::new();
+    let marker = fixture.path().join("runs");
+    let script = format!("echo run >> '{}'; sleep 2", marker.display());
+    let mut first = cronwrap(&fixture, &["--lock", "--", "sh", "-c", &script])
+        .spawn()
+        .unwrap();
+    // Wait until the first run holds the lock (it has written its line).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !marker.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let second = cronwrap(&fixture, &["--lock", "--", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(0));
+    assert!(
+        stdout(&second).contains("can't acquire lock"),
+        "{}",
+        stdout(&second)
+    );
+    let quiet = cronwrap(
+        &fixture,
+        &["--lock", "-b", "nothing", "--", "sh", "-c", &script],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(quiet.status.code(), Some(0));
+    assert_eq!(stdout(&quiet), "");
+    assert!(first.wait().unwrap().success());
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "run\n");
+    // Once the first run is over, the lock is free again.
+    let third = cronwrap(&fixture, &["--lock", "--", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert!(third.status.success());
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "run\nrun\n");
+}
+
+#[test]
+fn output_is_appended_to_a_log_file_relative_to_the_runtime_log_dir() {
+    let fixture = Fixture::new();
+    for _ in 0..2 {
+        let output = cronwrap(
+            &fixture,
+            &[
+                "--log-capture-to",
+                "job.log",
+                "--",
+                "sh",
+                "-c",
+                "echo out; echo err >&2",
+            ],
+        )
+        .output()
+        .unwrap();
+        assert_success(&output);
+        assert_eq!(stdout(&output), "");
+    }
+    let log = fixture.path().join("runtime/log/job.log");
+    assert_eq!(
+        std::fs::read_to_string(log).unwrap(),
+        "out\nerr\nout\nerr\n"
+    );
+}
+
+#[test]
+fn low_priority_sets_niceness_19_and_the_idle_io_class() {
+    let fixture = Fixture::new();
+    // Field 19 of /proc/self/stat is the niceness of the process reading it.
+    let output = cronwrap(
+        &fixture,
+        &["--low", "--", "sh", "-c", "cut -d' ' -f19 /proc/self/stat"],
+    )
+    .output()
+    .unwrap();
+    assert_success(&output);
+    assert_eq!(stdout(&output), "19\n");
+    let output = cronwrap(
+        &fixture,
+        &[
+            "--nice",
+            "5",
+            "--",
+            "sh",
+            "-c",
+            "cut -d' ' -f19 /proc/self/stat",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(stdout(&output), "5\n");
+    let output = cronwrap(&fixture, &["--low", "--nice", "3", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn load_env_sources_a_file_before_the_command() {
+    let fixture = Fixture::new();
+    let file = fixture.path().join("env.sh");
+    std::fs::write(&file, "export FROM_FILE='loaded value'\necho noise\n").unwrap();
+    let output = cronwrap(
+        &fixture,
+        &[
+            "--load-env",
+            "--load-env-file",
+            file.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            "printf '%s' \"$FROM_FILE\"",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_success(&output);
+    assert_eq!(stdout(&output), "loaded value");
+}
+
+#[test]
+fn a_missing_command_is_a_clear_error() {
+    let fixture = Fixture::new();
+    let output = cronwrap(&fixture, &["--", "mfenv-no-such-command"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("command not found"));
+}
+
+#[test]
+fn the_historical_cronwrap_name_accepts_the_same_options() {
+    let fixture = Fixture::new();
+    let link = fixture.path().join("cronwrap");
+    std::os::unix::fs::symlink(mfenv_binary(), &link).unwrap();
+    let output = Command::new(&link)
+        .env_clear()
+        .envs(fixture.base_env())
+        .env("MFMODULE_RUNTIME_HOME", fixture.path().join("runtime"))
+        .args(["--timeout", "5", "--", "sh", "-c", "exit 3"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+}
