@@ -22,6 +22,9 @@ _mfenv() {
             mfenv,completions)
                 cmd="mfenv__subcmd__completions"
                 ;;
+            mfenv,cronwrap)
+                cmd="mfenv__subcmd__cronwrap"
+                ;;
             mfenv,exec)
                 cmd="mfenv__subcmd__exec"
                 ;;
@@ -63,6 +66,9 @@ _mfenv() {
                 ;;
             mfenv__subcmd__help,completions)
                 cmd="mfenv__subcmd__help__subcmd__completions"
+                ;;
+            mfenv__subcmd__help,cronwrap)
+                cmd="mfenv__subcmd__help__subcmd__cronwrap"
                 ;;
             mfenv__subcmd__help,exec)
                 cmd="mfenv__subcmd__help__subcmd__exec"
@@ -107,7 +113,7 @@ _mfenv() {
 
     case "${cmd}" in
         mfenv)
-            opts="-h -V --help --version load exec unload layers why is-installed is-loaded home hook completions install-aliases man complete help"
+            opts="-h -V --help --version load exec unload layers cronwrap why is-installed is-loaded home hook completions install-aliases man complete help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -141,6 +147,88 @@ _mfenv() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__cronwrap)
+            opts="-t -r -l -b -w -e -f -s -n -i -h -V --timeout --random-sleep --lock --lock-timeout-behaviour --wait-for-lock-timeout --load-env --load-env-file --shell --nice --ionice --low --log-capture-to --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -t)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --random-sleep)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -r)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-timeout-behaviour)
+                    COMPREPLY=($(compgen -W "print-stdout print-stderr nothing" -- "${cur}"))
+                    return 0
+                    ;;
+                -b)
+                    COMPREPLY=($(compgen -W "print-stdout print-stderr nothing" -- "${cur}"))
+                    return 0
+                    ;;
+                --wait-for-lock-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -w)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --load-env-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --shell)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -s)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nice)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ionice)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-capture-to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -195,7 +283,7 @@ _mfenv() {
             return 0
             ;;
         mfenv__subcmd__help)
-            opts="load exec unload layers why is-installed is-loaded home hook completions install-aliases man complete help"
+            opts="load exec unload layers cronwrap why is-installed is-loaded home hook completions install-aliases man complete help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -223,6 +311,20 @@ _mfenv() {
             return 0
             ;;
         mfenv__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__help__subcmd__cronwrap)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -30,6 +30,7 @@ complete -c mfenv -n "__fish_mfenv_needs_command" -f -a "load" -d 'Print shell c
 complete -c mfenv -n "__fish_mfenv_needs_command" -f -a "exec" -d 'Run a command with layers loaded (the old `layer_wrapper`)'
 complete -c mfenv -n "__fish_mfenv_needs_command" -f -a "unload" -d 'Print shell code that unloads layers (and the layers that depend on them)'
 complete -c mfenv -n "__fish_mfenv_needs_command" -f -a "layers" -d 'List installed layers'
+complete -c mfenv -n "__fish_mfenv_needs_command" -f -a "cronwrap" -d 'Run a command from cron: lock, timeout, niceness, log file (the old `cronwrap`)'
 complete -c mfenv -n "__fish_mfenv_needs_command" -f -a "why" -d 'Show which loaded layer put each PATH entry and each variable there'
 complete -c mfenv -n "__fish_mfenv_needs_command" -f -a "is-installed" -d 'Print 1 if the layer (label or home) is installed, else 0'
 complete -c mfenv -n "__fish_mfenv_needs_command" -f -a "is-loaded" -d 'Print 1 if the layer (label or home) is loaded, else 0'
@@ -79,6 +80,22 @@ complete -c mfenv -n "__fish_mfenv_using_subcommand layers" -l json -d 'A JSON a
 complete -c mfenv -n "__fish_mfenv_using_subcommand layers" -s d -l debug -d 'Explain discovery decisions on stderr'
 complete -c mfenv -n "__fish_mfenv_using_subcommand layers" -s h -l help -d 'Print help'
 complete -c mfenv -n "__fish_mfenv_using_subcommand layers" -s V -l version -d 'Print version'
+complete -c mfenv -n "__fish_mfenv_using_subcommand cronwrap" -s t -l timeout -d 'Kill the command (and all it started) after this many seconds and exit 12; 0: never' -r
+complete -c mfenv -n "__fish_mfenv_using_subcommand cronwrap" -s r -l random-sleep -d 'Sleep a random number of seconds between 0 and this first' -r
+complete -c mfenv -n "__fish_mfenv_using_subcommand cronwrap" -s b -l lock-timeout-behaviour -d 'Where to say that the lock is busy' -r -f -a "print-stdout\t''
+print-stderr\t''
+nothing\t''"
+complete -c mfenv -n "__fish_mfenv_using_subcommand cronwrap" -s w -l wait-for-lock-timeout -d 'Accepted for compatibility (the lock is taken without waiting)' -r
+complete -c mfenv -n "__fish_mfenv_using_subcommand cronwrap" -s f -l load-env-file -d 'File sourced by --load-env' -r -F
+complete -c mfenv -n "__fish_mfenv_using_subcommand cronwrap" -s s -l shell -d 'Shell used by --load-env' -r -F
+complete -c mfenv -n "__fish_mfenv_using_subcommand cronwrap" -s n -l nice -d 'Run with this niceness increment' -r
+complete -c mfenv -n "__fish_mfenv_using_subcommand cronwrap" -s i -l ionice -d 'Run with this I/O scheduling class (1 realtime, 2 best-effort, 3 idle)' -r
+complete -c mfenv -n "__fish_mfenv_using_subcommand cronwrap" -l log-capture-to -d 'Append the command\'s stdout and stderr to FILE (relative to RUNTIME/log; NULL discards)' -r
+complete -c mfenv -n "__fish_mfenv_using_subcommand cronwrap" -s l -l lock -d 'Do nothing (exit 0) if the same command is already running'
+complete -c mfenv -n "__fish_mfenv_using_subcommand cronwrap" -s e -l load-env -d 'Source a file (see --load-env-file) in --shell before the command'
+complete -c mfenv -n "__fish_mfenv_using_subcommand cronwrap" -l low -d 'Same as --nice 19 --ionice 3'
+complete -c mfenv -n "__fish_mfenv_using_subcommand cronwrap" -s h -l help -d 'Print help'
+complete -c mfenv -n "__fish_mfenv_using_subcommand cronwrap" -s V -l version -d 'Print version'
 complete -c mfenv -n "__fish_mfenv_using_subcommand why" -l json -d 'Machine-readable output'
 complete -c mfenv -n "__fish_mfenv_using_subcommand why" -s h -l help -d 'Print help'
 complete -c mfenv -n "__fish_mfenv_using_subcommand why" -s V -l version -d 'Print version'
@@ -99,20 +116,21 @@ complete -c mfenv -n "__fish_mfenv_using_subcommand man" -s h -l help -d 'Print 
 complete -c mfenv -n "__fish_mfenv_using_subcommand man" -s V -l version -d 'Print version'
 complete -c mfenv -n "__fish_mfenv_using_subcommand complete" -s h -l help -d 'Print help'
 complete -c mfenv -n "__fish_mfenv_using_subcommand complete" -s V -l version -d 'Print version'
-complete -c mfenv -n "__fish_mfenv_using_subcommand help; and not __fish_seen_subcommand_from load exec unload layers why is-installed is-loaded home hook completions install-aliases man complete help" -f -a "load" -d 'Print shell code that loads layers (and their dependencies)'
-complete -c mfenv -n "__fish_mfenv_using_subcommand help; and not __fish_seen_subcommand_from load exec unload layers why is-installed is-loaded home hook completions install-aliases man complete help" -f -a "exec" -d 'Run a command with layers loaded (the old `layer_wrapper`)'
-complete -c mfenv -n "__fish_mfenv_using_subcommand help; and not __fish_seen_subcommand_from load exec unload layers why is-installed is-loaded home hook completions install-aliases man complete help" -f -a "unload" -d 'Print shell code that unloads layers (and the layers that depend on them)'
-complete -c mfenv -n "__fish_mfenv_using_subcommand help; and not __fish_seen_subcommand_from load exec unload layers why is-installed is-loaded home hook completions install-aliases man complete help" -f -a "layers" -d 'List installed layers'
-complete -c mfenv -n "__fish_mfenv_using_subcommand help; and not __fish_seen_subcommand_from load exec unload layers why is-installed is-loaded home hook completions install-aliases man complete help" -f -a "why" -d 'Show which loaded layer put each PATH entry and each variable there'
-complete -c mfenv -n "__fish_mfenv_using_subcommand help; and not __fish_seen_subcommand_from load exec unload layers why is-installed is-loaded home hook completions install-aliases man complete help" -f -a "is-installed" -d 'Print 1 if the layer (label or home) is installed, else 0'
-complete -c mfenv -n "__fish_mfenv_using_subcommand help; and not __fish_seen_subcommand_from load exec unload layers why is-installed is-loaded home hook completions install-aliases man complete help" -f -a "is-loaded" -d 'Print 1 if the layer (label or home) is loaded, else 0'
-complete -c mfenv -n "__fish_mfenv_using_subcommand help; and not __fish_seen_subcommand_from load exec unload layers why is-installed is-loaded home hook completions install-aliases man complete help" -f -a "home" -d 'Print the home directory of the layer with this label'
-complete -c mfenv -n "__fish_mfenv_using_subcommand help; and not __fish_seen_subcommand_from load exec unload layers why is-installed is-loaded home hook completions install-aliases man complete help" -f -a "hook" -d 'Print the shell integration: layer_load, layer_unload, layer_load_without_optional'
-complete -c mfenv -n "__fish_mfenv_using_subcommand help; and not __fish_seen_subcommand_from load exec unload layers why is-installed is-loaded home hook completions install-aliases man complete help" -f -a "completions" -d 'Print the completion script of mfenv itself'
-complete -c mfenv -n "__fish_mfenv_using_subcommand help; and not __fish_seen_subcommand_from load exec unload layers why is-installed is-loaded home hook completions install-aliases man complete help" -f -a "install-aliases" -d 'Create symlinks named after the historical MetWork commands (layers, layer_wrapper, is_layer_loaded, ...) pointing to this binary'
-complete -c mfenv -n "__fish_mfenv_using_subcommand help; and not __fish_seen_subcommand_from load exec unload layers why is-installed is-loaded home hook completions install-aliases man complete help" -f -a "man" -d 'Print the manual page (roff)'
-complete -c mfenv -n "__fish_mfenv_using_subcommand help; and not __fish_seen_subcommand_from load exec unload layers why is-installed is-loaded home hook completions install-aliases man complete help" -f -a "complete" -d 'Print layer labels for shell completion (used by the hook)'
-complete -c mfenv -n "__fish_mfenv_using_subcommand help; and not __fish_seen_subcommand_from load exec unload layers why is-installed is-loaded home hook completions install-aliases man complete help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mfenv -n "__fish_mfenv_using_subcommand help; and not __fish_seen_subcommand_from load exec unload layers cronwrap why is-installed is-loaded home hook completions install-aliases man complete help" -f -a "load" -d 'Print shell code that loads layers (and their dependencies)'
+complete -c mfenv -n "__fish_mfenv_using_subcommand help; and not __fish_seen_subcommand_from load exec unload layers cronwrap why is-installed is-loaded home hook completions install-aliases man complete help" -f -a "exec" -d 'Run a command with layers loaded (the old `layer_wrapper`)'
+complete -c mfenv -n "__fish_mfenv_using_subcommand help; and not __fish_seen_subcommand_from load exec unload layers cronwrap why is-installed is-loaded home hook completions install-aliases man complete help" -f -a "unload" -d 'Print shell code that unloads layers (and the layers that depend on them)'
+complete -c mfenv -n "__fish_mfenv_using_subcommand help; and not __fish_seen_subcommand_from load exec unload layers cronwrap why is-installed is-loaded home hook completions install-aliases man complete help" -f -a "layers" -d 'List installed layers'
+complete -c mfenv -n "__fish_mfenv_using_subcommand help; and not __fish_seen_subcommand_from load exec unload layers cronwrap why is-installed is-loaded home hook completions install-aliases man complete help" -f -a "cronwrap" -d 'Run a command from cron: lock, timeout, niceness, log file (the old `cronwrap`)'
+complete -c mfenv -n "__fish_mfenv_using_subcommand help; and not __fish_seen_subcommand_from load exec unload layers cronwrap why is-installed is-loaded home hook completions install-aliases man complete help" -f -a "why" -d 'Show which loaded layer put each PATH entry and each variable there'
+complete -c mfenv -n "__fish_mfenv_using_subcommand help; and not __fish_seen_subcommand_from load exec unload layers cronwrap why is-installed is-loaded home hook completions install-aliases man complete help" -f -a "is-installed" -d 'Print 1 if the layer (label or home) is installed, else 0'
+complete -c mfenv -n "__fish_mfenv_using_subcommand help; and not __fish_seen_subcommand_from load exec unload layers cronwrap why is-installed is-loaded home hook completions install-aliases man complete help" -f -a "is-loaded" -d 'Print 1 if the layer (label or home) is loaded, else 0'
+complete -c mfenv -n "__fish_mfenv_using_subcommand help; and not __fish_seen_subcommand_from load exec unload layers cronwrap why is-installed is-loaded home hook completions install-aliases man complete help" -f -a "home" -d 'Print the home directory of the layer with this label'
+complete -c mfenv -n "__fish_mfenv_using_subcommand help; and not __fish_seen_subcommand_from load exec unload layers cronwrap why is-installed is-loaded home hook completions install-aliases man complete help" -f -a "hook" -d 'Print the shell integration: layer_load, layer_unload, layer_load_without_optional'
+complete -c mfenv -n "__fish_mfenv_using_subcommand help; and not __fish_seen_subcommand_from load exec unload layers cronwrap why is-installed is-loaded home hook completions install-aliases man complete help" -f -a "completions" -d 'Print the completion script of mfenv itself'
+complete -c mfenv -n "__fish_mfenv_using_subcommand help; and not __fish_seen_subcommand_from load exec unload layers cronwrap why is-installed is-loaded home hook completions install-aliases man complete help" -f -a "install-aliases" -d 'Create symlinks named after the historical MetWork commands (layers, layer_wrapper, is_layer_loaded, ...) pointing to this binary'
+complete -c mfenv -n "__fish_mfenv_using_subcommand help; and not __fish_seen_subcommand_from load exec unload layers cronwrap why is-installed is-loaded home hook completions install-aliases man complete help" -f -a "man" -d 'Print the manual page (roff)'
+complete -c mfenv -n "__fish_mfenv_using_subcommand help; and not __fish_seen_subcommand_from load exec unload layers cronwrap why is-installed is-loaded home hook completions install-aliases man complete help" -f -a "complete" -d 'Print layer labels for shell completion (used by the hook)'
+complete -c mfenv -n "__fish_mfenv_using_subcommand help; and not __fish_seen_subcommand_from load exec unload layers cronwrap why is-installed is-loaded home hook completions install-aliases man complete help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 
 # Layer labels: installed ones for load, exec -l, is-installed, is-loaded and home,
 # loaded ones for unload.
