@@ -63,8 +63,6 @@ pub struct PlannedStep {
 pub struct Transaction {
     pub steps: Vec<PlannedStep>,
     pub ops: Vec<Op>,
-    /// The environment once the transaction is applied.
-    pub env: Env,
     pub changes: Vec<Change>,
 }
 
@@ -459,13 +457,13 @@ impl<'env> Engine<'env> {
             }
             return Err(error);
         }
-        let mut applier = self.applier(self.env.clone(), self.state.clone(), options);
+        let env = self.env;
+        let mut applier = new_applier(env, self.state.clone(), options, &self.python);
         let steps = self.apply_steps(&mut applier, &steps, options)?;
-        let (ops, env, changes) = applier.finish();
+        let (ops, changes) = applier.finish_changes();
         Ok(Transaction {
             steps,
             ops,
-            env,
             changes,
         })
     }
@@ -486,7 +484,10 @@ impl<'env> Engine<'env> {
             load_optional: request.load_optional,
         };
         let mut loaded = self.loaded_layers()?;
-        let mut applier = self.applier(self.env.clone(), self.state.clone(), options);
+        let env = self.env;
+        // The environment kept by --empty-env, which the applier then starts from.
+        let kept: Env;
+        let mut applier = new_applier(env, self.state.clone(), options, &self.python);
         if request.empty || request.empty_env.is_some() {
             let (steps, now, ()) = self.plan(loaded, |planner| planner.unload_all())?;
             self.apply_steps(&mut applier, &steps, options)?;
@@ -494,8 +495,8 @@ impl<'env> Engine<'env> {
         }
         if let Some(keeps) = &request.empty_env {
             let (_, emptied, _) = applier.finish();
-            let kept = emptied.keep_only(keeps);
-            applier = self.applier(kept, State::default(), options);
+            kept = emptied.keep_only(keeps);
+            applier = new_applier(&kept, State::default(), options, &self.python);
             loaded = Vec::new();
         }
         let mut failures = Vec::new();
@@ -565,18 +566,6 @@ impl<'env> Engine<'env> {
             cwd,
             failures,
         })
-    }
-
-    fn applier(&self, env: Env, state: State, options: TransactionOptions) -> Applier {
-        Applier::new(
-            env,
-            state,
-            ApplyOptions {
-                python: self.python.clone(),
-                force_prepend: options.force_prepend,
-                source_profiles: options.source_profiles,
-            },
-        )
     }
 
     /// Runs the planner on `loaded`; returns the steps, the layers loaded afterwards and
@@ -698,4 +687,21 @@ fn newest_unloads_first(
         start = end;
     }
     ordered
+}
+
+fn new_applier<'a>(
+    env: &'a Env,
+    state: State,
+    options: TransactionOptions,
+    python: &PythonVersions,
+) -> Applier<'a> {
+    Applier::new(
+        env,
+        state,
+        ApplyOptions {
+            python: python.clone(),
+            force_prepend: options.force_prepend,
+            source_profiles: options.source_profiles,
+        },
+    )
 }

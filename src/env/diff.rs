@@ -13,14 +13,15 @@
 //! marker, no record) is unloaded with their rule: entries below its home removed,
 //! extra_env keys unset.
 
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
-use crate::env::Env;
 use crate::env::path_list::{PathList, Prepend};
 use crate::env::state::{
     ExtraChange, PathChange, Record, STATE_VARIABLE, State, marker_is_set, marker_name,
     value_digest,
 };
+use crate::env::{Env, EnvOverlay};
 use crate::error::{Error, ErrorKind, Result};
 use crate::layer::model::{ExtraEnvEntry, extra_env_value};
 use crate::layer::model::{PATH_VARIABLES, PREPEND_STEPS, PythonVersions, SubPath};
@@ -77,38 +78,41 @@ pub struct Change {
 
 /// Applies steps to an environment and records the resulting operations.
 #[derive(Debug, Clone)]
-pub struct Applier {
-    initial: Env,
-    current: Env,
-    flushed: Env,
+pub struct Applier<'env> {
+    initial: &'env Env,
+    current: EnvOverlay<'env>,
+    /// Values the emitted code gave the shell so far (others are the initial ones).
+    flushed: HashMap<String, Option<String>>,
     pending: Vec<String>,
+    pending_names: HashSet<String>,
     touched: Vec<String>,
+    touched_names: HashSet<String>,
+    /// Path lists being changed by loads, parsed (see [`Applier::path_list`]).
+    lists: Vec<(&'static str, PathList)>,
     state: State,
     options: ApplyOptions,
     ops: Vec<Op>,
 }
 
-impl Applier {
+impl<'env> Applier<'env> {
     /// Starts from `env` and its decoded `state`; records whose marker is gone are dropped.
-    pub fn new(env: Env, mut state: State, options: ApplyOptions) -> Self {
+    pub fn new(env: &'env Env, mut state: State, options: ApplyOptions) -> Self {
         state
             .records
             .retain(|record| marker_is_set(env.get(&marker_name(&record.home))));
         Applier {
-            initial: env.clone(),
-            flushed: env.clone(),
-            current: env,
+            initial: env,
+            current: EnvOverlay::new(env),
+            flushed: HashMap::new(),
             pending: Vec::new(),
+            pending_names: HashSet::new(),
             touched: Vec::new(),
+            touched_names: HashSet::new(),
+            lists: Vec::new(),
             state,
             options,
             ops: Vec::new(),
         }
-    }
-
-    /// The environment as it stands after the steps applied so far.
-    pub fn env(&self) -> &Env {
-        &self.current
     }
 
     pub fn state(&self) -> &State {
@@ -138,13 +142,8 @@ impl Applier {
             }
             let variable = step.variable;
             self.check_usable(variable, &facts.label)?;
-            let current = self.current.get(variable);
-            if current.is_none() {
-                self.state.unset_origins.insert(variable.to_owned());
-            }
-            let mut list = PathList::parse(current.unwrap_or(""));
             let entry = format!("{}/{sub}", facts.home);
-            let moved_from_end = match list.prepend(&entry) {
+            let moved_from_end = match self.path_list(variable).prepend(&entry) {
                 Some(Prepend::Added) => Vec::new(),
                 Some(Prepend::Moved { from_ends }) => from_ends,
                 None => continue,
@@ -153,11 +152,15 @@ impl Applier {
                 step: u8::try_from(index).expect("18 steps fit in a byte"),
                 moved_from_end,
             });
-            self.set(variable, &list.join());
+        }
+        if !facts.extra_env.is_empty() {
+            // extra_env values may read the path lists (`{PATH}`).
+            self.sync_path_lists();
         }
         if self.options.source_profiles
             && let Some(profile) = &facts.profile
         {
+            self.sync_path_lists();
             self.flush();
             self.ops.push(Op::Source(profile.clone()));
         }
@@ -179,6 +182,7 @@ impl Applier {
 
     /// Applies the unload of one layer.
     pub fn unload(&mut self, facts: &UnloadFacts) -> Result<()> {
+        self.sync_path_lists();
         let position = self.state.records.iter().position(|r| r.home == facts.home);
         match position {
             Some(index) => {
@@ -201,12 +205,14 @@ impl Applier {
 
     /// Sets a variable that belongs to no layer (`exec --extra-env-prefix`).
     pub fn set_plain(&mut self, name: &str, value: &str) {
+        self.sync_path_lists();
         self.set(name, value);
     }
 
     /// Prepends `value` to the path list `name`, whether or not it exists
     /// (`exec --prepend-env`); an empty value changes nothing.
     pub fn prepend_plain(&mut self, name: &str, value: &str) -> Result<()> {
+        self.sync_path_lists();
         self.check_usable(name, "--prepend-env")?;
         let mut list = PathList::parse(self.current.get(name).unwrap_or(""));
         if list.prepend(value).is_some() {
@@ -218,6 +224,13 @@ impl Applier {
 
     /// Ends the application: writes the state variable and returns the operations.
     pub fn finish(mut self) -> (Vec<Op>, Env, Vec<Change>) {
+        let (ops, changes) = self.finish_changes();
+        (ops, self.current.to_env(), changes)
+    }
+
+    /// Like [`Applier::finish`], without building the resulting environment.
+    pub fn finish_changes(&mut self) -> (Vec<Op>, Vec<Change>) {
+        self.sync_path_lists();
         if self.state.is_empty() {
             self.state.unset_origins.clear();
             if self.current.get(STATE_VARIABLE).is_some() {
@@ -241,7 +254,7 @@ impl Applier {
                 })
             })
             .collect();
-        (self.ops, self.current, changes)
+        (std::mem::take(&mut self.ops), changes)
     }
 
     /// Restores the extra_env variables of `record` that are path lists (`path_lists`)
@@ -363,11 +376,40 @@ impl Applier {
         Ok(())
     }
 
+    /// The path list `variable` as being changed by loads: parsed once, then kept
+    /// parsed across layers (a long PATH is not split again for every prepend) until
+    /// [`Applier::sync_path_lists`] writes it back.
+    fn path_list(&mut self, variable: &'static str) -> &mut PathList {
+        let position = match self.lists.iter().position(|(name, _)| *name == variable) {
+            Some(position) => position,
+            None => {
+                let current = self.current.get(variable);
+                if current.is_none() {
+                    self.state.unset_origins.insert(variable.to_owned());
+                }
+                let list = PathList::parse(current.unwrap_or(""));
+                self.lists.push((variable, list));
+                self.lists.len() - 1
+            }
+        };
+        &mut self.lists[position].1
+    }
+
+    /// Writes the path lists being changed back into the environment.
+    fn sync_path_lists(&mut self) {
+        for (variable, list) in std::mem::take(&mut self.lists) {
+            let joined = list.join();
+            if self.current.get(variable) != Some(joined.as_str()) {
+                self.set(variable, &joined);
+            }
+        }
+    }
+
     fn touch(&mut self, name: &str) {
-        if !self.pending.iter().any(|n| n == name) {
+        if self.pending_names.insert(name.to_owned()) {
             self.pending.push(name.to_owned());
         }
-        if !self.touched.iter().any(|n| n == name) {
+        if self.touched_names.insert(name.to_owned()) {
             self.touched.push(name.to_owned());
         }
     }
@@ -384,21 +426,25 @@ impl Applier {
 
     /// Emits the pending variables whose value differs from what the shell has.
     fn flush(&mut self) {
+        self.pending_names.clear();
         for name in std::mem::take(&mut self.pending) {
-            let now = self.current.get(&name);
-            if now == self.flushed.get(&name) && !self.flushed.is_not_utf8(&name) {
+            let now = self.current.get(&name).map(str::to_owned);
+            let shell_has = match self.flushed.get(&name) {
+                Some(value) => value.as_deref(),
+                None if self.initial.is_not_utf8(&name) => {
+                    // Not representable: always emit.
+                    Some("\0")
+                }
+                None => self.initial.get(&name),
+            };
+            if now.as_deref() == shell_has {
                 continue;
             }
-            match now {
-                Some(value) => {
-                    self.ops.push(Op::Set(name.clone(), value.to_owned()));
-                    self.flushed.set(&name, value);
-                }
-                None => {
-                    self.ops.push(Op::Unset(name.clone()));
-                    self.flushed.unset(&name);
-                }
+            match &now {
+                Some(value) => self.ops.push(Op::Set(name.clone(), value.clone())),
+                None => self.ops.push(Op::Unset(name.clone())),
             }
+            self.flushed.insert(name, now);
         }
     }
 }
@@ -437,7 +483,7 @@ mod tests {
             .get(STATE_VARIABLE)
             .map(|s| State::decode(s).unwrap())
             .unwrap_or_default();
-        let mut applier = Applier::new(env.clone(), state, ApplyOptions::default());
+        let mut applier = Applier::new(env, state, ApplyOptions::default());
         for layer in layers {
             applier.load(layer).unwrap();
         }
@@ -449,7 +495,7 @@ mod tests {
             .get(STATE_VARIABLE)
             .map(|s| State::decode(s).unwrap())
             .unwrap_or_default();
-        let mut applier = Applier::new(env.clone(), state, ApplyOptions::default());
+        let mut applier = Applier::new(env, state, ApplyOptions::default());
         for layer in layers {
             applier.unload(layer).unwrap();
         }
@@ -567,7 +613,7 @@ mod tests {
         let mut loaded = load(&before, &[facts("/a", BIN, "")]);
         loaded.unset(&marker_name("/a"));
         let applier = Applier::new(
-            loaded.clone(),
+            &loaded,
             State::decode(loaded.get(STATE_VARIABLE).unwrap()).unwrap(),
             ApplyOptions::default(),
         );
@@ -581,7 +627,7 @@ mod tests {
             source_profiles: true,
             ..ApplyOptions::default()
         };
-        let mut applier = Applier::new(env, State::default(), options);
+        let mut applier = Applier::new(&env, State::default(), options);
         let mut layer = facts("/a", BIN, "FOO=1");
         layer.profile = Some("/a/.layerapi2_interactive_profile".into());
         applier.load(&layer).unwrap();
@@ -601,7 +647,7 @@ mod tests {
             force_prepend: true,
             ..ApplyOptions::default()
         };
-        let mut applier = Applier::new(env, State::default(), options);
+        let mut applier = Applier::new(&env, State::default(), options);
         applier.load(&facts("/a", 0, "")).unwrap();
         let (_, env, _) = applier.finish();
         assert_eq!(
@@ -617,7 +663,7 @@ mod tests {
     #[test]
     fn changes_list_only_what_differs_at_the_end() {
         let before = Env::from_pairs([("PATH", "/bin")]);
-        let mut applier = Applier::new(before, State::default(), ApplyOptions::default());
+        let mut applier = Applier::new(&before, State::default(), ApplyOptions::default());
         applier.load(&facts("/a", BIN, "")).unwrap();
         applier.unload(&unload_facts("/a", &[])).unwrap();
         let (ops, _, changes) = applier.finish();

@@ -9,7 +9,7 @@ pub mod diff;
 pub mod path_list;
 pub mod state;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ffi::OsString;
 
 /// A snapshot of environment variables.
@@ -89,5 +89,54 @@ impl Env {
     pub fn unset(&mut self, name: &str) {
         self.not_utf8.remove(name);
         self.vars.remove(name);
+    }
+}
+
+/// Changes over a borrowed snapshot: reads fall through to the snapshot, so applying a
+/// plan never copies the whole environment.
+#[derive(Debug, Clone)]
+pub struct EnvOverlay<'base> {
+    base: &'base Env,
+    changes: HashMap<String, Option<String>>,
+}
+
+impl<'base> EnvOverlay<'base> {
+    pub fn new(base: &'base Env) -> Self {
+        EnvOverlay {
+            base,
+            changes: HashMap::new(),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        match self.changes.get(name) {
+            Some(value) => value.as_deref(),
+            None => self.base.get(name),
+        }
+    }
+
+    /// True when the variable is unchanged and its snapshot value is not UTF-8.
+    pub fn is_not_utf8(&self, name: &str) -> bool {
+        !self.changes.contains_key(name) && self.base.is_not_utf8(name)
+    }
+
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.changes.insert(name.to_owned(), Some(value.to_owned()));
+    }
+
+    pub fn unset(&mut self, name: &str) {
+        self.changes.insert(name.to_owned(), None);
+    }
+
+    /// The snapshot with the changes applied.
+    pub fn to_env(&self) -> Env {
+        let mut env = self.base.clone();
+        for (name, value) in &self.changes {
+            match value {
+                Some(value) => env.set(name, value),
+                None => env.unset(name),
+            }
+        }
+        env
     }
 }

@@ -269,9 +269,14 @@ impl<'env> Catalog<'env> {
     /// Which of the 18 prepend steps apply: bit `i` is set when step `i`'s directory exists.
     pub fn existing_prepend_dirs(&self, id: LayerId, versions: &PythonVersions) -> u32 {
         let home = &self.layers[id].home;
-        let mut known: Vec<(String, bool)> = Vec::with_capacity(8);
+        let mut known: Vec<(String, bool)> = Vec::with_capacity(12);
+        // One buffer for every probed path: `home/` then the relative part.
+        let mut path = String::with_capacity(home.len() + 48);
+        path.push_str(home);
+        path.push('/');
+        let prefix_len = path.len();
         let mut is_dir = |relative: &str| -> bool {
-            if let Some((_, exists)) = known.iter().find(|(path, _)| path == relative) {
+            if let Some((_, exists)) = known.iter().find(|(known_path, _)| known_path == relative) {
                 return *exists;
             }
             // A missing ancestor makes every path below it missing: no stat needed.
@@ -281,10 +286,11 @@ impl<'env> Catalog<'env> {
                     && relative.starts_with(path.as_str())
                     && relative.as_bytes()[path.len()] == b'/'
             });
-            let exists = !below_missing
-                && fs::metadata(format!("{home}/{relative}"))
-                    .map(|m| m.is_dir())
-                    .unwrap_or(false);
+            let exists = !below_missing && {
+                path.truncate(prefix_len);
+                path.push_str(relative);
+                fs::metadata(&path).map(|m| m.is_dir()).unwrap_or(false)
+            };
             known.push((relative.to_owned(), exists));
             exists
         };
@@ -537,11 +543,11 @@ fn open_directory(path: &str) -> Option<OwnedFd> {
 
 /// Reads a whole layer file as UTF-8, refusing files over [`MAX_LAYER_FILE_BYTES`].
 ///
-/// Layer files are small: one `read` into a page-sized buffer usually gets all of it,
-/// and a short read of a regular file means its end, which saves a second call per file.
+/// Layer files are small: one `read` into a 1 KiB buffer usually gets all of it, and a
+/// short read of a regular file means its end, which saves a second call per file.
 fn read_limited(mut file: File, path: &str) -> std::result::Result<String, String> {
     let failed = |err: io::Error| format!("cannot read `{path}`: {}", io_reason(&err));
-    let mut buffer = [0u8; 4096];
+    let mut buffer = [0u8; 1024];
     let first = loop {
         match file.read(&mut buffer) {
             Ok(count) => break count,

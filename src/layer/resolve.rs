@@ -292,6 +292,11 @@ impl<'s, S: LayerSource> Planner<'s, S> {
         stack: &mut Vec<LayerId>,
         options: LoadOptions,
     ) -> Result<()> {
+        // Finding the stack's bounds costs a read of /proc/self/maps: only deep chains
+        // pay for it (a few hundred levels fit comfortably in the main thread's stack).
+        if stack.len() < 256 {
+            return self.load_step(id, reason, stack, options);
+        }
         stacker::maybe_grow(64 * 1024, 4 * 1024 * 1024, || {
             self.load_step(id, reason, stack, options)
         })

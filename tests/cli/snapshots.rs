@@ -236,8 +236,8 @@ impl Small {
 fn a_small_load_renders_for_bash() {
     let small = small();
     insta::assert_snapshot!(small.load("bash"), @r#"
-    \builtin export PATH='[ROOT]/layers/a/bin:[ROOT]/layers/base/bin:/usr/local/bin:/usr/bin:/bin'
     \builtin export LAYERAPI2_LAYER_[base@test]_LOADED='1'
+    \builtin export PATH='[ROOT]/layers/a/bin:[ROOT]/layers/base/bin:/usr/local/bin:/usr/bin:/bin'
     \builtin export PYTHONPATH='[ROOT]/layers/a/lib'
     \builtin export LD_LIBRARY_PATH='[ROOT]/layers/a/lib'
     \builtin source '[ROOT]/layers/a/.layerapi2_interactive_profile'
@@ -252,8 +252,8 @@ fn a_small_load_renders_for_bash() {
 fn a_small_load_renders_for_zsh() {
     let small = small();
     insta::assert_snapshot!(small.load("zsh"), @r#"
-    \builtin export PATH='[ROOT]/layers/a/bin:[ROOT]/layers/base/bin:/usr/local/bin:/usr/bin:/bin'
     \builtin export LAYERAPI2_LAYER_[base@test]_LOADED='1'
+    \builtin export PATH='[ROOT]/layers/a/bin:[ROOT]/layers/base/bin:/usr/local/bin:/usr/bin:/bin'
     \builtin export PYTHONPATH='[ROOT]/layers/a/lib'
     \builtin export LD_LIBRARY_PATH='[ROOT]/layers/a/lib'
     \builtin source '[ROOT]/layers/a/.layerapi2_interactive_profile'
@@ -268,23 +268,23 @@ fn a_small_load_renders_for_zsh() {
 fn a_small_load_renders_for_fish() {
     let small = small();
     insta::assert_snapshot!(small.load("fish"), @r#"
-        set -gx PATH '[ROOT]/layers/a/bin' '[ROOT]/layers/base/bin' '/usr/local/bin' '/usr/bin' '/bin'
-        set -gx LAYERAPI2_LAYER_[base@test]_LOADED '1'
-        set -gx PYTHONPATH '[ROOT]/layers/a/lib'
-        set -gx LD_LIBRARY_PATH '[ROOT]/layers/a/lib'
-        set -gx GREETING 'hello world'
-        set -gx QUOTE 'it\'s "quoted"'
-        set -gx LAYERAPI2_LAYER_[a@test]_LOADED '1'
-        set -gx __MFENV_STATE '1:LY|[ROOT]/layers/base,base@test,m,,|[ROOT]/layers/a,a@test,gmo,,,GREETING=5eb63bbb-,QUOTE=c6e6e659-'
-        "#);
+    set -gx LAYERAPI2_LAYER_[base@test]_LOADED '1'
+    set -gx PATH '[ROOT]/layers/a/bin' '[ROOT]/layers/base/bin' '/usr/local/bin' '/usr/bin' '/bin'
+    set -gx PYTHONPATH '[ROOT]/layers/a/lib'
+    set -gx LD_LIBRARY_PATH '[ROOT]/layers/a/lib'
+    set -gx GREETING 'hello world'
+    set -gx QUOTE 'it\'s "quoted"'
+    set -gx LAYERAPI2_LAYER_[a@test]_LOADED '1'
+    set -gx __MFENV_STATE '1:LY|[ROOT]/layers/base,base@test,m,,|[ROOT]/layers/a,a@test,gmo,,,GREETING=5eb63bbb-,QUOTE=c6e6e659-'
+    "#);
 }
 
 #[test]
 fn a_small_load_renders_for_sh() {
     let small = small();
     insta::assert_snapshot!(small.load("sh"), @r#"
-    \export PATH='[ROOT]/layers/a/bin:[ROOT]/layers/base/bin:/usr/local/bin:/usr/bin:/bin'
     \export LAYERAPI2_LAYER_[base@test]_LOADED='1'
+    \export PATH='[ROOT]/layers/a/bin:[ROOT]/layers/base/bin:/usr/local/bin:/usr/bin:/bin'
     \export PYTHONPATH='[ROOT]/layers/a/lib'
     \export LD_LIBRARY_PATH='[ROOT]/layers/a/lib'
     \export GREETING='hello world'
