@@ -154,6 +154,9 @@ enum Command {
         #[arg(value_enum)]
         shell: CompletionShell,
     },
+    /// Build, install and manage plugins (`.plugin` packages)
+    #[command(subcommand)]
+    Plugin(crate::plugin::cli::PluginCommand),
     /// Create symlinks named after the historical MetWork commands (layers,
     /// layer_wrapper, is_layer_loaded, ...) pointing to this binary
     #[command(
@@ -490,6 +493,15 @@ fn run(cli: Cli, env: &Env) -> std::result::Result<Output, Failure> {
         }
         Command::Exec(args) => exec(env, args),
         Command::Cronwrap(args) => cronwrap(env, args).map_err(|error| (error, Vec::new())),
+        Command::Plugin(command) => match crate::plugin::cli::run(command, env) {
+            Ok(output) => Ok(Output {
+                stdout: output.stdout,
+                stderr: output.stderr,
+                exec: None,
+                status: 0,
+            }),
+            Err(error) => Err((error, Vec::new())),
+        },
         Command::Why { variables, json } => {
             let mut engine = Engine::new(env, false);
             let reports = engine

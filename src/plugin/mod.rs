@@ -1,4 +1,24 @@
 //! Plugins: layers named `plugin_NAME@module` living in the plugins base dir, shipped
 //! as `.plugin` files that install with no network (reference B, DESIGN §5).
+//!
+//! - [`model`]: names, labels, the plugin files, metadata and hash, source-tree checks;
+//! - [`config`]: the `config.ini` dialect, variants and `[general]`;
+//! - [`archive`]: reading `.plugin` files: the whole-archive check and safe extraction;
+//! - [`release`]: building `.plugin` files (`.releaseignore`, reproducible output);
+//! - [`overrides`]: the OP override template and the baking done by repackage;
+//! - [`manager`]: the plugins base dir: list, info, hash, install, uninstall, develop,
+//!   provision, release, repackage;
+//! - [`lock`]: the plugin-management lock;
+//! - [`table`], [`progress`]: terminal output helpers;
+//! - [`cli`]: the `mfenv plugin …` commands (the edge).
 
+pub mod archive;
+pub mod cli;
 pub mod config;
+pub mod lock;
+pub mod manager;
+pub mod model;
+pub mod overrides;
+pub mod progress;
+pub mod release;
+pub mod table;

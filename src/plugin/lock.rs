@@ -1,0 +1,121 @@
+//! The plugin-management lock (reference B6, DESIGN §5): an exclusive `flock` on
+//! `RUNTIME/tmp/plugin_management_lock`, the file mfplugin locks, so mfenv and the
+//! original tools never manage plugins at the same time.
+//!
+//! Install, uninstall, develop and provision hold it for their whole run. Waiting
+//! longer than the timeout is an error (the original silently skipped the operation).
+//! The lock is released when the [`ManagementLock`] is dropped, or by the kernel when
+//! the process dies, so a killed install never leaves it held.
+
+use std::fs::{self, File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// The lock file below the runtime home.
+pub const LOCK_FILE: &str = "tmp/plugin_management_lock";
+/// How long to wait when `MFENV_LOCK_TIMEOUT` is unset.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the lock is tried while waiting.
+const POLL_EVERY: Duration = Duration::from_millis(50);
+
+/// A held plugin-management lock.
+#[derive(Debug)]
+pub struct ManagementLock {
+    _lock: Flock<File>,
+    pub path: PathBuf,
+}
+
+/// Takes the lock of `runtime_home`, waiting at most `timeout`.
+pub fn acquire(runtime_home: &Path, timeout: Duration) -> Result<ManagementLock> {
+    let path = runtime_home.join(LOCK_FILE);
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).map_err(|err| Error::io("cannot create", parent, &err))?;
+    }
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|err| Error::io("cannot open", &path, &err))?;
+    let started = Instant::now();
+    loop {
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => return Ok(ManagementLock { _lock: lock, path }),
+            Err((returned, Errno::EWOULDBLOCK | Errno::EINTR)) => {
+                if started.elapsed() >= timeout {
+                    return Err(Error::new(
+                        ErrorKind::Io,
+                        format!(
+                            "cannot acquire the plugin management lock `{}` within {:.1} s",
+                            path.display(),
+                            timeout.as_secs_f64()
+                        ),
+                    )
+                    .caused_by("another plugin install, uninstall, develop or provision is running")
+                    .with_hint("wait for it to finish and run the command again"));
+                }
+                file = returned;
+                std::thread::sleep(POLL_EVERY.min(timeout.saturating_sub(started.elapsed())));
+            }
+            Err((_, errno)) => {
+                return Err(
+                    Error::new(ErrorKind::Io, format!("cannot lock `{}`", path.display()))
+                        .caused_by(errno.desc().to_lowercase()),
+                );
+            }
+        }
+    }
+}
+
+/// Parses `MFENV_LOCK_TIMEOUT` (seconds, decimals allowed).
+pub fn timeout_from(value: Option<&str>) -> Result<Duration> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(DEFAULT_TIMEOUT),
+        Some(text) => text
+            .parse::<f64>()
+            .ok()
+            .filter(|seconds| seconds.is_finite() && *seconds >= 0.0)
+            .map(Duration::from_secs_f64)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Environment,
+                    format!("bad `MFENV_LOCK_TIMEOUT` value `{text}`"),
+                )
+                .caused_by("expected a number of seconds")
+            }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_lock_makes_the_second_taker_time_out_with_an_error() {
+        let runtime = tempfile::tempdir().unwrap();
+        let first = acquire(runtime.path(), Duration::from_secs(1)).unwrap();
+        let error = acquire(runtime.path(), Duration::from_millis(100)).unwrap_err();
+        assert!(
+            error
+                .message()
+                .contains("cannot acquire the plugin management lock")
+        );
+        drop(first);
+        assert!(acquire(runtime.path(), Duration::from_millis(100)).is_ok());
+    }
+
+    #[test]
+    fn timeouts_parse_as_seconds() {
+        assert_eq!(timeout_from(None).unwrap(), DEFAULT_TIMEOUT);
+        assert_eq!(
+            timeout_from(Some("0.5")).unwrap(),
+            Duration::from_millis(500)
+        );
+        assert!(timeout_from(Some("soon")).is_err());
+    }
+}

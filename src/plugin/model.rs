@@ -1,0 +1,402 @@
+//! The plugin model: names and labels (reference B2), the files every plugin home holds
+//! (B1), `.metadata.json` and the plugin hash (B3, B4), and the validation of a plugin
+//! source tree (`mfenv plugin check`).
+//!
+//! This module reads a few small files of one plugin home and nothing else: no base-dir
+//! scan, no archive, no writes. Its invariants:
+//!
+//! - a plugin name always passes [`validate_name`] (the original's rules and messages);
+//! - a label is one line `plugin_<name>@<module>` whose name holds no `@` (the original
+//!   took the text up to the first `@`, so `plugin_a@b@mod` meant `a`: mfenv refuses it);
+//! - the hash is mfplugin's: md5 of `build_host, build_date, size, version, release`, so
+//!   provisioning decisions agree with installs made by the original tools.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::env::Env;
+use crate::error::{Error, ErrorKind, Result};
+use crate::plugin::config::{self, General};
+
+/// The single top directory of a `.plugin` archive.
+pub const TOP_DIRECTORY: &str = "metwork_plugin";
+/// The label file: the plugin name comes only from here.
+pub const LABEL_FILE: &str = ".layerapi2_label";
+/// The format version file (`X.Y.Z`, at least three dot-separated parts).
+pub const FORMAT_VERSION_FILE: &str = ".plugin_format_version";
+/// Written by release, present in installed plugins.
+pub const METADATA_FILE: &str = ".metadata.json";
+/// Written by release: the non-directory entries of the plugin.
+pub const FILES_FILE: &str = ".files.json";
+/// The plugin configuration.
+pub const CONFIG_FILE: &str = "config.ini";
+/// Gitignore-style exclusions applied by release.
+pub const RELEASEIGNORE_FILE: &str = ".releaseignore";
+/// The executable run after install and develop.
+pub const POSTINSTALL_FILE: &str = "postinstall";
+/// Version and release of a dev-linked plugin.
+pub const DEV_LINK: &str = "dev_link";
+/// Build host, date and size of a plugin without metadata.
+pub const UNKNOWN: &str = "unknown";
+
+/// Checks a plugin name against the original's rules, in its order, with its messages.
+pub fn validate_name(name: &str) -> std::result::Result<(), &'static str> {
+    if name.starts_with("plugin_") {
+        return Err("A plugin name can't start with 'plugin_'");
+    }
+    if name.starts_with("__") {
+        return Err("A plugin name can't start with '__'");
+    }
+    if name == "base" {
+        return Err("A plugin name can't be 'base'");
+    }
+    if name == "config" {
+        return Err("A plugin name can't be 'config'");
+    }
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+    if name.is_empty() || !name.bytes().all(allowed) {
+        return Err("A plugin name must follow ^[A-Za-z0-9_-]+$");
+    }
+    Ok(())
+}
+
+/// The error for a bad plugin name given on the command line.
+pub fn bad_name_error(name: &str, reason: &str) -> Error {
+    Error::new(ErrorKind::Usage, format!("bad plugin name `{name}`")).caused_by(reason.to_owned())
+}
+
+/// The plugin name in a label file's content (`plugin_<name>@<module>`).
+pub fn name_from_label(text: &str, module_lowercase: &str) -> std::result::Result<String, String> {
+    let label = text.trim();
+    if label.contains('\n') {
+        return Err(format!(
+            "bad layerapi2_label: `{}` => a plugin label is a single line",
+            label.replace('\n', "\\n")
+        ));
+    }
+    let Some(rest) = label.strip_prefix("plugin_") else {
+        return Err(format!(
+            "bad layerapi2_label: {label} => is it really a plugin? (it must start with 'plugin_')"
+        ));
+    };
+    let suffix = format!("@{module_lowercase}");
+    let Some(name) = rest.strip_suffix(&suffix) else {
+        return Err(format!(
+            "bad layerapi2_label: {label} => is it really a plugin? (it must end with '{suffix}')"
+        ));
+    };
+    if name.contains('@') {
+        return Err(format!(
+            "bad layerapi2_label: {label} => a plugin name can't contain '@'"
+        ));
+    }
+    validate_name(name).map_err(str::to_owned)?;
+    Ok(name.to_owned())
+}
+
+/// Reads `<home>/.layerapi2_label`; returns `(label, name)`.
+pub fn read_label(home: &Path, module_lowercase: &str) -> Result<(String, String)> {
+    let path = home.join(LABEL_FILE);
+    let text =
+        std::fs::read_to_string(&path).map_err(|err| Error::io("cannot read", &path, &err))?;
+    let name = name_from_label(&text, module_lowercase).map_err(|reason| {
+        Error::new(
+            ErrorKind::LayerFile,
+            format!("bad plugin label in `{}`", path.display()),
+        )
+        .caused_by(reason)
+    })?;
+    Ok((text.trim().to_owned(), name))
+}
+
+/// Checks `<home>/.plugin_format_version`; returns its first three parts (non-numbers
+/// count as 9999, as in the original).
+pub fn read_format_version(home: &Path) -> std::result::Result<[u32; 3], String> {
+    let path = home.join(FORMAT_VERSION_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!(
+                "{} is missing => this is probably an old and incompatible plugin => please migrate it!",
+                path.display()
+            ));
+        }
+        Err(_) => return Err(format!("bad {} format!", path.display())),
+    };
+    let parts: Vec<&str> = text.trim().split('.').collect();
+    if parts.len() < 3 {
+        return Err(format!("bad {} format!", path.display()));
+    }
+    let number = |part: &str| part.parse::<u32>().unwrap_or(9999);
+    Ok([number(parts[0]), number(parts[1]), number(parts[2])])
+}
+
+/// `.metadata.json`: the ten string keys, in mfplugin's order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Metadata {
+    pub version: String,
+    pub release: String,
+    pub build_host: String,
+    pub build_date: String,
+    pub size: String,
+    pub summary: String,
+    pub license: String,
+    pub packager: String,
+    pub vendor: String,
+    pub url: String,
+}
+
+impl Metadata {
+    /// Parses `.metadata.json` text: a JSON object with the ten keys, all strings
+    /// (other keys are ignored).
+    pub fn parse(text: &str) -> std::result::Result<Metadata, String> {
+        serde_json::from_str(text.trim()).map_err(|err| err.to_string())
+    }
+
+    /// The plugin hash of these metadata (B3).
+    pub fn hash(&self) -> String {
+        plugin_hash(
+            &self.build_host,
+            &self.build_date,
+            &self.size,
+            &self.version,
+            &self.release,
+        )
+    }
+}
+
+/// mfplugin's plugin hash: md5 hex of `build_host, build_date, size, version, release`.
+pub fn plugin_hash(
+    build_host: &str,
+    build_date: &str,
+    size: &str,
+    version: &str,
+    release: &str,
+) -> String {
+    md5_hex(format!("{build_host}, {build_date}, {size}, {version}, {release}").as_bytes())
+}
+
+/// The hash of a dev-linked plugin.
+pub fn dev_link_hash() -> String {
+    plugin_hash(UNKNOWN, UNKNOWN, UNKNOWN, DEV_LINK, DEV_LINK)
+}
+
+/// Lowercase hex md5 of `bytes`.
+pub fn md5_hex(bytes: &[u8]) -> String {
+    use md5::{Digest, Md5};
+    Md5::digest(bytes)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// JSON as Python's `json.dumps(value, indent=4)` lays it out (no trailing newline).
+pub fn to_json_indented<T: Serialize>(value: &T) -> String {
+    let mut out = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
+    value
+        .serialize(&mut serializer)
+        .expect("serialising strings and lists to memory cannot fail");
+    String::from_utf8(out).expect("serde_json writes UTF-8")
+}
+
+/// The environment the configuration of plugin `name` at `home` is rendered with:
+/// the caller's, plus `${MODULE}_CURRENT_PLUGIN_NAME`, `_DIR` and `_LABEL` (reference C2).
+pub fn plugin_env(env: &Env, module: &str, name: &str, home: &Path, label: &str) -> Env {
+    let mut env = env.clone();
+    env.set(&format!("{module}_CURRENT_PLUGIN_NAME"), name);
+    env.set(
+        &format!("{module}_CURRENT_PLUGIN_DIR"),
+        &home.to_string_lossy(),
+    );
+    env.set(&format!("{module}_CURRENT_PLUGIN_LABEL"), label);
+    env
+}
+
+/// A plugin source tree that passed every check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceTree {
+    pub home: PathBuf,
+    pub label: String,
+    pub name: String,
+    pub format_version: [u32; 3],
+    pub general: General,
+}
+
+/// What identifies the module a plugin belongs to, for validation.
+#[derive(Debug, Clone, Copy)]
+pub struct ModuleNames<'a> {
+    /// `MFMODULE` (`GENERIC`): prefix of the plugin env variables.
+    pub module: &'a str,
+    /// `MFMODULE_LOWERCASE` (`generic`): the `@module` of labels.
+    pub module_lowercase: &'a str,
+}
+
+/// Validates the plugin at `home` in full (label, name, format version, `config.ini`
+/// and its `[general]` section), listing every problem found.
+pub fn check_source(
+    home: &Path,
+    names: ModuleNames<'_>,
+    env: &Env,
+    configuration: &str,
+) -> Result<SourceTree> {
+    let mut problems: Vec<String> = Vec::new();
+    if !home.is_dir() {
+        return Err(Error::new(
+            ErrorKind::LayerFile,
+            format!("`{}` is not a directory", home.display()),
+        ));
+    }
+    let label = match read_label(home, names.module_lowercase) {
+        Ok(label) => Some(label),
+        Err(error) => {
+            problems.push(flatten(&error));
+            None
+        }
+    };
+    let format_version = match read_format_version(home) {
+        Ok(version) => Some(version),
+        Err(problem) => {
+            problems.push(problem);
+            None
+        }
+    };
+    let (label_text, name) = label.clone().unwrap_or_default();
+    let render_env = plugin_env(env, names.module, &name, home, &label_text);
+    let general = match config::read_general(home, &render_env, configuration) {
+        Ok(general) => Some(general),
+        Err(error) => {
+            problems.push(flatten(&error));
+            None
+        }
+    };
+    match (label, format_version, general) {
+        (Some((label, name)), Some(format_version), Some(general)) if problems.is_empty() => {
+            Ok(SourceTree {
+                home: home.to_owned(),
+                label,
+                name,
+                format_version,
+                general,
+            })
+        }
+        _ => {
+            let mut error = Error::new(
+                ErrorKind::LayerFile,
+                format!("`{}` is not a valid plugin", home.display()),
+            );
+            for problem in problems {
+                error = error.caused_by(problem);
+            }
+            Err(error)
+        }
+    }
+}
+
+/// An error's headline and causes on one line (`what: cause; cause`).
+pub fn flatten(error: &Error) -> String {
+    let mut text = error.message().to_owned();
+    for (index, cause) in error.causes().iter().enumerate() {
+        text.push_str(if index == 0 { ": " } else { "; " });
+        text.push_str(cause);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_original_rules_in_order() {
+        assert_eq!(
+            validate_name("plugin_x"),
+            Err("A plugin name can't start with 'plugin_'")
+        );
+        assert_eq!(
+            validate_name("__x"),
+            Err("A plugin name can't start with '__'")
+        );
+        assert_eq!(validate_name("base"), Err("A plugin name can't be 'base'"));
+        assert_eq!(
+            validate_name("config"),
+            Err("A plugin name can't be 'config'")
+        );
+        assert_eq!(
+            validate_name("a.b"),
+            Err("A plugin name must follow ^[A-Za-z0-9_-]+$")
+        );
+        assert_eq!(
+            validate_name(""),
+            Err("A plugin name must follow ^[A-Za-z0-9_-]+$")
+        );
+        assert_eq!(validate_name("Foo_bar-2"), Ok(()));
+    }
+
+    #[test]
+    fn labels_give_names_and_extra_at_signs_are_refused() {
+        assert_eq!(
+            name_from_label("plugin_foo@generic\n", "generic"),
+            Ok("foo".into())
+        );
+        let error = name_from_label("foo@generic", "generic").unwrap_err();
+        assert!(error.contains("it must start with 'plugin_'"), "{error}");
+        let error = name_from_label("plugin_foo@mfdata", "generic").unwrap_err();
+        assert!(error.contains("it must end with '@generic'"), "{error}");
+        let error = name_from_label("plugin_a@b@generic", "generic").unwrap_err();
+        assert!(error.contains("can't contain '@'"), "{error}");
+        assert!(name_from_label("plugin_a@generic\nplugin_b@generic", "generic").is_err());
+        assert_eq!(
+            name_from_label("plugin_base@generic", "generic"),
+            Err("A plugin name can't be 'base'".into())
+        );
+    }
+
+    #[test]
+    fn the_hash_is_md5_of_the_five_fields() {
+        assert_eq!(
+            plugin_hash("unknown", "unknown", "unknown", "dev_link", "dev_link"),
+            md5_hex(b"unknown, unknown, unknown, dev_link, dev_link")
+        );
+        assert_eq!(md5_hex(b""), "d41d8cd98f00b204e9800998ecf8427e");
+    }
+
+    #[test]
+    fn metadata_needs_the_ten_string_keys() {
+        let text = r#"{"version": "1", "release": "1", "build_host": "h", "build_date": "d",
+            "size": "3", "summary": "s", "license": "l", "packager": "p", "vendor": "v",
+            "url": "u", "extra": 5}"#;
+        assert_eq!(Metadata::parse(text).unwrap().packager, "p");
+        assert!(Metadata::parse(r#"{"version": "1"}"#).is_err());
+        let with_number = text.replace(r#""size": "3""#, r#""size": 3"#);
+        assert!(Metadata::parse(&with_number).is_err());
+    }
+
+    #[test]
+    fn json_is_laid_out_like_python_with_indent_four() {
+        assert_eq!(
+            to_json_indented(&vec!["a", "b"]),
+            "[\n    \"a\",\n    \"b\"\n]"
+        );
+        assert_eq!(to_json_indented(&Vec::<String>::new()), "[]");
+    }
+
+    #[test]
+    fn format_versions_need_three_parts() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = read_format_version(dir.path()).unwrap_err();
+        assert!(error.ends_with(
+            "is missing => this is probably an old and incompatible plugin => please migrate it!"
+        ));
+        std::fs::write(dir.path().join(FORMAT_VERSION_FILE), "1.0\n").unwrap();
+        assert!(
+            read_format_version(dir.path())
+                .unwrap_err()
+                .starts_with("bad ")
+        );
+        std::fs::write(dir.path().join(FORMAT_VERSION_FILE), "1.x.3.4\n").unwrap();
+        assert_eq!(read_format_version(dir.path()), Ok([1, 9999, 3]));
+    }
+}

@@ -1,0 +1,275 @@
+//! Shared fixtures for the plugin tests: a runtime home, plugin source trees, archives
+//! crafted byte by byte (mfplugin layout, malicious ones), and directory snapshots.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::common::*;
+
+/// A fixture with a runtime home, a sysconf dir and a work directory for releases.
+pub struct PluginFixture {
+    pub fixture: Fixture,
+    /// `MFMODULE_RUNTIME_HOME`.
+    pub runtime: PathBuf,
+    /// `RUNTIME/var/plugins`.
+    pub base: PathBuf,
+    /// `MFENV_SYSCONF_DIR`.
+    pub sysconf: PathBuf,
+    /// The current directory of the commands (where releases are written).
+    pub work: PathBuf,
+}
+
+impl PluginFixture {
+    pub fn new() -> Self {
+        let mut fixture = Fixture::new();
+        let root = fixture.path().to_owned();
+        let runtime = root.join("runtime");
+        let sysconf = root.join("sysconf");
+        let work = root.join("work");
+        for dir in [&runtime, &sysconf, &work] {
+            fs::create_dir_all(dir).expect("fixture dir");
+        }
+        fixture
+            .env
+            .insert("MFMODULE_RUNTIME_HOME".into(), utf8_path(&runtime).into());
+        fixture
+            .env
+            .insert("MFENV_SYSCONF_DIR".into(), utf8_path(&sysconf).into());
+        fixture
+            .env
+            .insert("SOURCE_DATE_EPOCH".into(), "1700000000".into());
+        fixture
+            .env
+            .insert("MFHOSTNAME_FULL".into(), "build.example.org".into());
+        let base = runtime.join("var/plugins");
+        PluginFixture {
+            fixture,
+            runtime,
+            base,
+            sysconf,
+            work,
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.fixture.path()
+    }
+
+    /// `mfenv ARGS` from the work directory.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = self.fixture.command(args);
+        command.current_dir(&self.work);
+        command
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run mfenv")
+    }
+
+    pub fn run_with(&self, args: &[&str], extra: &[(&str, &str)]) -> Output {
+        let mut command = self.command(args);
+        for (name, value) in extra {
+            command.env(name, value);
+        }
+        command.output().expect("run mfenv")
+    }
+
+    /// Runs and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        assert_success(&output);
+        stdout(&output)
+    }
+
+    /// Writes a plugin source tree `src/<dir>` for plugin `name` at `version`.
+    pub fn source(&self, name: &str, version: &str) -> PathBuf {
+        let home = self.root().join("src").join(name);
+        write_plugin_tree(&home, name, version);
+        home
+    }
+
+    /// Releases the tree at `home`; returns the file written.
+    pub fn release(&self, home: &Path) -> PathBuf {
+        let out = self.ok(&["plugin", "release", utf8_path(home)]);
+        PathBuf::from(out.trim_end())
+    }
+
+    /// A released plugin `name` at `version`.
+    pub fn released(&self, name: &str, version: &str) -> PathBuf {
+        let home = self.source(name, version);
+        self.release(&home)
+    }
+
+    /// The OP override of `name`.
+    pub fn override_path(&self, name: &str) -> PathBuf {
+        self.runtime
+            .join("config/plugins")
+            .join(format!("{name}.ini"))
+    }
+}
+
+/// The `config.ini` of the test plugins.
+pub fn config_ini(version: &str) -> String {
+    format!(
+        "[general]\n# the version\n_version = {version}\n_summary = plugin for tests\n_license = BSD\n\
+         _url = http://example.org\n_maintainer = Jane Doe\n_vendor = ACME\n\n\
+         [custom]\n# the greeting\ngreeting = hello\n# private key\n_private = x\n"
+    )
+}
+
+/// Writes a valid plugin tree: label, format version, config, a `bin/<name>_hello` tool.
+pub fn write_plugin_tree(home: &Path, name: &str, version: &str) {
+    fs::create_dir_all(home.join("bin")).expect("plugin dir");
+    fs::write(
+        home.join(".layerapi2_label"),
+        format!("plugin_{name}@generic\n"),
+    )
+    .expect("label");
+    fs::write(home.join(".plugin_format_version"), "1.0.0\n").expect("format version");
+    fs::write(home.join("config.ini"), config_ini(version)).expect("config");
+    write_executable(
+        &home.join("bin").join(format!("{name}_hello")),
+        &format!("#!/bin/sh\necho \"hello from {name} {version}\"\n"),
+    );
+}
+
+pub fn write_executable(path: &Path, text: &str) {
+    fs::write(path, text).expect("script");
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+/// Every path below `dir` with its type, mode and content (or link target): a
+/// byte-for-byte picture of the tree.
+pub fn snapshot(dir: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    fn walk(dir: &Path, root: &Path, out: &mut BTreeMap<String, String>) {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries {
+            let path = entry.expect("dir entry").path();
+            let relative = path
+                .strip_prefix(root)
+                .expect("below root")
+                .to_string_lossy()
+                .into_owned();
+            let metadata = fs::symlink_metadata(&path).expect("metadata");
+            let mode = metadata.permissions().mode() & 0o7777;
+            let value = if metadata.file_type().is_symlink() {
+                format!("link -> {}", fs::read_link(&path).expect("link").display())
+            } else if metadata.is_dir() {
+                walk(&path, root, out);
+                format!("dir {mode:o}")
+            } else {
+                let content = fs::read(&path).expect("content");
+                format!("file {mode:o} {}", String::from_utf8_lossy(&content))
+            };
+            out.insert(relative, value);
+        }
+    }
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// The names directly below `dir` (hidden ones included), sorted.
+pub fn children(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .map(|e| {
+                    e.expect("dir entry")
+                        .file_name()
+                        .to_string_lossy()
+                        .into_owned()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// `.metadata.json` of the mfplugin layout (indent 4, the ten keys).
+pub fn metadata_json(version: &str, size: u64) -> String {
+    format!(
+        "{{\n    \"version\": \"{version}\",\n    \"release\": \"1\",\n    \"build_host\": \"mfplugin.example.org\",\n    \"build_date\": \"2024-01-02T03:04:05Z\",\n    \"size\": \"{size}\",\n    \"summary\": \"plugin for tests\",\n    \"license\": \"BSD\",\n    \"packager\": \"Jane Doe\",\n    \"vendor\": \"ACME\",\n    \"url\": \"http://example.org\"\n}}"
+    )
+}
+
+/// An archive entry to craft.
+pub enum Crafted<'a> {
+    Dir(&'a str),
+    File(&'a str, &'a [u8]),
+    Symlink(&'a str, &'a str),
+    HardLink(&'a str, &'a str),
+    Fifo(&'a str),
+    CharDevice(&'a str),
+}
+
+/// A gzip tar with exactly `entries`, names written raw into the headers (so `..`
+/// and absolute names get through, as an attacker would write them).
+pub fn craft_archive(path: &Path, entries: &[Crafted<'_>]) {
+    use tar::{EntryType, Header};
+    let file = fs::File::create(path).expect("archive file");
+    let encoder = flate2::write::GzEncoder::new(file, flate2::Compression::default());
+    let mut builder = tar::Builder::new(encoder);
+    for entry in entries {
+        let mut header = Header::new_gnu();
+        header.set_mode(0o644);
+        header.set_mtime(1_700_000_000);
+        let (name, data, kind, link): (&str, &[u8], EntryType, Option<&str>) = match entry {
+            Crafted::Dir(name) => (name, b"", EntryType::Directory, None),
+            Crafted::File(name, data) => (name, data, EntryType::Regular, None),
+            Crafted::Symlink(name, target) => (name, b"", EntryType::Symlink, Some(target)),
+            Crafted::HardLink(name, target) => (name, b"", EntryType::Link, Some(target)),
+            Crafted::Fifo(name) => (name, b"", EntryType::Fifo, None),
+            Crafted::CharDevice(name) => (name, b"", EntryType::Char, None),
+        };
+        if kind == EntryType::Directory {
+            header.set_mode(0o755);
+        }
+        header.set_entry_type(kind);
+        header.set_size(data.len() as u64);
+        {
+            let old = header.as_old_mut();
+            old.name = [0; 100];
+            old.name[..name.len()].copy_from_slice(name.as_bytes());
+            if let Some(link) = link {
+                old.linkname = [0; 100];
+                old.linkname[..link.len()].copy_from_slice(link.as_bytes());
+            }
+        }
+        header.set_cksum();
+        builder.append(&header, data).expect("append");
+    }
+    let encoder = builder.into_inner().expect("tar end");
+    encoder.finish().expect("gzip end").flush().expect("flush");
+}
+
+/// The members every valid plugin archive has, for plugin `name`.
+pub fn valid_members(name: &str) -> Vec<(String, Vec<u8>)> {
+    vec![
+        (
+            "metwork_plugin/.layerapi2_label".into(),
+            format!("plugin_{name}@generic\n").into_bytes(),
+        ),
+        (
+            "metwork_plugin/.plugin_format_version".into(),
+            b"1.0.0\n".to_vec(),
+        ),
+        (
+            "metwork_plugin/config.ini".into(),
+            config_ini("1.0.0").into_bytes(),
+        ),
+        (
+            "metwork_plugin/.metadata.json".into(),
+            metadata_json("1.0.0", 10).into_bytes(),
+        ),
+        ("metwork_plugin/.files.json".into(), b"[]".to_vec()),
+    ]
+}
