@@ -480,6 +480,7 @@ fn run(cli: Cli, env: &Env) -> std::result::Result<Output, Failure> {
                 load_optional: !args.dont_load_optional,
                 force_prepend: args.force_prepend,
                 source_profiles: ShellKind::from(args.common.shell).sources_profiles(),
+                want_changes: args.common.dry_run,
             };
             run_transaction(env, &args.common, &requests, options)
         }
@@ -487,6 +488,7 @@ fn run(cli: Cli, env: &Env) -> std::result::Result<Output, Failure> {
             let requests = requests(Action::Unload, &args.layers);
             let options = TransactionOptions {
                 source_profiles: ShellKind::from(args.common.shell).sources_profiles(),
+                want_changes: args.common.dry_run,
                 ..TransactionOptions::default()
             };
             run_transaction(env, &args.common, &requests, options)

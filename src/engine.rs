@@ -35,6 +35,8 @@ pub struct TransactionOptions {
     pub load_optional: bool,
     pub force_prepend: bool,
     pub source_profiles: bool,
+    /// Compute [`Transaction::changes`] (for `--dry-run`).
+    pub want_changes: bool,
 }
 
 impl Default for TransactionOptions {
@@ -43,6 +45,7 @@ impl Default for TransactionOptions {
             load_optional: true,
             force_prepend: false,
             source_profiles: true,
+            want_changes: false,
         }
     }
 }
@@ -63,6 +66,7 @@ pub struct PlannedStep {
 pub struct Transaction {
     pub steps: Vec<PlannedStep>,
     pub ops: Vec<Op>,
+    /// Each variable's change (only with `want_changes`).
     pub changes: Vec<Change>,
 }
 
@@ -460,7 +464,11 @@ impl<'env> Engine<'env> {
         let env = self.env;
         let mut applier = new_applier(env, self.state.clone(), options, &self.python);
         let steps = self.apply_steps(&mut applier, &steps, options)?;
-        let (ops, changes) = applier.finish_changes();
+        let (ops, changes) = if options.want_changes {
+            applier.finish_changes()
+        } else {
+            (applier.finish_ops(), Vec::new())
+        };
         Ok(Transaction {
             steps,
             ops,
@@ -479,6 +487,7 @@ impl<'env> Engine<'env> {
             load_optional: request.load_optional,
             force_prepend: request.force_prepend,
             source_profiles: false,
+            want_changes: true,
         };
         let load_options = LoadOptions {
             load_optional: request.load_optional,

@@ -228,19 +228,15 @@ impl<'env> Applier<'env> {
         (ops, self.current.to_env(), changes)
     }
 
+    /// Ends the application and returns only the operations (what `load` prints).
+    pub fn finish_ops(&mut self) -> Vec<Op> {
+        self.write_state();
+        std::mem::take(&mut self.ops)
+    }
+
     /// Like [`Applier::finish`], without building the resulting environment.
     pub fn finish_changes(&mut self) -> (Vec<Op>, Vec<Change>) {
-        self.sync_path_lists();
-        if self.state.is_empty() {
-            self.state.unset_origins.clear();
-            if self.current.get(STATE_VARIABLE).is_some() {
-                self.unset(STATE_VARIABLE);
-            }
-        } else {
-            let encoded = self.state.encode();
-            self.set(STATE_VARIABLE, &encoded);
-        }
-        self.flush();
+        self.write_state();
         let changes = self
             .touched
             .iter()
@@ -393,6 +389,21 @@ impl<'env> Applier<'env> {
             }
         };
         &mut self.lists[position].1
+    }
+
+    /// Writes the path lists and the state variable, and flushes the last operations.
+    fn write_state(&mut self) {
+        self.sync_path_lists();
+        if self.state.is_empty() {
+            self.state.unset_origins.clear();
+            if self.current.get(STATE_VARIABLE).is_some() {
+                self.unset(STATE_VARIABLE);
+            }
+        } else {
+            let encoded = self.state.encode();
+            self.set(STATE_VARIABLE, &encoded);
+        }
+        self.flush();
     }
 
     /// Writes the path lists being changed back into the environment.

@@ -32,11 +32,13 @@ const VERSION: &str = "1";
 
 /// The loaded-marker variable name of a home (md5 of the exact home string).
 pub fn marker_name(home: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Md5::digest(home.as_bytes());
     let mut name = String::with_capacity(16 + 32 + 7);
     name.push_str("LAYERAPI2_LAYER_");
     for byte in digest.iter() {
-        let _ = write!(name, "{byte:02x}");
+        name.push(char::from(HEX[usize::from(byte >> 4)]));
+        name.push(char::from(HEX[usize::from(byte & 0x0f)]));
     }
     name.push_str("_LOADED");
     name

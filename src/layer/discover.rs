@@ -45,6 +45,27 @@ pub struct Layer {
     dependencies: Option<Rc<[Dependency]>>,
     conflicts: Option<Rc<[LayerRef]>>,
     extra_env: Option<Rc<[ExtraEnvEntry]>>,
+    /// What the home holds, from one listing (`None`: not listed yet).
+    listing: Option<HomeListing>,
+}
+
+/// The top-level directories of a home that prepends look at.
+const TOP_DIRECTORIES: [&str; 4] = ["node_modules", "lib", "local", "bin"];
+
+/// What one `readdir` of a layer home says: which layer files exist, and whether the
+/// top-level directories prepends look at are directories. It saves a failed `open` per
+/// absent file and a `stat` per top-level directory, which adds up over a deep chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HomeListing {
+    /// The home could not be listed: probe each path directly.
+    Unknown,
+    Listed {
+        /// By `LayerFileKind` index: the name exists (any type).
+        files: [bool; 6],
+        /// By `TOP_DIRECTORIES` index: `Some(is a directory)`, or `None` for a symlink or
+        /// an unknown entry type (a `stat` decides).
+        directories: [Option<bool>; 4],
+    },
 }
 
 /// A directory that has a label file but cannot be used as a layer.
@@ -248,10 +269,60 @@ impl<'env> Catalog<'env> {
 
     /// The variable names a layer's extra_env sets, read leniently: layers loaded by the
     /// original tools must stay unloadable whatever their files say (unreadable: none).
-    pub fn extra_env_keys(&self, id: LayerId) -> Vec<String> {
+    pub fn extra_env_keys(&mut self, id: LayerId) -> Vec<String> {
         match self.read_layer_file(id, LayerFileKind::ExtraEnv) {
             Ok(Some(text)) => model::extra_env_keys_lenient(&text),
             _ => Vec::new(),
+        }
+    }
+
+    /// Lists the home once (see [`HomeListing`]).
+    fn listing(&mut self, id: LayerId) -> HomeListing {
+        if let Some(listing) = self.layers[id].listing {
+            return listing;
+        }
+        let listing = match fs::read_dir(&self.layers[id].home) {
+            Err(_) => HomeListing::Unknown,
+            Ok(reader) => {
+                let mut files = [false; 6];
+                let mut directories = [Some(false); 4];
+                // A file name with a `/` (an override pointing into a subdirectory)
+                // cannot be seen in the listing: assume it may exist.
+                for kind in LayerFileKind::ALL {
+                    if self.names.get(kind).contains('/') {
+                        files[kind as usize] = true;
+                    }
+                }
+                for entry in reader.flatten() {
+                    let name = entry.file_name();
+                    let Some(name) = name.to_str() else { continue };
+                    if let Some(kind) = LayerFileKind::ALL
+                        .into_iter()
+                        .find(|kind| self.names.get(*kind) == name)
+                    {
+                        files[kind as usize] = true;
+                    }
+                    if let Some(index) = TOP_DIRECTORIES.iter().position(|d| *d == name) {
+                        directories[index] = match entry.file_type() {
+                            Ok(kind) if kind.is_dir() => Some(true),
+                            Ok(kind) if kind.is_symlink() => None,
+                            Ok(_) => Some(false),
+                            Err(_) => None,
+                        };
+                    }
+                }
+                HomeListing::Listed { files, directories }
+            }
+        };
+        self.layers[id].listing = Some(listing);
+        listing
+    }
+
+    /// Whether a layer file may exist (false only when the listing says it does not).
+    fn may_have(&mut self, id: LayerId, kind: LayerFileKind) -> bool {
+        match self.listing(id) {
+            HomeListing::Listed { files, .. } => files[kind as usize],
+            HomeListing::Unknown => true,
         }
     }
 
@@ -261,15 +332,26 @@ impl<'env> Catalog<'env> {
     }
 
     /// The interactive profile or unprofile of a layer, when it exists.
-    pub fn existing_file(&self, id: LayerId, kind: LayerFileKind) -> Option<String> {
+    pub fn existing_file(&mut self, id: LayerId, kind: LayerFileKind) -> Option<String> {
+        if !self.may_have(id, kind) {
+            return None;
+        }
         let path = self.file_path(id, kind);
         Path::new(&path).is_file().then_some(path)
     }
 
     /// Which of the 18 prepend steps apply: bit `i` is set when step `i`'s directory exists.
-    pub fn existing_prepend_dirs(&self, id: LayerId, versions: &PythonVersions) -> u32 {
+    pub fn existing_prepend_dirs(&mut self, id: LayerId, versions: &PythonVersions) -> u32 {
+        let listing = self.listing(id);
         let home = &self.layers[id].home;
         let mut known: Vec<(String, bool)> = Vec::with_capacity(12);
+        if let HomeListing::Listed { directories, .. } = listing {
+            for (name, is_dir) in TOP_DIRECTORIES.iter().zip(directories) {
+                if let Some(is_dir) = is_dir {
+                    known.push(((*name).to_owned(), is_dir));
+                }
+            }
+        }
         // One buffer for every probed path: `home/` then the relative part.
         let mut path = String::with_capacity(home.len() + 48);
         path.push_str(home);
@@ -295,7 +377,7 @@ impl<'env> Catalog<'env> {
             exists
         };
         // Probe the top-level directories first so deeper probes can be skipped.
-        for top in ["node_modules", "lib", "local", "bin"] {
+        for top in TOP_DIRECTORIES {
             is_dir(top);
         }
         if is_dir("local") {
@@ -336,6 +418,7 @@ impl<'env> Catalog<'env> {
             dependencies: None,
             conflicts: None,
             extra_env: None,
+            listing: None,
         });
         id
     }
@@ -504,7 +587,10 @@ impl<'env> Catalog<'env> {
     }
 
     /// Reads one of a layer's files; `None` when it does not exist.
-    fn read_layer_file(&self, id: LayerId, kind: LayerFileKind) -> Result<Option<String>> {
+    fn read_layer_file(&mut self, id: LayerId, kind: LayerFileKind) -> Result<Option<String>> {
+        if !self.may_have(id, kind) {
+            return Ok(None);
+        }
         let path = self.file_path(id, kind);
         let file = match open_file(&path) {
             Ok(file) => file,
