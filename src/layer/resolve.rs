@@ -404,13 +404,7 @@ impl<'s, S: LayerSource> Planner<'s, S> {
             stack.pop();
             return Ok(());
         }
-        self.note(|s| format!("loading {}", s.describe(id)));
-        self.steps.push(Step {
-            action: Action::Load,
-            layer: id,
-            reason,
-        });
-        self.mark_loaded(id);
+        self.push_step(Action::Load, id, reason);
         stack.pop();
 
         if options.load_optional {
@@ -465,13 +459,25 @@ impl<'s, S: LayerSource> Planner<'s, S> {
     }
 
     fn unload_one(&mut self, id: LayerId, reason: Reason) {
-        self.note(|s| format!("unloading {}", s.describe(id)));
+        self.push_step(Action::Unload, id, reason);
+    }
+
+    /// Appends a step and updates the simulated loaded set.
+    fn push_step(&mut self, action: Action, id: LayerId, reason: Reason) {
+        let verb = match action {
+            Action::Load => "loading",
+            Action::Unload => "unloading",
+        };
+        self.note(|s| format!("{verb} {}", s.describe(id)));
         self.steps.push(Step {
-            action: Action::Unload,
+            action,
             layer: id,
             reason,
         });
-        self.mark_unloaded(id);
+        match action {
+            Action::Load => self.mark_loaded(id),
+            Action::Unload => self.mark_unloaded(id),
+        }
     }
 
     fn fix_up(&mut self) -> Result<()> {
