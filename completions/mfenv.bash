@@ -22,6 +22,9 @@ _mfenv() {
             mfenv,completions)
                 cmd="mfenv__subcmd__completions"
                 ;;
+            mfenv,cron)
+                cmd="mfenv__subcmd__cron"
+                ;;
             mfenv,cronwrap)
                 cmd="mfenv__subcmd__cronwrap"
                 ;;
@@ -64,11 +67,32 @@ _mfenv() {
             mfenv,why)
                 cmd="mfenv__subcmd__why"
                 ;;
+            mfenv__subcmd__cron,help)
+                cmd="mfenv__subcmd__cron__subcmd__help"
+                ;;
+            mfenv__subcmd__cron,install)
+                cmd="mfenv__subcmd__cron__subcmd__install"
+                ;;
+            mfenv__subcmd__cron,uninstall)
+                cmd="mfenv__subcmd__cron__subcmd__uninstall"
+                ;;
+            mfenv__subcmd__cron__subcmd__help,help)
+                cmd="mfenv__subcmd__cron__subcmd__help__subcmd__help"
+                ;;
+            mfenv__subcmd__cron__subcmd__help,install)
+                cmd="mfenv__subcmd__cron__subcmd__help__subcmd__install"
+                ;;
+            mfenv__subcmd__cron__subcmd__help,uninstall)
+                cmd="mfenv__subcmd__cron__subcmd__help__subcmd__uninstall"
+                ;;
             mfenv__subcmd__help,complete)
                 cmd="mfenv__subcmd__help__subcmd__complete"
                 ;;
             mfenv__subcmd__help,completions)
                 cmd="mfenv__subcmd__help__subcmd__completions"
+                ;;
+            mfenv__subcmd__help,cron)
+                cmd="mfenv__subcmd__help__subcmd__cron"
                 ;;
             mfenv__subcmd__help,cronwrap)
                 cmd="mfenv__subcmd__help__subcmd__cronwrap"
@@ -112,11 +136,23 @@ _mfenv() {
             mfenv__subcmd__help,why)
                 cmd="mfenv__subcmd__help__subcmd__why"
                 ;;
+            mfenv__subcmd__help__subcmd__cron,install)
+                cmd="mfenv__subcmd__help__subcmd__cron__subcmd__install"
+                ;;
+            mfenv__subcmd__help__subcmd__cron,uninstall)
+                cmd="mfenv__subcmd__help__subcmd__cron__subcmd__uninstall"
+                ;;
             mfenv__subcmd__help__subcmd__plugin,check)
                 cmd="mfenv__subcmd__help__subcmd__plugin__subcmd__check"
                 ;;
+            mfenv__subcmd__help__subcmd__plugin,config)
+                cmd="mfenv__subcmd__help__subcmd__plugin__subcmd__config"
+                ;;
             mfenv__subcmd__help__subcmd__plugin,develop)
                 cmd="mfenv__subcmd__help__subcmd__plugin__subcmd__develop"
+                ;;
+            mfenv__subcmd__help__subcmd__plugin,env)
+                cmd="mfenv__subcmd__help__subcmd__plugin__subcmd__env"
                 ;;
             mfenv__subcmd__help__subcmd__plugin,hash)
                 cmd="mfenv__subcmd__help__subcmd__plugin__subcmd__hash"
@@ -142,11 +178,20 @@ _mfenv() {
             mfenv__subcmd__help__subcmd__plugin,uninstall)
                 cmd="mfenv__subcmd__help__subcmd__plugin__subcmd__uninstall"
                 ;;
+            mfenv__subcmd__help__subcmd__plugin,wrapper)
+                cmd="mfenv__subcmd__help__subcmd__plugin__subcmd__wrapper"
+                ;;
             mfenv__subcmd__plugin,check)
                 cmd="mfenv__subcmd__plugin__subcmd__check"
                 ;;
+            mfenv__subcmd__plugin,config)
+                cmd="mfenv__subcmd__plugin__subcmd__config"
+                ;;
             mfenv__subcmd__plugin,develop)
                 cmd="mfenv__subcmd__plugin__subcmd__develop"
+                ;;
+            mfenv__subcmd__plugin,env)
+                cmd="mfenv__subcmd__plugin__subcmd__env"
                 ;;
             mfenv__subcmd__plugin,hash)
                 cmd="mfenv__subcmd__plugin__subcmd__hash"
@@ -175,11 +220,20 @@ _mfenv() {
             mfenv__subcmd__plugin,uninstall)
                 cmd="mfenv__subcmd__plugin__subcmd__uninstall"
                 ;;
+            mfenv__subcmd__plugin,wrapper)
+                cmd="mfenv__subcmd__plugin__subcmd__wrapper"
+                ;;
             mfenv__subcmd__plugin__subcmd__help,check)
                 cmd="mfenv__subcmd__plugin__subcmd__help__subcmd__check"
                 ;;
+            mfenv__subcmd__plugin__subcmd__help,config)
+                cmd="mfenv__subcmd__plugin__subcmd__help__subcmd__config"
+                ;;
             mfenv__subcmd__plugin__subcmd__help,develop)
                 cmd="mfenv__subcmd__plugin__subcmd__help__subcmd__develop"
+                ;;
+            mfenv__subcmd__plugin__subcmd__help,env)
+                cmd="mfenv__subcmd__plugin__subcmd__help__subcmd__env"
                 ;;
             mfenv__subcmd__plugin__subcmd__help,hash)
                 cmd="mfenv__subcmd__plugin__subcmd__help__subcmd__hash"
@@ -208,6 +262,9 @@ _mfenv() {
             mfenv__subcmd__plugin__subcmd__help,uninstall)
                 cmd="mfenv__subcmd__plugin__subcmd__help__subcmd__uninstall"
                 ;;
+            mfenv__subcmd__plugin__subcmd__help,wrapper)
+                cmd="mfenv__subcmd__plugin__subcmd__help__subcmd__wrapper"
+                ;;
             *)
                 ;;
         esac
@@ -215,7 +272,7 @@ _mfenv() {
 
     case "${cmd}" in
         mfenv)
-            opts="-h -V --help --version load exec unload layers cronwrap why is-installed is-loaded home hook completions plugin install-aliases man complete help"
+            opts="-h -V --help --version load exec unload layers cronwrap why is-installed is-loaded home hook completions plugin cron install-aliases man complete help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -229,7 +286,7 @@ _mfenv() {
             return 0
             ;;
         mfenv__subcmd__complete)
-            opts="-h -V --help --version installed loaded"
+            opts="-h -V --help --version installed loaded plugins"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -245,6 +302,104 @@ _mfenv() {
         mfenv__subcmd__completions)
             opts="-h -V --help --version bash zsh fish"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__cron)
+            opts="-h -V --help --version install uninstall help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__cron__subcmd__help)
+            opts="install uninstall help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__cron__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__cron__subcmd__help__subcmd__install)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__cron__subcmd__help__subcmd__uninstall)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__cron__subcmd__install)
+            opts="-h -V --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__cron__subcmd__uninstall)
+            opts="-h -V --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -385,7 +540,7 @@ _mfenv() {
             return 0
             ;;
         mfenv__subcmd__help)
-            opts="load exec unload layers cronwrap why is-installed is-loaded home hook completions plugin install-aliases man complete help"
+            opts="load exec unload layers cronwrap why is-installed is-loaded home hook completions plugin cron install-aliases man complete help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -415,6 +570,48 @@ _mfenv() {
         mfenv__subcmd__help__subcmd__completions)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__help__subcmd__cron)
+            opts="install uninstall"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__help__subcmd__cron__subcmd__install)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__help__subcmd__cron__subcmd__uninstall)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -581,7 +778,7 @@ _mfenv() {
             return 0
             ;;
         mfenv__subcmd__help__subcmd__plugin)
-            opts="list info hash check install uninstall develop release repackage provision"
+            opts="list info hash check install uninstall develop release repackage provision config env wrapper"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -608,7 +805,35 @@ _mfenv() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mfenv__subcmd__help__subcmd__plugin__subcmd__config)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mfenv__subcmd__help__subcmd__plugin__subcmd__develop)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__help__subcmd__plugin__subcmd__env)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -721,6 +946,20 @@ _mfenv() {
             return 0
             ;;
         mfenv__subcmd__help__subcmd__plugin__subcmd__uninstall)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__help__subcmd__plugin__subcmd__wrapper)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -887,7 +1126,7 @@ _mfenv() {
             return 0
             ;;
         mfenv__subcmd__plugin)
-            opts="-h -V --help --version list info hash check install uninstall develop release repackage provision help"
+            opts="-h -V --help --version list info hash check install uninstall develop release repackage provision config env wrapper help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -914,6 +1153,20 @@ _mfenv() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mfenv__subcmd__plugin__subcmd__config)
+            opts="-h -V --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mfenv__subcmd__plugin__subcmd__develop)
             opts="-h -V --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -921,6 +1174,24 @@ _mfenv() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__plugin__subcmd__env)
+            opts="-h -V --shell --exit --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --shell)
+                    COMPREPLY=($(compgen -W "bash zsh fish sh" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -943,7 +1214,7 @@ _mfenv() {
             return 0
             ;;
         mfenv__subcmd__plugin__subcmd__help)
-            opts="list info hash check install uninstall develop release repackage provision help"
+            opts="list info hash check install uninstall develop release repackage provision config env wrapper help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -970,7 +1241,35 @@ _mfenv() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mfenv__subcmd__plugin__subcmd__help__subcmd__config)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mfenv__subcmd__plugin__subcmd__help__subcmd__develop)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__plugin__subcmd__help__subcmd__env)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1110,6 +1409,20 @@ _mfenv() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mfenv__subcmd__plugin__subcmd__help__subcmd__wrapper)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mfenv__subcmd__plugin__subcmd__info)
             opts="-h -V --just-home --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1204,6 +1517,20 @@ _mfenv() {
             ;;
         mfenv__subcmd__plugin__subcmd__uninstall)
             opts="-h -V --clean --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__plugin__subcmd__wrapper)
+            opts="-c -e -h -V --cwd --empty --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

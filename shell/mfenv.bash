@@ -21,6 +21,12 @@ function layer_unload {
     __mfenv_eval unload --shell bash "$@"
 }
 
+# Loads a plugin's layer and environment (`plugin_env NAME`, or `plugin_env` inside a
+# plugin directory); `plugin_env --exit` gives the previous environment back.
+function plugin_env {
+    __mfenv_eval plugin env --shell bash "$@"
+}
+
 # Completion of layer labels: installed ones for loads, loaded ones for unloads.
 function __mfenv_complete {
     \builtin local __mfenv_line
@@ -40,5 +46,10 @@ function __mfenv_complete_loaded {
     __mfenv_complete loaded
 }
 
+function __mfenv_complete_plugins {
+    __mfenv_complete plugins
+}
+
 \builtin complete -o default -F __mfenv_complete_installed layer_load layer_load_without_optional
 \builtin complete -o default -F __mfenv_complete_loaded layer_unload
+\builtin complete -o default -F __mfenv_complete_plugins plugin_env

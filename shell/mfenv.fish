@@ -25,6 +25,10 @@ function layer_unload --description 'Unload layers from this shell'
     __mfenv_eval unload --shell fish $argv
 end
 
+function plugin_env --description 'Load a plugin environment (--exit: leave it)'
+    __mfenv_eval plugin env --shell fish $argv
+end
+
 function __mfenv_complete
     @MFENV@ complete $argv[1] -- (commandline -ct) 2>/dev/null
 end
@@ -32,3 +36,4 @@ end
 complete -c layer_load -f -a '(__mfenv_complete installed)'
 complete -c layer_load_without_optional -f -a '(__mfenv_complete installed)'
 complete -c layer_unload -f -a '(__mfenv_complete loaded)'
+complete -c plugin_env -f -a '(__mfenv_complete plugins)'

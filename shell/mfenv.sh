@@ -28,3 +28,9 @@ layer_load_without_optional() {
 layer_unload() {
     __mfenv_eval unload --shell sh "$@"
 }
+
+# Loads a plugin's layer and environment (`plugin_env NAME`, or `plugin_env` inside a
+# plugin directory); `plugin_env --exit` gives the previous environment back.
+plugin_env() {
+    __mfenv_eval plugin env --shell sh "$@"
+}

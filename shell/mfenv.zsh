@@ -21,6 +21,12 @@ function layer_unload {
     __mfenv_eval unload --shell zsh "$@"
 }
 
+# Loads a plugin's layer and environment (`plugin_env NAME`, or `plugin_env` inside a
+# plugin directory); `plugin_env --exit` gives the previous environment back.
+function plugin_env {
+    __mfenv_eval plugin env --shell zsh "$@"
+}
+
 # Completion of layer labels: installed ones for loads, loaded ones for unloads.
 function __mfenv_complete_installed {
     \builtin local -a __mfenv_labels
@@ -36,7 +42,15 @@ function __mfenv_complete_loaded {
     compadd -a __mfenv_labels
 }
 
+function __mfenv_complete_plugins {
+    \builtin local -a __mfenv_labels
+    __mfenv_labels=("${(@f)$(@MFENV@ complete plugins 2>/dev/null)}")
+    __mfenv_labels=(${__mfenv_labels:#})
+    compadd -a __mfenv_labels
+}
+
 if (( ${+functions[compdef]} )); then
     compdef __mfenv_complete_installed layer_load layer_load_without_optional
     compdef __mfenv_complete_loaded layer_unload
+    compdef __mfenv_complete_plugins plugin_env
 fi

@@ -20,6 +20,7 @@ use crate::error::{Error, ErrorKind};
 use crate::layer::model::LayerRef;
 use crate::layer::model::PATH_VARIABLES;
 use crate::layer::resolve::{Action, Reason};
+use crate::plugin::cli::{LocatedPlugin, PluginCommand};
 use crate::shell::ShellKind;
 
 const LOAD_EXAMPLES: &str = "\
@@ -157,6 +158,9 @@ enum Command {
     /// Build, install and manage plugins (`.plugin` packages)
     #[command(subcommand)]
     Plugin(crate::plugin::cli::PluginCommand),
+    /// Install or remove the plugins' crontabs in the user's crontab
+    #[command(subcommand)]
+    Cron(crate::plugin::cli::CronCommand),
     /// Create symlinks named after the historical MetWork commands (layers,
     /// layer_wrapper, is_layer_loaded, ...) pointing to this binary
     #[command(
@@ -183,8 +187,9 @@ enum Command {
     },
 }
 
+/// A shell to write code for.
 #[derive(Debug, Clone, Copy, ValueEnum)]
-enum ShellArg {
+pub enum ShellArg {
     Bash,
     Zsh,
     Fish,
@@ -213,6 +218,8 @@ enum CompletionShell {
 enum CompleteWhat {
     Installed,
     Loaded,
+    /// Installed plugin names (for `plugin_env`)
+    Plugins,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -495,6 +502,24 @@ fn run(cli: Cli, env: &Env) -> std::result::Result<Output, Failure> {
         }
         Command::Exec(args) => exec(env, args),
         Command::Cronwrap(args) => cronwrap(env, args).map_err(|error| (error, Vec::new())),
+        Command::Plugin(PluginCommand::Env { name, shell, exit }) => {
+            plugin_env(env, name.as_deref(), shell, exit).map_err(|error| (error, Vec::new()))
+        }
+        Command::Plugin(PluginCommand::Wrapper {
+            target,
+            cwd,
+            empty,
+            command,
+        }) => plugin_wrapper(env, &target, cwd, empty, command),
+        Command::Cron(command) => match crate::plugin::cli::run_cron(command, env) {
+            Ok(output) => Ok(Output {
+                stdout: output.stdout,
+                stderr: output.stderr,
+                exec: None,
+                status: 0,
+            }),
+            Err(error) => Err((error, Vec::new())),
+        },
         Command::Plugin(command) => match crate::plugin::cli::run(command, env) {
             Ok(output) => Ok(Output {
                 stdout: output.stdout,
@@ -599,6 +624,7 @@ fn run(cli: Cli, env: &Env) -> std::result::Result<Output, Failure> {
             let mut engine = Engine::new(env, false);
             let labels: Vec<String> = match what {
                 CompleteWhat::Installed => engine.catalog().labels(),
+                CompleteWhat::Plugins => crate::plugin::cli::installed_names(env),
                 CompleteWhat::Loaded => {
                     let loaded = engine.loaded_layers().unwrap_or_default();
                     loaded
@@ -823,14 +849,27 @@ fn exec(env: &Env, args: ExecArgs) -> std::result::Result<Output, Failure> {
         cwd: args.cwd,
         extra_env_prefix: args.extra_env_prefix.clone(),
         prepend_env,
+        settings: Vec::new(),
     };
     let mut engine = Engine::new(env, args.debug);
-    let result = engine.exec_environment(&request);
-    let messages = if args.debug {
+    exec_output(&mut engine, &request, args.command, args.debug, Vec::new())
+}
+
+/// Computes the environment of `request` and returns the command to become, or the
+/// failures of the mandatory layers (the command is then not run).
+fn exec_output(
+    engine: &mut Engine<'_>,
+    request: &ExecRequest,
+    command: Vec<OsString>,
+    debug: bool,
+    mut messages: Vec<String>,
+) -> std::result::Result<Output, Failure> {
+    let result = engine.exec_environment(request);
+    messages.extend(if debug {
         debug_lines(engine.debug_messages())
     } else {
         Vec::new()
-    };
+    });
     let environment = result.map_err(|error| (error, messages.clone()))?;
     if let Some(first) = environment.failures.first() {
         let count = environment.failures.len();
@@ -838,7 +877,7 @@ fn exec(env: &Env, args: ExecArgs) -> std::result::Result<Output, Failure> {
             first.kind(),
             format!(
                 "not running `{}`: {count} layer{} failed to load",
-                args.command[0].to_string_lossy(),
+                command[0].to_string_lossy(),
                 if count == 1 { "" } else { "s" }
             ),
         );
@@ -857,11 +896,137 @@ fn exec(env: &Env, args: ExecArgs) -> std::result::Result<Output, Failure> {
         stdout: String::new(),
         stderr: messages,
         exec: Some(ExecTarget {
-            command: args.command,
+            command,
             environment,
         }),
         status: 0,
     })
+}
+
+/// The plugin layer of `plugin` and the settings of its environment (reference C7).
+fn plugin_layer_settings(
+    env: &Env,
+    engine: &mut Engine<'_>,
+    context: &crate::context::ModuleContext,
+    plugin: LocatedPlugin,
+) -> crate::error::Result<(LayerRef, Vec<crate::env::diff::Setting>, Vec<String>)> {
+    let given_home = plugin.home.to_string_lossy().into_owned();
+    let reference = LayerRef::Home(given_home.clone());
+    let Some(id) = engine.catalog().find(&reference)? else {
+        return Err(Error::new(
+            ErrorKind::LayerNotFound,
+            format!("`{given_home}` is not a layer"),
+        ));
+    };
+    let home = engine.catalog().layer(id).home.clone();
+    let configuration = crate::plugin::cli::configuration_of(env);
+    let find_home = |name: &str| {
+        crate::plugin::environment::installed_home(context, name)
+            .map(|home| home.to_string_lossy().into_owned())
+    };
+    let inputs = crate::plugin::cli::environment_inputs(env, context, &configuration, &find_home);
+    let identity = crate::plugin::environment::PluginIdentity {
+        label: context.plugin_label(&plugin.name),
+        name: plugin.name,
+        home: home.clone(),
+    };
+    let environment = crate::plugin::environment::plugin_environment(&inputs, &identity)?;
+    Ok((
+        LayerRef::Home(home),
+        environment.settings(),
+        environment.warnings,
+    ))
+}
+
+/// `mfenv plugin env`: the plugin layer and environment loaded as one transaction, or
+/// (`--exit`) the current plugin's layer unloaded.
+fn plugin_env(
+    env: &Env,
+    name: Option<&str>,
+    shell: ShellArg,
+    exit: bool,
+) -> crate::error::Result<Output> {
+    let context = crate::context::ModuleContext::from_env(env, dirs::home_dir().as_deref());
+    let shell_kind = ShellKind::from(shell);
+    let options = TransactionOptions {
+        source_profiles: shell_kind.sources_profiles(),
+        ..TransactionOptions::default()
+    };
+    let mut engine = Engine::new(env, false);
+    if exit {
+        let variable = format!("{}_CURRENT_PLUGIN_DIR", context.module);
+        let Some(home) = env.get(&variable).filter(|value| !value.is_empty()) else {
+            return Err(
+                Error::new(ErrorKind::Usage, "not inside a plugin environment")
+                    .caused_by(format!("`{variable}` is not set")),
+            );
+        };
+        let request = Request {
+            action: Action::Unload,
+            layer: LayerRef::Home(home.to_owned()),
+        };
+        let transaction = engine.transaction(&[request], options)?;
+        return Ok(stdout_only(shell_kind.render(&transaction.ops)));
+    }
+    let plugin = match name {
+        Some(name) => match crate::plugin::cli::locate(env, &context, name)? {
+            Some(plugin) => plugin,
+            None => return Err(crate::plugin::cli::not_installed_error(&context, name)),
+        },
+        None => match crate::plugin::cli::current_plugin_dir(&context)? {
+            Some(plugin) => plugin,
+            None => {
+                return Err(Error::new(
+                    ErrorKind::Usage,
+                    "usage: plugin_env PLUGIN_NAME or plugin_env (inside a plugin dir)",
+                ));
+            }
+        },
+    };
+    let (reference, settings, warnings) =
+        plugin_layer_settings(env, &mut engine, &context, plugin)?;
+    let transaction = engine.load_with_settings(&reference, settings, options)?;
+    Ok(Output {
+        stdout: shell_kind.render(&transaction.ops),
+        stderr: warnings,
+        exec: None,
+        status: 0,
+    })
+}
+
+/// `mfenv plugin wrapper`: `mfenv exec` of the plugin layer with the plugin environment.
+fn plugin_wrapper(
+    env: &Env,
+    target: &str,
+    cwd: bool,
+    empty: bool,
+    command: Vec<OsString>,
+) -> std::result::Result<Output, Failure> {
+    let context = crate::context::ModuleContext::from_env(env, dirs::home_dir().as_deref());
+    let mut engine = Engine::new(env, false);
+    let prepared = crate::plugin::cli::locate(env, &context, target).and_then(|plugin| {
+        let Some(plugin) = plugin else {
+            return Err(Error::new(
+                ErrorKind::LayerNotFound,
+                format!("the plugin `{target}` does not seem to be installed/available"),
+            )
+            .with_hint("`mfenv plugin list` shows the installed plugins; a plugin directory can be given by its path"));
+        };
+        plugin_layer_settings(env, &mut engine, &context, plugin)
+    });
+    let (reference, settings, warnings) = prepared.map_err(|error| (error, Vec::new()))?;
+    let request = ExecRequest {
+        layers: vec![(reference, false)],
+        empty,
+        empty_env: None,
+        load_optional: true,
+        force_prepend: false,
+        cwd,
+        extra_env_prefix: None,
+        prepend_env: Vec::new(),
+        settings,
+    };
+    exec_output(&mut engine, &request, command, false, warnings)
 }
 
 /// Replaces this process with the command; returns only on failure (126 or 127).

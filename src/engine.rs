@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 
 use crate::context::ModuleContext;
 use crate::env::Env;
-use crate::env::diff::{Applier, ApplyOptions, Change, LoadFacts, Op, UnloadFacts};
+use crate::env::diff::{Applier, ApplyOptions, Change, LoadFacts, Op, Setting, UnloadFacts};
 use crate::env::path_list::PathList;
 use crate::env::state::{STATE_VARIABLE, State, marker_is_set, marker_name, value_digest};
 use crate::error::{Error, ErrorKind, Result};
@@ -87,6 +87,9 @@ pub struct ExecRequest {
     pub extra_env_prefix: Option<String>,
     /// `(VAR, VALUE)`: prepend VALUE to VAR after the layers.
     pub prepend_env: Vec<(String, String)>,
+    /// Variables set with the load of the last layer (the plugin env of `mfenv plugin
+    /// wrapper`); applied after the layers when that layer was already loaded.
+    pub settings: Vec<Setting>,
 }
 
 /// The environment `mfenv exec` computed.
@@ -153,6 +156,8 @@ pub struct Engine<'env> {
     state: State,
     python: PythonVersions,
     debug: Option<Vec<String>>,
+    /// Settings to attach to the load of the layer at this home (consumed by it).
+    pending_settings: Option<(String, Vec<Setting>)>,
 }
 
 impl<'env> Engine<'env> {
@@ -190,6 +195,7 @@ impl<'env> Engine<'env> {
             state,
             python,
             debug: messages,
+            pending_settings: None,
         }
     }
 
@@ -476,6 +482,42 @@ impl<'env> Engine<'env> {
         })
     }
 
+    /// Loads the layer `reference` (and what it needs) with `settings` recorded as part
+    /// of its load, so that unloading it gives their previous values back exactly
+    /// (`mfenv plugin env`). The layer must not be loaded already.
+    pub fn load_with_settings(
+        &mut self,
+        reference: &LayerRef,
+        settings: Vec<Setting>,
+        options: TransactionOptions,
+    ) -> Result<Transaction> {
+        let Some(id) = self.catalog.find(reference)? else {
+            return Err(Error::new(
+                ErrorKind::LayerNotFound,
+                format!("layer `{reference}` is not available"),
+            ));
+        };
+        let home = self.catalog.layer(id).home.clone();
+        if self.marker_set(&home) {
+            return Err(Error::new(
+                ErrorKind::Conflict,
+                format!("layer `{reference}` is already loaded"),
+            )
+            .with_hint(format!(
+                "unload it first: `layer_unload {}`",
+                self.catalog.layer(id).label
+            )));
+        }
+        self.pending_settings = Some((home, settings));
+        let request = Request {
+            action: Action::Load,
+            layer: LayerRef::Home(self.catalog.layer(id).home.clone()),
+        };
+        let result = self.transaction(std::slice::from_ref(&request), options);
+        self.pending_settings = None;
+        result
+    }
+
     /// The environment a command runs in for `mfenv exec` (the old `layer_wrapper`).
     ///
     /// Each layer of the list is its own transaction: a mandatory one that fails is
@@ -512,6 +554,14 @@ impl<'env> Engine<'env> {
         let mut last_layer = None;
         let last_index = request.layers.iter().rposition(|_| true);
         for (index, (reference, optional)) in request.layers.iter().enumerate() {
+            if Some(index) == last_index && !request.settings.is_empty() {
+                self.pending_settings = self.catalog.find(reference).ok().flatten().map(|id| {
+                    (
+                        self.catalog.layer(id).home.clone(),
+                        request.settings.clone(),
+                    )
+                });
+            }
             let checkpoint = applier.clone();
             let attempt = self
                 .plan(loaded.clone(), |planner| {
@@ -536,6 +586,7 @@ impl<'env> Engine<'env> {
                 }
                 Err(error) => {
                     applier = checkpoint;
+                    self.pending_settings = None;
                     if *optional {
                         if let Some(debug) = &mut self.debug {
                             debug.push(format!(
@@ -562,6 +613,15 @@ impl<'env> Engine<'env> {
                 applier.set_plain(&format!("{prefix}_NAME"), &name);
                 applier.set_plain(&format!("{prefix}_LABEL"), &label);
                 applier.set_plain(&format!("{prefix}_DIR"), &home);
+            }
+        }
+        // The last layer was loaded already: its settings were not applied with it.
+        if let Some((_, settings)) = self.pending_settings.take() {
+            for setting in settings {
+                match setting {
+                    Setting::Set(name, value) => applier.set_plain(&name, &value),
+                    Setting::Prepend(name, entry) => applier.prepend_plain(&name, &entry)?,
+                }
             }
         }
         for (variable, value) in &request.prepend_env {
@@ -624,6 +684,13 @@ impl<'env> Engine<'env> {
                             None
                         },
                         extra_env: self.catalog.extra_env(step.layer)?,
+                        settings: match self.pending_settings.take() {
+                            Some((settings_home, settings)) if settings_home == home => settings,
+                            other => {
+                                self.pending_settings = other;
+                                Vec::new()
+                            }
+                        },
                         home: home.clone(),
                         label: label.clone(),
                     };

@@ -46,6 +46,19 @@ pub struct LoadFacts {
     pub existing_dirs: u32,
     pub profile: Option<String>,
     pub extra_env: Rc<[ExtraEnvEntry]>,
+    /// Variables set with the layer that are not in its files (the plugin env of
+    /// `mfenv plugin env`), applied after `extra_env` and restored by its unload.
+    pub settings: Vec<Setting>,
+}
+
+/// A variable a load sets besides the layer's own `extra_env`. Values are taken as
+/// they are (no `{NAME}` substitution).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Setting {
+    /// Give the variable this value.
+    Set(String, String),
+    /// Prepend this entry to the `:`-list (moved to the front when already there).
+    Prepend(String, String),
 }
 
 /// What an unload needs to know about a layer.
@@ -153,8 +166,8 @@ impl<'env> Applier<'env> {
                 moved_from_end,
             });
         }
-        if !facts.extra_env.is_empty() {
-            // extra_env values may read the path lists (`{PATH}`).
+        if !facts.extra_env.is_empty() || !facts.settings.is_empty() {
+            // extra_env values and settings may read the path lists (`{PATH}`).
             self.sync_path_lists();
         }
         if self.options.source_profiles
@@ -173,6 +186,23 @@ impl<'env> Applier<'env> {
                 set_digest: value_digest(&value),
             });
             self.set(&entry.key, &value);
+        }
+        for setting in &facts.settings {
+            let (key, value) = match setting {
+                Setting::Set(key, value) => (key, value.clone()),
+                Setting::Prepend(key, entry) => {
+                    let mut list = PathList::parse(self.current.get(key).unwrap_or(""));
+                    list.prepend(entry);
+                    (key, list.join())
+                }
+            };
+            self.check_usable(key, &facts.label)?;
+            record.extras.push(ExtraChange {
+                key: key.clone(),
+                previous: self.current.get(key).map(str::to_owned),
+                set_digest: value_digest(&value),
+            });
+            self.set(key, &value);
         }
         self.set(&marker_name(&facts.home), "1");
         self.state.records.retain(|r| r.home != facts.home);
@@ -476,6 +506,7 @@ mod tests {
             existing_dirs: dirs,
             profile: None,
             extra_env: parse_extra_env(extra, "/x").unwrap().into(),
+            settings: Vec::new(),
         }
     }
 
@@ -525,6 +556,31 @@ mod tests {
         assert_eq!(loaded.get("FOO"), Some("new"));
         let after = unload(&loaded, &[unload_facts("/a", &[])]);
         assert_eq!(after, before);
+    }
+
+    #[test]
+    fn settings_are_taken_as_they_are_and_restored_by_the_unload() {
+        for before in [
+            Env::from_pairs([("PYTHONPATH", "/x"), ("TMPDIR", "/tmp")]),
+            Env::from_pairs([("PATH", "/bin")]),
+        ] {
+            let mut layer = facts("/a", LIB_PY, "");
+            layer.settings = vec![
+                Setting::Set("TMPDIR".into(), "/rt/tmp/a".into()),
+                Setting::Set("RAW".into(), "{PATH} stays".into()),
+                Setting::Prepend("PYTHONPATH".into(), "/a".into()),
+            ];
+            let loaded = load(&before, &[layer]);
+            assert_eq!(loaded.get("TMPDIR"), Some("/rt/tmp/a"));
+            assert_eq!(loaded.get("RAW"), Some("{PATH} stays"));
+            let expected = match before.get("PYTHONPATH") {
+                Some(_) => "/a:/a/lib:/x",
+                None => "/a:/a/lib",
+            };
+            assert_eq!(loaded.get("PYTHONPATH"), Some(expected));
+            let after = unload(&loaded, &[unload_facts("/a", &[])]);
+            assert_eq!(after, before);
+        }
     }
 
     #[test]

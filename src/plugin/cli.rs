@@ -3,9 +3,13 @@
 //! This is the only plugin file that looks outside the environment snapshot: it reads
 //! the current directory (the default plugin directory, where release and repackage
 //! write), the path of the running binary (postinstall runs through `mfenv exec`), the
-//! clock and host name (build stamps), whether stderr is a terminal (progress lines) and
-//! `/etc/metwork.config` (the default `MFCONFIG`). Everything else is done by
-//! [`crate::plugin::manager`] on data passed down from here.
+//! clock and host name (build stamps), whether stderr is a terminal (progress lines),
+//! `/etc/metwork.config` (the default `MFCONFIG`; `MFENV_METWORK_CONFIG` names another
+//! file, for tests) and the user's crontab through the `crontab` command (`mfenv cron`).
+//! Everything else is done by [`crate::plugin::manager`], [`crate::plugin::environment`]
+//! and [`crate::plugin::cron`] on data passed down from here. `plugin env` and `plugin
+//! wrapper` are declared here but run by `crate::cli`, which owns the layer engine and
+//! the `exec` path.
 //!
 //! Results go to stdout (built in memory, written once by `crate::cli`), messages to
 //! stderr. When a command fails, the messages gathered so far are written to stderr
@@ -20,6 +24,11 @@ use clap::Subcommand;
 use crate::context::ModuleContext;
 use crate::env::Env;
 use crate::error::{Error, ErrorKind, Result};
+use crate::plugin::config::LayeredConfig;
+use crate::plugin::cron;
+use crate::plugin::environment::{
+    EnvironmentInputs, PluginIdentity, installed_home, layered_config, plugin_environment,
+};
 use crate::plugin::lock;
 use crate::plugin::manager::{BuildStamp, Description, Manager, ManagerOptions, absolute};
 use crate::plugin::model::to_json_indented;
@@ -126,6 +135,226 @@ pub enum PluginCommand {
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+    /// Show the merged configuration: each key's value, file and variant
+    #[command(after_help = CONFIG_EXAMPLES)]
+    Config {
+        /// A plugin name, or a plugin home (an argument with `/`)
+        target: String,
+        /// A JSON array of {section, key, value, file, line, variant}
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print shell code that loads a plugin's layer and environment (`plugin_env`)
+    #[command(after_help = ENV_EXAMPLES)]
+    Env {
+        /// The plugin (default: the plugin directory the current directory is)
+        #[arg(conflicts_with = "exit")]
+        name: Option<String>,
+        /// Shell to write code for
+        #[arg(long, value_enum, default_value = "bash")]
+        shell: crate::cli::ShellArg,
+        /// Unload the current plugin environment instead
+        #[arg(long)]
+        exit: bool,
+    },
+    /// Run a command in a plugin's environment (the old `plugin_wrapper`)
+    #[command(after_help = WRAPPER_EXAMPLES)]
+    Wrapper {
+        /// A plugin name, or a plugin home (an argument with `/`, need not be installed)
+        target: String,
+        /// Run the command in the plugin home
+        #[arg(short, long)]
+        cwd: bool,
+        /// Unload every loaded layer first
+        #[arg(short, long)]
+        empty: bool,
+        /// The command and its arguments
+        #[arg(required = true, last = true, value_name = "COMMAND", value_parser = clap::value_parser!(std::ffi::OsString))]
+        command: Vec<std::ffi::OsString>,
+    },
+}
+
+/// `mfenv cron …`.
+#[derive(Debug, Subcommand)]
+pub enum CronCommand {
+    /// Put the crontab of each installed plugin (or of NAME) into the user's crontab
+    Install {
+        /// Only this plugin
+        name: Option<String>,
+    },
+    /// Remove the crontab blocks of every plugin (or of NAME) from the user's crontab
+    Uninstall {
+        /// Only this plugin
+        name: Option<String>,
+    },
+}
+
+const CONFIG_EXAMPLES: &str = "\
+Examples:
+  mfenv plugin config foo           [section] key = value  (file:line, variant)
+  mfenv plugin config --json ./foo  a plugin directory, as JSON
+
+Files in increasing priority: the plugin's config.ini, RUNTIME/config/plugins/NAME.ini,
+SYSCONF/<module>/plugins/NAME.ini. Override files may not set keys starting with `_`.";
+
+const ENV_EXAMPLES: &str = "\
+Examples (through the shell hook):
+  plugin_env foo              load plugin_foo@<module> and foo's environment
+  plugin_env                  the same for the plugin directory you are in
+  plugin_env --exit           give back the previous environment
+  layer_unload plugin_foo@mfdata   the same";
+
+const WRAPPER_EXAMPLES: &str = "\
+Examples:
+  mfenv plugin wrapper foo -- python3 main.py
+  mfenv plugin wrapper --cwd ~/src/foo -- make test     a plugin that is not installed
+
+The command replaces mfenv, as with `mfenv exec`: its exit status is its own.";
+
+/// The plugin a command works on: its name and home.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocatedPlugin {
+    pub name: String,
+    pub home: PathBuf,
+}
+
+/// Finds the plugin `target` names: a home when it contains `/` (installed or not),
+/// else an installed plugin's name.
+pub fn locate(env: &Env, context: &ModuleContext, target: &str) -> Result<Option<LocatedPlugin>> {
+    if target.contains('/') {
+        let home = absolute(Path::new(target), &current_dir()?);
+        let (_, name) = crate::plugin::model::read_label(&home, &context.module_lowercase)?;
+        return Ok(Some(LocatedPlugin { name, home }));
+    }
+    let mut manager = Manager::new(context, env, manager_options(env)?);
+    Ok(manager.find(target)?.map(|found| LocatedPlugin {
+        name: found.name,
+        home: found.home,
+    }))
+}
+
+/// The names of the installed plugins (completion of `plugin_env`); none on error.
+pub fn installed_names(env: &Env) -> Vec<String> {
+    let context = ModuleContext::from_env(env, dirs::home_dir().as_deref());
+    let Ok(options) = manager_options(env) else {
+        return Vec::new();
+    };
+    let mut manager = Manager::new(&context, env, options);
+    manager
+        .scan()
+        .map(|plugins| {
+            plugins
+                .into_iter()
+                .filter(|plugin| plugin.is_installed())
+                .map(|plugin| plugin.name)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The plugin directory the current directory is (a `.layerapi2_label` starting with
+/// `plugin_`), if any.
+pub fn current_plugin_dir(context: &ModuleContext) -> Result<Option<LocatedPlugin>> {
+    let cwd = current_dir()?;
+    let Ok(text) = std::fs::read_to_string(cwd.join(crate::plugin::model::LABEL_FILE)) else {
+        return Ok(None);
+    };
+    if !text.trim_start().starts_with("plugin_") {
+        return Ok(None);
+    }
+    let (_, name) = crate::plugin::model::read_label(&cwd, &context.module_lowercase)?;
+    Ok(Some(LocatedPlugin { name, home: cwd }))
+}
+
+/// The error of `plugin_env NAME` for a plugin that is not installed (reference C8).
+pub fn not_installed_error(context: &ModuleContext, name: &str) -> Error {
+    Error::new(
+        ErrorKind::LayerNotFound,
+        format!("layer `{}` is not available", context.plugin_label(name)),
+    )
+    .caused_by(format!("maybe the plugin `{name}` is not installed?"))
+    .with_hint(
+        "install it first, or use `plugin_env` without arguments inside the plugin directory",
+    )
+}
+
+/// The inputs of the plugin environment for this invocation.
+pub fn environment_inputs<'a>(
+    env: &'a Env,
+    context: &'a ModuleContext,
+    configuration: &'a str,
+    find_home: &'a dyn Fn(&str) -> Option<String>,
+) -> EnvironmentInputs<'a> {
+    EnvironmentInputs {
+        context,
+        env,
+        configuration,
+        find_home,
+        resolve_host: &crate::plugin::config::system_resolve_host,
+    }
+}
+
+/// The configuration name of this invocation: `MFCONFIG`, else the first line of
+/// `MFENV_METWORK_CONFIG` (tests) or `/etc/metwork.config`, else `generic`.
+pub fn configuration_of(env: &Env) -> String {
+    let file = env
+        .get("MFENV_METWORK_CONFIG")
+        .filter(|v| !v.is_empty())
+        .unwrap_or(METWORK_CONFIG);
+    configuration_name(env, Path::new(file))
+}
+
+fn manager_options(env: &Env) -> Result<ManagerOptions> {
+    Ok(ManagerOptions {
+        configuration: configuration_of(env),
+        lock_timeout: lock::timeout_from(env.get("MFENV_LOCK_TIMEOUT"))?,
+        progress: std::io::stderr().is_terminal(),
+        mfenv_binary: std::env::current_exe().ok(),
+    })
+}
+
+/// `mfenv plugin config`: one line per key, or JSON.
+fn render_config(layered: &LayeredConfig, json: bool) -> String {
+    let mut rows = Vec::new();
+    for (section, keys) in &layered.values {
+        for (key, resolved) in keys {
+            rows.push(serde_json::json!({
+                "section": section,
+                "key": key,
+                "value": resolved.value,
+                "file": resolved.file,
+                "line": resolved.line,
+                "variant": resolved.variant,
+            }));
+        }
+    }
+    if json {
+        return to_json_indented(&rows) + "\n";
+    }
+    let mut out = String::new();
+    let mut current_section = None;
+    for (section, keys) in &layered.values {
+        if current_section != Some(section) {
+            if current_section.is_some() {
+                out.push('\n');
+            }
+            out.push_str(&format!("[{section}]\n"));
+            current_section = Some(section);
+        }
+        for (key, resolved) in keys {
+            let variant = match &resolved.variant {
+                Some(variant) => format!(", variant `{variant}`"),
+                None => String::new(),
+            };
+            out.push_str(&format!(
+                "{key} = {}    # {}:{}{variant}\n",
+                resolved.value.replace('\n', "\n    "),
+                resolved.file.display(),
+                resolved.line
+            ));
+        }
+    }
+    out
 }
 
 /// The configuration name (`MFCONFIG`, lower case): the variable, else the first
@@ -200,12 +429,7 @@ fn is_file_argument(target: &str) -> bool {
 /// Runs a plugin command against the environment snapshot.
 pub fn run(command: PluginCommand, env: &Env) -> Result<PluginOutput> {
     let context = ModuleContext::from_env(env, dirs::home_dir().as_deref());
-    let options = ManagerOptions {
-        configuration: configuration_name(env, Path::new(METWORK_CONFIG)),
-        lock_timeout: lock::timeout_from(env.get("MFENV_LOCK_TIMEOUT"))?,
-        progress: std::io::stderr().is_terminal(),
-        mfenv_binary: std::env::current_exe().ok(),
-    };
+    let options = manager_options(env)?;
     let mut manager = Manager::new(&context, env, options);
     match execute(command, &mut manager, env) {
         Ok(stdout) => Ok(PluginOutput {
@@ -308,6 +532,14 @@ fn execute(command: PluginCommand, manager: &mut Manager<'_>, env: &Env) -> Resu
             manager
                 .messages
                 .push(format!("installed plugin at `{}`", home.display()));
+            if home.join("crontab").is_file()
+                && let Some(name) = home.file_name().and_then(|name| name.to_str())
+            {
+                let command = CronCommand::Install {
+                    name: Some(name.to_owned()),
+                };
+                follow_with_cron(manager, command, env, false);
+            }
             Ok(String::new())
         }
         PluginCommand::Uninstall { name, clean } => {
@@ -320,6 +552,8 @@ fn execute(command: PluginCommand, manager: &mut Manager<'_>, env: &Env) -> Resu
                 "uninstalled plugin `{name}` from `{}`",
                 home.display()
             ));
+            let command = CronCommand::Uninstall { name: Some(name) };
+            follow_with_cron(manager, command, env, true);
             Ok(String::new())
         }
         PluginCommand::Develop { dir } => {
@@ -353,7 +587,217 @@ fn execute(command: PluginCommand, manager: &mut Manager<'_>, env: &Env) -> Resu
             manager.provision(&dir)?;
             Ok(String::new())
         }
+        PluginCommand::Config { target, json } => {
+            let context = ModuleContext::from_env(env, dirs::home_dir().as_deref());
+            let Some(plugin) = locate(env, &context, &target)? else {
+                return Err(not_installed_error(&context, &target));
+            };
+            let configuration = configuration_of(env);
+            let find_home = |name: &str| {
+                installed_home(&context, name).map(|home| home.to_string_lossy().into_owned())
+            };
+            let inputs = environment_inputs(env, &context, &configuration, &find_home);
+            let identity = PluginIdentity {
+                label: context.plugin_label(&plugin.name),
+                home: plugin.home.to_string_lossy().into_owned(),
+                name: plugin.name,
+            };
+            let layered = layered_config(&inputs, &identity)?;
+            manager.messages.extend(layered.warnings.iter().cloned());
+            Ok(render_config(&layered, json))
+        }
+        PluginCommand::Env { .. } | PluginCommand::Wrapper { .. } => Err(Error::new(
+            ErrorKind::Usage,
+            "`plugin env` and `plugin wrapper` are run by the command line",
+        )),
     }
+}
+
+/// The user's crontab (`crontab -l`); `None` when there is no `crontab` command.
+fn read_user_crontab() -> Result<Option<String>> {
+    let output = match std::process::Command::new("crontab").arg("-l").output() {
+        Ok(output) => output,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => {
+            return Err(Error::new(ErrorKind::Io, "cannot run `crontab -l`")
+                .caused_by(crate::error::io_reason(&err)));
+        }
+    };
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        // An empty crontab is an error for `crontab -l`.
+        if stderr.contains("no crontab for") {
+            return Ok(Some(String::new()));
+        }
+        return Err(
+            Error::new(ErrorKind::Io, "`crontab -l` failed").caused_by(stderr.trim().to_owned())
+        );
+    }
+    String::from_utf8(output.stdout)
+        .map(Some)
+        .map_err(|_| Error::new(ErrorKind::Io, "the user's crontab is not valid UTF-8"))
+}
+
+/// Replaces the user's crontab with `text` (`crontab -`).
+fn write_user_crontab(text: &str) -> Result<()> {
+    use std::process::{Command, Stdio};
+    let failed =
+        |reason: String| Error::new(ErrorKind::Io, "cannot install the crontab").caused_by(reason);
+    let mut child = Command::new("crontab")
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|err| failed(crate::error::io_reason(&err)))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(text.as_bytes())
+            .map_err(|err| failed(crate::error::io_reason(&err)))?;
+    }
+    let output = child
+        .wait_with_output()
+        .map_err(|err| failed(crate::error::io_reason(&err)))?;
+    if !output.status.success() {
+        return Err(failed(
+            String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+const NO_CRONTAB_WARNING: &str = "mfenv: warning: no `crontab` command (no crontab installed): the plugins' crontabs are left as they are";
+
+/// Runs `mfenv cron` after a plugin install or uninstall: its failures are warnings
+/// (the plugin is installed or uninstalled all the same); `quiet_without_crontab`
+/// drops the warning about a missing `crontab` command.
+fn follow_with_cron(
+    manager: &mut Manager<'_>,
+    command: CronCommand,
+    env: &Env,
+    quiet_without_crontab: bool,
+) {
+    match run_cron(command, env) {
+        Ok(output) => manager.messages.extend(
+            output
+                .stderr
+                .into_iter()
+                .filter(|line| !(quiet_without_crontab && line == NO_CRONTAB_WARNING)),
+        ),
+        Err(error) => manager.messages.push(format!(
+            "mfenv: warning: the plugin's crontab was not updated: {}",
+            crate::plugin::model::flatten(&error)
+        )),
+    }
+}
+
+/// `mfenv cron install|uninstall`.
+pub fn run_cron(command: CronCommand, env: &Env) -> Result<PluginOutput> {
+    let context = ModuleContext::from_env(env, dirs::home_dir().as_deref());
+    let mut manager = Manager::new(&context, env, manager_options(env)?);
+    let mut output = PluginOutput::default();
+    let Some(current) = read_user_crontab()? else {
+        output.stderr.push(NO_CRONTAB_WARNING.to_owned());
+        return Ok(output);
+    };
+    let module = &context.module;
+    let mut updated = current.clone();
+    let mut skipped = Vec::new();
+    match command {
+        CronCommand::Install { name } => {
+            let plugins = match name {
+                Some(name) => match manager.find(&name)? {
+                    Some(plugin) if plugin.is_installed() => vec![plugin],
+                    _ => return Err(not_installed_error(&context, &name)),
+                },
+                None => manager
+                    .scan()?
+                    .into_iter()
+                    .filter(|plugin| plugin.is_installed())
+                    .collect(),
+            };
+            output.stderr.append(&mut manager.messages);
+            let configuration = configuration_of(env);
+            let find_home = |name: &str| {
+                installed_home(&context, name).map(|home| home.to_string_lossy().into_owned())
+            };
+            let inputs = environment_inputs(env, &context, &configuration, &find_home);
+            for plugin in plugins {
+                let file = plugin.home.join("crontab");
+                let text = match std::fs::read_to_string(&file) {
+                    Ok(text) => text,
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
+                    Err(err) => {
+                        output.stderr.push(format!(
+                            "mfenv: error: plugin `{}`: cannot read `{}`: {}: its crontab is skipped",
+                            plugin.name,
+                            file.display(),
+                            crate::error::io_reason(&err)
+                        ));
+                        skipped.push(plugin.name);
+                        continue;
+                    }
+                };
+                let identity = PluginIdentity {
+                    label: plugin.label.clone(),
+                    home: plugin.home.to_string_lossy().into_owned(),
+                    name: plugin.name.clone(),
+                };
+                let plugin_env = match plugin_environment(&inputs, &identity) {
+                    Ok(environment) => environment.applied_to(env),
+                    Err(error) => {
+                        output.stderr.push(format!(
+                            "mfenv: error: plugin `{}`: {}: its crontab is skipped",
+                            plugin.name,
+                            crate::plugin::model::flatten(&error)
+                        ));
+                        skipped.push(plugin.name);
+                        continue;
+                    }
+                };
+                match cron::render_crontab(&text, |name| plugin_env.get(name).map(str::to_owned)) {
+                    Ok(rendered) => {
+                        let block = cron::block(module, &plugin.name, &rendered);
+                        updated = cron::replace_block(&updated, module, &plugin.name, &block);
+                    }
+                    Err(variable) => {
+                        output.stderr.push(format!(
+                            "mfenv: error: plugin `{}`: undefined variable `{variable}` in `{}`: its crontab is skipped",
+                            plugin.name,
+                            file.display()
+                        ));
+                        skipped.push(plugin.name);
+                    }
+                }
+            }
+        }
+        CronCommand::Uninstall { name } => {
+            let names = match name {
+                Some(name) => vec![name],
+                None => cron::block_names(&current, module),
+            };
+            for name in names {
+                updated = cron::remove_block(&updated, module, &name);
+            }
+        }
+    }
+    if updated != current {
+        write_user_crontab(&updated)?;
+    }
+    if !skipped.is_empty() {
+        // The messages first: crate::cli writes only the error on failure.
+        let mut text = output.stderr.join("\n");
+        text.push('\n');
+        let _ = std::io::stderr().write_all(text.as_bytes());
+        let list: Vec<String> = skipped.iter().map(|name| format!("`{name}`")).collect();
+        let verb = if skipped.len() == 1 { "is" } else { "are" };
+        return Err(Error::new(
+            ErrorKind::LayerFile,
+            format!("the crontab of {} {verb} not installed", list.join(", ")),
+        )
+        .with_hint("fix the errors above and run `mfenv cron install` again"));
+    }
+    Ok(output)
 }
 
 fn describe(manager: &mut Manager<'_>, target: &str) -> Result<Description> {

@@ -10,11 +10,22 @@
 //!
 //! Values may hold `{{ NAME }}`, replaced by the variable's value (empty when unset).
 //! That is the part of Jinja2 that plugin configurations use; filters, expressions and
-//! blocks are not supported and are left as written.
+//! blocks are not supported and are left as written. Values are rendered once (the
+//! original rendered twice, so `{{ '{{' }}HOME}}` gave HOME's value: not supported).
+//!
+//! A plugin's configuration is layered (reference C2, DESIGN §6): its `config.ini`, then
+//! the OP override `RUNTIME/config/plugins/NAME.ini`, then the system one
+//! `SYSCONF/<module>/plugins/NAME.ini`. Override files may only change keys that do not
+//! start with `_` (a deliberate fix of reference H11): such keys are reported and
+//! ignored. Keys named `hostname`, `*_hostname` (`hostnames`, `*_hostnames`) get a
+//! derived `*_ip` (`*_ips`) key (C4), and the public keys become the
+//! `${MODULE}_CURRENT_PLUGIN_<SECTION>_<KEY>` variables (C6) with the defaults of the
+//! generic command schema of `[app_*]` and `[extra_daemon_*]` sections (C3).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::context::ModuleContext;
 use crate::env::Env;
 use crate::error::{Error, ErrorKind, Result};
 
@@ -295,6 +306,277 @@ pub fn resolve(documents: &[IniDocument], configuration: &str) -> ResolvedConfig
     resolved
 }
 
+/// One file of a plugin's configuration layering.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigFile {
+    pub path: PathBuf,
+    /// An OP or system override: keys starting with `_` are refused.
+    pub is_override: bool,
+}
+
+/// The files of plugin `name` at `home`, in increasing priority.
+pub fn layered_files(home: &Path, name: &str, context: &ModuleContext) -> Vec<ConfigFile> {
+    vec![
+        ConfigFile {
+            path: home.join("config.ini"),
+            is_override: false,
+        },
+        ConfigFile {
+            path: context
+                .runtime_home
+                .join("config/plugins")
+                .join(format!("{name}.ini")),
+            is_override: true,
+        },
+        ConfigFile {
+            path: context
+                .sysconf_dir
+                .join(&context.module_lowercase)
+                .join("plugins")
+                .join(format!("{name}.ini")),
+            is_override: true,
+        },
+    ]
+}
+
+/// A plugin's configuration, merged, resolved, rendered and with its derived keys.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayeredConfig {
+    pub values: ResolvedConfig,
+    /// The files that exist, in increasing priority.
+    pub files: Vec<PathBuf>,
+    /// One line per ignored private key of an override file.
+    pub warnings: Vec<String>,
+}
+
+/// True for a real key (variant removed) that only the plugin's own file may set.
+fn is_private(raw_key: &str) -> bool {
+    split_variant(raw_key).0.starts_with('_')
+}
+
+/// Reads `files` (missing ones skipped), drops the private keys of override files (one
+/// warning each), resolves the variants against `configuration` once over the merged
+/// keys, renders `{{ NAME }}` with `lookup` and adds the derived `*_ip` keys, resolving
+/// host names with `resolve_host`.
+pub fn read_layered(
+    files: &[ConfigFile],
+    configuration: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+    resolve_host: impl Fn(&str) -> Option<String>,
+) -> Result<LayeredConfig> {
+    let mut documents = Vec::new();
+    let mut warnings = Vec::new();
+    for file in files {
+        let Some(mut document) = read_ini(&file.path)? else {
+            continue;
+        };
+        if file.is_override {
+            for section in &mut document.sections {
+                section.entries.retain(|entry| {
+                    if !is_private(&entry.key) {
+                        return true;
+                    }
+                    warnings.push(format!(
+                        "mfenv: warning: `{}` line {}: key `{}` of section `[{}]` starts with `_`: only the plugin's `config.ini` may set it, ignored",
+                        document.path.display(),
+                        entry.line,
+                        entry.key,
+                        section.name
+                    ));
+                    false
+                });
+            }
+        }
+        documents.push(document);
+    }
+    let mut values = resolve(&documents, configuration);
+    for section in values.values_mut() {
+        for resolved in section.values_mut() {
+            resolved.value = render(&resolved.value, &lookup);
+        }
+    }
+    for section in values.values_mut() {
+        add_derived_addresses(section, &resolve_host);
+    }
+    Ok(LayeredConfig {
+        values,
+        files: documents.into_iter().map(|d| d.path).collect(),
+        warnings,
+    })
+}
+
+/// Adds `<key>_ip` for `hostname` and `*_hostname` keys, `<key>_ips` for `hostnames`
+/// and `*_hostnames` (`;`-separated), unless the section has them (reference C4).
+fn add_derived_addresses(
+    section: &mut BTreeMap<String, Resolved>,
+    resolve_host: &impl Fn(&str) -> Option<String>,
+) {
+    let mut derived = Vec::new();
+    for (key, resolved) in section.iter() {
+        let (suffix, value) = if key == "hostname" || key.ends_with("_hostname") {
+            ("_ip", host_address(&resolved.value, resolve_host))
+        } else if key == "hostnames" || key.ends_with("_hostnames") {
+            let addresses: Vec<String> = resolved
+                .value
+                .split(';')
+                .map(|host| host_address(host, resolve_host))
+                .collect();
+            ("_ips", addresses.join(";"))
+        } else {
+            continue;
+        };
+        let name = format!("{key}{suffix}");
+        if !section.contains_key(&name) {
+            derived.push((
+                name,
+                Resolved {
+                    value,
+                    file: resolved.file.clone(),
+                    line: resolved.line,
+                    variant: resolved.variant.clone(),
+                },
+            ));
+        }
+    }
+    section.extend(derived);
+}
+
+/// The IPv4 address of `host` as mfutil gives it: local names are `127.0.0.1`, `null`
+/// and paths (unix sockets) are kept, a failure is `dns_error`.
+pub fn host_address(host: &str, resolve_host: &impl Fn(&str) -> Option<String>) -> String {
+    let lower = host.trim().to_lowercase();
+    if lower == "null" || lower.starts_with('/') {
+        return host.to_owned();
+    }
+    if matches!(
+        lower.as_str(),
+        "127.0.0.1" | "localhost" | "localhost.localdomain"
+    ) {
+        return "127.0.0.1".to_owned();
+    }
+    resolve_host(&lower).unwrap_or_else(|| "dns_error".to_owned())
+}
+
+/// Resolves a host name to its first IPv4 address with the system resolver.
+pub fn system_resolve_host(host: &str) -> Option<String> {
+    use std::net::ToSocketAddrs;
+    if host.is_empty() {
+        return None;
+    }
+    (host, 0)
+        .to_socket_addrs()
+        .ok()?
+        .find(|address| address.is_ipv4())
+        .map(|address| address.ip().to_string())
+}
+
+/// Keys of the generic command schema (`[app_*]`, `[extra_daemon_*]`) with their
+/// defaults; `None`: a boolean whose default `AUTO` comes from a module variable.
+const COMMAND_INTEGERS: [(&str, i64); 7] = [
+    ("numprocesses", 0),
+    ("graceful_timeout", 10),
+    ("max_age", 0),
+    ("rlimit_as", 0),
+    ("rlimit_nofile", 0),
+    ("rlimit_stack", 0),
+    ("rlimit_fsize", 0),
+];
+
+/// Booleans of the command schema and the module variable their `AUTO` default reads
+/// (suffix after `${MODULE}_`).
+const COMMAND_BOOLEANS: [(&str, Option<&str>); 3] = [
+    ("debug", None),
+    (
+        "log_split_stdout_stderr",
+        Some("LOG_TRY_TO_SPLIT_STDOUT_STDERR"),
+    ),
+    (
+        "log_split_multiple_workers",
+        Some("LOG_TRY_TO_SPLIT_MULTIPLE_WORKERS"),
+    ),
+];
+
+fn is_command_section(name: &str) -> bool {
+    name.starts_with("app_") || name.starts_with("extra_daemon_")
+}
+
+fn is_exportable_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Python's `int(value)` or 0, as mfplugin coerces integers.
+fn integer_or_zero(value: &str) -> i64 {
+    value.trim().parse().unwrap_or(0)
+}
+
+/// The `${MODULE}_CURRENT_PLUGIN_<SECTION>_<KEY>` variables of the public keys
+/// (reference C6), sorted by name. Booleans of the schema are `1`/`0`, its integers
+/// numbers (0 when unreadable), everything else the text; `lookup` gives the module
+/// variables `AUTO` booleans read.
+pub fn exported_variables(
+    values: &ResolvedConfig,
+    module: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> BTreeMap<String, String> {
+    let mut variables = BTreeMap::new();
+    let variable_name = |section: &str, key: &str| {
+        format!(
+            "{module}_CURRENT_PLUGIN_{}_{}",
+            section.to_uppercase().replace('-', "_"),
+            key.to_uppercase().replace('-', "_")
+        )
+    };
+    for (section, keys) in values {
+        if !is_exportable_name(section) {
+            continue;
+        }
+        let command = is_command_section(section);
+        for (key, resolved) in keys {
+            if key.starts_with('_') || !is_exportable_name(key) {
+                continue;
+            }
+            let integer = COMMAND_INTEGERS.iter().any(|(name, _)| name == key);
+            let boolean = COMMAND_BOOLEANS.iter().find(|(name, _)| name == key);
+            let value = match (command, integer, boolean) {
+                (true, true, _) => integer_or_zero(&resolved.value).to_string(),
+                (true, _, Some((_, auto))) => {
+                    let text = match (resolved.value.trim(), auto) {
+                        (value, Some(auto)) if value.eq_ignore_ascii_case("auto") => {
+                            lookup(&format!("{module}_{auto}")).unwrap_or_default()
+                        }
+                        (value, _) => value.to_owned(),
+                    };
+                    u8::from(is_true(&text)).to_string()
+                }
+                _ => resolved.value.clone(),
+            };
+            variables.insert(variable_name(section, key), value);
+        }
+        if command {
+            for (key, default) in COMMAND_INTEGERS {
+                if !keys.contains_key(key) {
+                    variables.insert(variable_name(section, key), default.to_string());
+                }
+            }
+            for (key, auto) in COMMAND_BOOLEANS {
+                if !keys.contains_key(key) {
+                    let text = auto
+                        .and_then(|auto| lookup(&format!("{module}_{auto}")))
+                        .unwrap_or_default();
+                    variables.insert(
+                        variable_name(section, key),
+                        u8::from(is_true(&text)).to_string(),
+                    );
+                }
+            }
+        }
+    }
+    variables
+}
+
 /// The `[general]` section of a plugin, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct General {
@@ -529,5 +811,83 @@ mod tests {
         assert_eq!(general.version, "1.2.3");
         assert_eq!(general.release, "1");
         assert!(!general.add_plugin_dir_to_python_path);
+    }
+
+    #[test]
+    fn override_files_may_not_set_private_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let plugin = dir.path().join("config.ini");
+        let op = dir.path().join("op.ini");
+        std::fs::write(&plugin, "[general]\n_version=1\n[custom]\na=plugin\n").unwrap();
+        std::fs::write(&op, "[general]\n_version[DEV]=2\n[custom]\na=op {{ X }}\n").unwrap();
+        let files = [
+            ConfigFile {
+                path: plugin,
+                is_override: false,
+            },
+            ConfigFile {
+                path: op.clone(),
+                is_override: true,
+            },
+            ConfigFile {
+                path: dir.path().join("missing.ini"),
+                is_override: true,
+            },
+        ];
+        let lookup = |name: &str| (name == "X").then(|| "x".to_owned());
+        let layered = read_layered(&files, "dev", lookup, |_| None).unwrap();
+        assert_eq!(layered.values["general"]["_version"].value, "1");
+        assert_eq!(layered.values["custom"]["a"].value, "op x");
+        assert_eq!(layered.values["custom"]["a"].file, op);
+        assert_eq!(layered.files.len(), 2);
+        assert_eq!(layered.warnings.len(), 1);
+        assert!(layered.warnings[0].contains("line 2: key `_version[DEV]` of section `[general]`"));
+    }
+
+    #[test]
+    fn host_addresses_follow_mfutil() {
+        let resolve = |host: &str| (host == "db.example").then(|| "10.1.2.3".to_owned());
+        assert_eq!(host_address("LocalHost", &resolve), "127.0.0.1");
+        assert_eq!(host_address("localhost.localdomain", &resolve), "127.0.0.1");
+        assert_eq!(host_address("Null", &resolve), "Null");
+        assert_eq!(host_address("/run/s.sock", &resolve), "/run/s.sock");
+        assert_eq!(host_address("DB.example", &resolve), "10.1.2.3");
+        assert_eq!(host_address("nowhere", &resolve), "dns_error");
+    }
+
+    #[test]
+    fn exported_variables_follow_the_schema_and_names_rules() {
+        let document = parse(
+            "[custom-x]\nmy-key=v\n_hidden=h\nflag=yes\nbad key=1\n[app_web]\ndebug=TRUE\nmax_age=12x\n\
+             log_split_stdout_stderr=AUTO\n[bad section]\nk=v\n",
+        )
+        .unwrap();
+        let values = resolve(&[document], "generic");
+        let lookup =
+            |name: &str| (name == "MFDATA_LOG_TRY_TO_SPLIT_STDOUT_STDERR").then(|| "1".to_owned());
+        let variables = exported_variables(&values, "MFDATA", lookup);
+        let get = |name: &str| variables.get(name).map(String::as_str);
+        assert_eq!(get("MFDATA_CURRENT_PLUGIN_CUSTOM_X_MY_KEY"), Some("v"));
+        assert_eq!(get("MFDATA_CURRENT_PLUGIN_CUSTOM_X_FLAG"), Some("yes"));
+        assert_eq!(get("MFDATA_CURRENT_PLUGIN_APP_WEB_DEBUG"), Some("1"));
+        assert_eq!(get("MFDATA_CURRENT_PLUGIN_APP_WEB_MAX_AGE"), Some("0"));
+        assert_eq!(get("MFDATA_CURRENT_PLUGIN_APP_WEB_NUMPROCESSES"), Some("0"));
+        assert_eq!(
+            get("MFDATA_CURRENT_PLUGIN_APP_WEB_GRACEFUL_TIMEOUT"),
+            Some("10")
+        );
+        assert_eq!(
+            get("MFDATA_CURRENT_PLUGIN_APP_WEB_LOG_SPLIT_STDOUT_STDERR"),
+            Some("1")
+        );
+        assert_eq!(
+            get("MFDATA_CURRENT_PLUGIN_APP_WEB_LOG_SPLIT_MULTIPLE_WORKERS"),
+            Some("0")
+        );
+        assert!(
+            !variables
+                .keys()
+                .any(|name| name.contains("HIDDEN") || name.contains(' '))
+        );
     }
 }

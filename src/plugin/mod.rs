@@ -2,7 +2,10 @@
 //! as `.plugin` files that install with no network (reference B, DESIGN §5).
 //!
 //! - [`model`]: names, labels, the plugin files, metadata and hash, source-tree checks;
-//! - [`config`]: the `config.ini` dialect, variants and `[general]`;
+//! - [`config`]: the `config.ini` dialect, variants, `[general]`, the layering of the
+//!   override files and the exported variables;
+//! - [`environment`]: the plugin environment of `plugin env`, `plugin wrapper`, cron;
+//! - [`cron`]: the plugin crontab blocks of `mfenv cron install|uninstall`;
 //! - [`archive`]: reading `.plugin` files: the whole-archive check and safe extraction;
 //! - [`release`]: building `.plugin` files (`.releaseignore`, reproducible output);
 //! - [`overrides`]: the OP override template and the baking done by repackage;
@@ -15,6 +18,8 @@
 pub mod archive;
 pub mod cli;
 pub mod config;
+pub mod cron;
+pub mod environment;
 pub mod lock;
 pub mod manager;
 pub mod model;

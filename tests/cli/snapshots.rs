@@ -40,6 +40,12 @@ fn the_bash_hook_defines_the_functions_and_their_completion() {
         __mfenv_eval unload --shell bash "$@"
     }
 
+    # Loads a plugin's layer and environment (`plugin_env NAME`, or `plugin_env` inside a
+    # plugin directory); `plugin_env --exit` gives the previous environment back.
+    function plugin_env {
+        __mfenv_eval plugin env --shell bash "$@"
+    }
+
     # Completion of layer labels: installed ones for loads, loaded ones for unloads.
     function __mfenv_complete {
         \builtin local __mfenv_line
@@ -59,8 +65,13 @@ fn the_bash_hook_defines_the_functions_and_their_completion() {
         __mfenv_complete loaded
     }
 
+    function __mfenv_complete_plugins {
+        __mfenv_complete plugins
+    }
+
     \builtin complete -o default -F __mfenv_complete_installed layer_load layer_load_without_optional
     \builtin complete -o default -F __mfenv_complete_loaded layer_unload
+    \builtin complete -o default -F __mfenv_complete_plugins plugin_env
     "#);
 }
 
@@ -90,6 +101,12 @@ fn the_zsh_hook_defines_the_functions_and_their_completion() {
         __mfenv_eval unload --shell zsh "$@"
     }
 
+    # Loads a plugin's layer and environment (`plugin_env NAME`, or `plugin_env` inside a
+    # plugin directory); `plugin_env --exit` gives the previous environment back.
+    function plugin_env {
+        __mfenv_eval plugin env --shell zsh "$@"
+    }
+
     # Completion of layer labels: installed ones for loads, loaded ones for unloads.
     function __mfenv_complete_installed {
         \builtin local -a __mfenv_labels
@@ -105,9 +122,17 @@ fn the_zsh_hook_defines_the_functions_and_their_completion() {
         compadd -a __mfenv_labels
     }
 
+    function __mfenv_complete_plugins {
+        \builtin local -a __mfenv_labels
+        __mfenv_labels=("${(@f)$('[MFENV]' complete plugins 2>/dev/null)}")
+        __mfenv_labels=(${__mfenv_labels:#})
+        compadd -a __mfenv_labels
+    }
+
     if (( ${+functions[compdef]} )); then
         compdef __mfenv_complete_installed layer_load layer_load_without_optional
         compdef __mfenv_complete_loaded layer_unload
+        compdef __mfenv_complete_plugins plugin_env
     fi
     "#);
 }
@@ -142,6 +167,10 @@ fn the_fish_hook_defines_the_functions_and_their_completion() {
         __mfenv_eval unload --shell fish $argv
     end
 
+    function plugin_env --description 'Load a plugin environment (--exit: leave it)'
+        __mfenv_eval plugin env --shell fish $argv
+    end
+
     function __mfenv_complete
         '[MFENV]' complete $argv[1] -- (commandline -ct) 2>/dev/null
     end
@@ -149,6 +178,7 @@ fn the_fish_hook_defines_the_functions_and_their_completion() {
     complete -c layer_load -f -a '(__mfenv_complete installed)'
     complete -c layer_load_without_optional -f -a '(__mfenv_complete installed)'
     complete -c layer_unload -f -a '(__mfenv_complete loaded)'
+    complete -c plugin_env -f -a '(__mfenv_complete plugins)'
     ");
 }
 
@@ -184,6 +214,12 @@ fn the_sh_hook_defines_the_functions() {
 
     layer_unload() {
         __mfenv_eval unload --shell sh "$@"
+    }
+
+    # Loads a plugin's layer and environment (`plugin_env NAME`, or `plugin_env` inside a
+    # plugin directory); `plugin_env --exit` gives the previous environment back.
+    plugin_env() {
+        __mfenv_eval plugin env --shell sh "$@"
     }
     "#);
 }
