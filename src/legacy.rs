@@ -1,7 +1,8 @@
 //! The historical MetWork command names, for a binary invoked through a symlink.
 //!
 //! `layers`, `is_layer_installed`, `is_layer_loaded`, `get_layer_home`, `layer_wrapper`,
-//! `layer_load_bash_cmds` and `layer_unload_bash_cmds` accept their original options
+//! `layer_load_bash_cmds`, `layer_unload_bash_cmds`, `cronwrap`, `plugin_wrapper` and
+//! `plugins.{list,install,uninstall,info,hash,check}` accept their original options
 //! (GLib style: `--opt=value` or `--opt value`, options after positional arguments) and
 //! are translated into the equivalent mfenv command line. As with the originals, bad
 //! usage prints the help on stdout and exits with 1. `mfenv install-aliases DIR` makes
@@ -12,8 +13,15 @@ use std::ffi::OsString;
 use clap::{Parser, error::ErrorKind as ClapErrorKind};
 
 /// Every historical name mfenv answers to.
-pub const NAMES: [&str; 8] = [
+pub const NAMES: [&str; 15] = [
     "cronwrap",
+    "plugin_wrapper",
+    "plugins.list",
+    "plugins.install",
+    "plugins.uninstall",
+    "plugins.info",
+    "plugins.hash",
+    "plugins.check",
     "layers",
     "is_layer_installed",
     "is_layer_loaded",
@@ -143,6 +151,31 @@ struct LayerWrapper {
     command: Vec<OsString>,
 }
 
+/// run a command in the environment of a plugin
+#[derive(Debug, Parser)]
+#[command(name = "plugin_wrapper", disable_version_flag = true)]
+struct PluginWrapper {
+    /// change working directory to the plugin home
+    #[arg(long)]
+    cwd: bool,
+    /// unload all layers before
+    #[arg(long)]
+    empty: bool,
+    /// accepted for compatibility (mfenv keeps no cache)
+    #[arg(long, hide = true)]
+    ignore_cache: bool,
+    /// plugin name, or plugin home (with a `/`)
+    plugin: String,
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND",
+        value_parser = clap::value_parser!(OsString)
+    )]
+    command: Vec<OsString>,
+}
+
 /// The historical name `argv0` designates, if any.
 pub fn historical_name(argv0: &OsString) -> Option<&'static str> {
     let name = std::path::Path::new(argv0).file_name()?.to_str()?;
@@ -156,6 +189,25 @@ pub fn translate(name: &str, args: &[OsString]) -> Translation {
         out.extend(items.iter().map(OsString::from));
     };
     match name {
+        "plugin_wrapper" => match parse::<PluginWrapper>(args) {
+            Ok(parsed) => {
+                push(&mut out, &["plugin", "wrapper"]);
+                if parsed.cwd {
+                    push(&mut out, &["--cwd"]);
+                }
+                if parsed.empty {
+                    push(&mut out, &["--empty"]);
+                }
+                push(&mut out, &[&parsed.plugin, "--"]);
+                out.extend(parsed.command);
+            }
+            Err(exit) => return exit,
+        },
+        // `plugins.list` is `mfenv plugin list`, and so on, with the same options.
+        plugins if plugins.starts_with("plugins.") => {
+            push(&mut out, &["plugin", &plugins["plugins.".len()..]]);
+            out.extend(args.iter().skip(1).cloned());
+        }
         // Same options as `mfenv cronwrap`.
         "cronwrap" => {
             push(&mut out, &["cronwrap"]);
@@ -253,7 +305,7 @@ pub fn translate(name: &str, args: &[OsString]) -> Translation {
     }
     Translation::Run {
         args: out,
-        errors_exit_1: name == "layer_wrapper",
+        errors_exit_1: matches!(name, "layer_wrapper" | "plugin_wrapper"),
     }
 }
 
@@ -346,6 +398,34 @@ mod tests {
         assert_eq!(
             run("layer_wrapper", &["layer_wrapper", "--bogus", "--", "true"])[0],
             "exit 1"
+        );
+    }
+
+    #[test]
+    fn plugin_names_become_plugin_subcommands() {
+        assert_eq!(
+            run(
+                "plugin_wrapper",
+                &["plugin_wrapper", "--cwd", "foo", "ls", "-l"]
+            ),
+            [
+                "mfenv", "plugin", "wrapper", "--cwd", "foo", "--", "ls", "-l"
+            ]
+        );
+        assert_eq!(
+            run("plugin_wrapper", &["plugin_wrapper", "foo", "--", "ls"]),
+            ["mfenv", "plugin", "wrapper", "foo", "--", "ls"]
+        );
+        assert_eq!(
+            run("plugins.list", &["plugins.list", "--raw"]),
+            ["mfenv", "plugin", "list", "--raw"]
+        );
+        assert_eq!(
+            run(
+                "plugins.install",
+                &["plugins.install", "f.plugin", "--force"]
+            ),
+            ["mfenv", "plugin", "install", "f.plugin", "--force"]
         );
     }
 

@@ -13,8 +13,15 @@ use std::process::{Command, Output};
 
 use common::*;
 
-const NAMES: [&str; 8] = [
+const NAMES: [&str; 15] = [
     "cronwrap",
+    "plugin_wrapper",
+    "plugins.list",
+    "plugins.install",
+    "plugins.uninstall",
+    "plugins.info",
+    "plugins.hash",
+    "plugins.check",
     "layers",
     "is_layer_installed",
     "is_layer_loaded",
