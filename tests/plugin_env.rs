@@ -90,7 +90,7 @@ fn the_three_files_are_layered_and_overrides_may_not_set_private_keys() {
     install(
         &fixture,
         "foo",
-        "a = plugin\nb = plugin\nc = plugin\n\n[more]\nd = plugin\n",
+        "a = plugin\nb = plugin\nc = plugin\n\n[custom_more]\nd = plugin\n",
     );
     write_file(
         &fixture.override_path("foo"),
@@ -116,7 +116,7 @@ fn the_three_files_are_layered_and_overrides_may_not_set_private_keys() {
         config[&key("custom", "c")],
         ("system".into(), system_file.clone(), None)
     );
-    assert_eq!(config[&key("more", "d")].0, "plugin");
+    assert_eq!(config[&key("custom_more", "d")].0, "plugin");
     assert_eq!(config[&key("custom", "_private")].0, "x");
     assert_eq!(config[&key("general", "_version")].0, "1.0.0");
     assert!(

@@ -598,6 +598,114 @@ pub fn is_true(value: &str) -> bool {
     )
 }
 
+/// Keys of `[general]` (mfplugin's generic schema).
+const GENERAL_KEYS: [&str; 8] = [
+    "_version",
+    "_release",
+    "_summary",
+    "_license",
+    "_url",
+    "_maintainer",
+    "_vendor",
+    "_add_plugin_dir_to_python_path",
+];
+
+/// Keys of the command sections (`[app_*]`, `[extra_daemon_*]`).
+const COMMAND_KEYS: [&str; 11] = [
+    "_cmd_and_args",
+    "numprocesses",
+    "graceful_timeout",
+    "max_age",
+    "rlimit_as",
+    "rlimit_nofile",
+    "rlimit_stack",
+    "rlimit_fsize",
+    "debug",
+    "log_split_stdout_stderr",
+    "log_split_multiple_workers",
+];
+
+/// mfserv's additions to `[general]` and `[app_*]` (reference C3, module extensions).
+const MFSERV_GENERAL_KEYS: [&str; 4] = [
+    "_extra_nginx_http_conf_filename",
+    "_extra_nginx_server_conf_filename",
+    "_extra_nginx_init_worker_by_lua_block_filename",
+    "_add_plugin_dir_to_lua_path",
+];
+const MFSERV_APP_KEYS: [&str; 19] = [
+    "smart_stop_signal",
+    "smart_stop_delay",
+    "smart_start_delay",
+    "timeout",
+    "_debug_extra_options",
+    "_prefix_based_routing",
+    "_virtualdomain_based_routing",
+    "virtualdomain_based_routing_extra_vhosts",
+    "_static_routing",
+    "_static_url_prefix",
+    "_static_directory",
+    "prefix_based_routing_extra_routes",
+    "_gateway_interface_mode",
+    "_extra_nginx_conf_filename",
+    "_extra_nginx_conf_static_filename",
+    "_http_test_endpoint",
+    "_http_test_expected_status_code",
+    "_http_test_expected_body",
+    "_http_test_timeout",
+];
+
+/// The schema problems of a plugin configuration (reference C3, C5): sections other than
+/// `general`, `app_*`, `extra_daemon_*` and `custom*` (plus the module's own: mfserv's
+/// `internal`, mfdata's `step_*` and `switch_rules*`), and unknown keys in `[general]`,
+/// `[app_*]` and `[extra_daemon_*]`. One line per problem, `[section: S][key: K] ...`.
+/// mfdata's `[step_*]` and every `[custom*]` accept any key.
+pub fn schema_problems(documents: &[IniDocument], module: &str) -> Vec<String> {
+    let mfserv = module == "MFSERV";
+    let mfdata = module == "MFDATA";
+    let mut problems = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for document in documents {
+        for section in &document.sections {
+            let name = section.name.as_str();
+            let allowed_keys: Option<Vec<&str>> = if name == "general" {
+                let mut keys = GENERAL_KEYS.to_vec();
+                if mfserv {
+                    keys.extend(MFSERV_GENERAL_KEYS);
+                }
+                Some(keys)
+            } else if name.starts_with("extra_daemon_") {
+                Some(COMMAND_KEYS.to_vec())
+            } else if name.starts_with("app_") {
+                let mut keys = COMMAND_KEYS.to_vec();
+                if mfserv {
+                    keys.extend(MFSERV_APP_KEYS);
+                }
+                Some(keys)
+            } else if name.starts_with("custom")
+                || (mfserv && name == "internal")
+                || (mfdata && (name.starts_with("step_") || name.starts_with("switch_rules")))
+            {
+                None
+            } else {
+                if seen.insert(format!("section {name}")) {
+                    problems.push(format!("[section: {name}] unknown field"));
+                }
+                continue;
+            };
+            let Some(allowed_keys) = allowed_keys else {
+                continue;
+            };
+            for entry in &section.entries {
+                let key = split_variant(&entry.key).0;
+                if !allowed_keys.contains(&key) && seen.insert(format!("{name}/{key}")) {
+                    problems.push(format!("[section: {name}][key: {key}] unknown field"));
+                }
+            }
+        }
+    }
+    problems
+}
+
 /// Reads and validates `[general]` of `<home>/config.ini`, values rendered with `env`
 /// and variants resolved against `configuration`. Every problem is listed, one per
 /// line, naming the file, section and key.
@@ -620,7 +728,12 @@ pub fn general_from(
     configuration: &str,
 ) -> Result<General> {
     let resolved = resolve(documents, configuration);
-    let mut problems = Vec::new();
+    let module = env
+        .get("MFMODULE")
+        .filter(|m| !m.is_empty())
+        .unwrap_or("GENERIC")
+        .to_uppercase();
+    let mut problems = schema_problems(documents, &module);
     let general = resolved.get("general");
     if general.is_none() {
         problems.push("[section: general] required section is missing".to_owned());
@@ -797,6 +910,35 @@ mod tests {
         assert!(causes.contains("[section: general][key: _summary] empty values not allowed"));
         assert!(causes.contains("[section: general][key: _license] required field"));
         assert!(causes.contains("[section: general][key: _vendor] required field"));
+    }
+
+    #[test]
+    fn unknown_sections_and_keys_are_listed_one_per_line() {
+        let document = parse(
+            "[general]\n_version=1\n_summary=s\n_license=l\n_url=u\n_maintainer=m\n_vendor=v\n\
+             _typo=1\n[extra_daemon_foo]\nnumprocesses=1\nnumprocess[DEV]=2\n[custom_x]\nanything=1\n\
+             [oops]\nx=1\n[step_main]\nfailure_policy=keep\n",
+        )
+        .unwrap();
+        assert_eq!(
+            schema_problems(std::slice::from_ref(&document), "GENERIC"),
+            [
+                "[section: general][key: _typo] unknown field",
+                "[section: extra_daemon_foo][key: numprocess] unknown field",
+                "[section: oops] unknown field",
+                "[section: step_main] unknown field",
+            ]
+        );
+        // mfdata knows step sections.
+        assert_eq!(schema_problems(&[document], "MFDATA").len(), 3);
+        let error = general_from(
+            &[parse("[general]\n_version=1\n_summary=s\n_license=l\n_url=u\n_maintainer=m\n_vendor=v\n[bad]\n").unwrap()],
+            Path::new("/p/config.ini"),
+            &Env::default(),
+            "generic",
+        )
+        .unwrap_err();
+        assert_eq!(error.causes(), ["[section: bad] unknown field"]);
     }
 
     #[test]
