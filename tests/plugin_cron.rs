@@ -204,3 +204,30 @@ fn plugin_install_and_uninstall_update_the_crontab_themselves() {
     fixture.ok(&["plugin", "uninstall", "my-plug"]);
     assert_eq!(read_crontab(), FOREIGN);
 }
+
+#[test]
+fn crontabs_see_the_plugin_layer_s_own_extra_env() {
+    let _saved = SavedCrontab::new();
+    let fixture = PluginFixture::new();
+    let source = fixture.source("tool", "1.0.0");
+    fs::write(
+        source.join(".layerapi2_extra_env"),
+        "TOOL_JOB_ARGS=--from-layer\n",
+    )
+    .unwrap();
+    fs::write(
+        source.join("crontab"),
+        "* * * * * tool {{ TOOL_JOB_ARGS }} {{ GENERIC_CURRENT_PLUGIN_NAME }}\n",
+    )
+    .unwrap();
+    let file = fixture.release(&source);
+    write_crontab(FOREIGN);
+    fixture.ok(&["plugin", "install", utf8_path(&file)]);
+    let crontab = read_crontab();
+    assert!(
+        crontab.contains("* * * * * tool --from-layer tool\n"),
+        "{crontab}"
+    );
+    assert_success(&fixture.run(&["cron", "uninstall"]));
+    assert_eq!(read_crontab(), FOREIGN);
+}

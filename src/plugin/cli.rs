@@ -743,18 +743,21 @@ pub fn run_cron(command: CronCommand, env: &Env) -> Result<PluginOutput> {
                     home: plugin.home.to_string_lossy().into_owned(),
                     name: plugin.name.clone(),
                 };
-                let plugin_env = match plugin_environment(&inputs, &identity) {
-                    Ok(environment) => environment.applied_to(env),
-                    Err(error) => {
-                        output.stderr.push(format!(
-                            "mfenv: error: plugin `{}`: {}: its crontab is skipped",
-                            plugin.name,
-                            crate::plugin::model::flatten(&error)
-                        ));
-                        skipped.push(plugin.name);
-                        continue;
-                    }
-                };
+                let plugin_env =
+                    match plugin_environment(&inputs, &identity).and_then(|environment| {
+                        with_plugin_layer(env, &plugin.home, environment.settings())
+                    }) {
+                        Ok(environment) => environment,
+                        Err(error) => {
+                            output.stderr.push(format!(
+                                "mfenv: error: plugin `{}`: {}: its crontab is skipped",
+                                plugin.name,
+                                crate::plugin::model::flatten(&error)
+                            ));
+                            skipped.push(plugin.name);
+                            continue;
+                        }
+                    };
                 match cron::render_crontab(&text, |name| plugin_env.get(name).map(str::to_owned)) {
                     Ok(rendered) => {
                         let block = cron::block(module, &plugin.name, &rendered);
@@ -856,5 +859,29 @@ mod tests {
         assert!(is_file_argument("foo-1.0.0-1.metwork.generic.plugin"));
         assert!(is_file_argument("./foo"));
         assert!(!is_file_argument("foo_bar"));
+    }
+}
+
+/// The environment a plugin's commands run in (what `mfenv plugin wrapper` gives them):
+/// `env` with the plugin layer loaded, its extra_env included, and the plugin settings.
+fn with_plugin_layer(
+    env: &Env,
+    home: &std::path::Path,
+    settings: Vec<crate::env::diff::Setting>,
+) -> Result<Env> {
+    let request = crate::engine::ExecRequest {
+        layers: vec![(
+            crate::layer::model::LayerRef::Home(home.to_string_lossy().into_owned()),
+            false,
+        )],
+        load_optional: true,
+        settings,
+        ..crate::engine::ExecRequest::default()
+    };
+    let mut engine = crate::engine::Engine::new(env, false);
+    let environment = engine.exec_environment(&request)?;
+    match environment.failures.into_iter().next() {
+        Some(failure) => Err(failure),
+        None => Ok(environment.env),
     }
 }
