@@ -839,29 +839,6 @@ fn render_info(description: &Description) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_configuration_name_comes_from_mfconfig_then_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("metwork.config");
-        let env = Env::from_pairs([("MFCONFIG", "DEV_John")]);
-        assert_eq!(configuration_name(&env, &file), "dev_john");
-        assert_eq!(configuration_name(&Env::default(), &file), "generic");
-        std::fs::write(&file, "# a comment\n\n PROD \n").unwrap();
-        assert_eq!(configuration_name(&Env::default(), &file), "prod");
-    }
-
-    #[test]
-    fn an_argument_with_a_dot_or_slash_is_a_file() {
-        assert!(is_file_argument("foo-1.0.0-1.metwork.generic.plugin"));
-        assert!(is_file_argument("./foo"));
-        assert!(!is_file_argument("foo_bar"));
-    }
-}
-
 /// The environment a plugin's commands run in (what `mfenv plugin wrapper` gives them):
 /// `env` with the plugin layer loaded, its extra_env included, and the plugin settings.
 fn with_plugin_layer(
@@ -883,5 +860,28 @@ fn with_plugin_layer(
     match environment.failures.into_iter().next() {
         Some(failure) => Err(failure),
         None => Ok(environment.env),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_configuration_name_comes_from_mfconfig_then_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("metwork.config");
+        let env = Env::from_pairs([("MFCONFIG", "DEV_John")]);
+        assert_eq!(configuration_name(&env, &file), "dev_john");
+        assert_eq!(configuration_name(&Env::default(), &file), "generic");
+        std::fs::write(&file, "# a comment\n\n PROD \n").unwrap();
+        assert_eq!(configuration_name(&Env::default(), &file), "prod");
+    }
+
+    #[test]
+    fn an_argument_with_a_dot_or_slash_is_a_file() {
+        assert!(is_file_argument("foo-1.0.0-1.metwork.generic.plugin"));
+        assert!(is_file_argument("./foo"));
+        assert!(!is_file_argument("foo_bar"));
     }
 }
