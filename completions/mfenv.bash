@@ -142,6 +142,9 @@ _mfenv() {
             mfenv__subcmd__help__subcmd__cron,uninstall)
                 cmd="mfenv__subcmd__help__subcmd__cron__subcmd__uninstall"
                 ;;
+            mfenv__subcmd__help__subcmd__plugin,bootstrap)
+                cmd="mfenv__subcmd__help__subcmd__plugin__subcmd__bootstrap"
+                ;;
             mfenv__subcmd__help__subcmd__plugin,check)
                 cmd="mfenv__subcmd__help__subcmd__plugin__subcmd__check"
                 ;;
@@ -180,6 +183,15 @@ _mfenv() {
                 ;;
             mfenv__subcmd__help__subcmd__plugin,wrapper)
                 cmd="mfenv__subcmd__help__subcmd__plugin__subcmd__wrapper"
+                ;;
+            mfenv__subcmd__help__subcmd__plugin__subcmd__bootstrap,create)
+                cmd="mfenv__subcmd__help__subcmd__plugin__subcmd__bootstrap__subcmd__create"
+                ;;
+            mfenv__subcmd__help__subcmd__plugin__subcmd__bootstrap,list)
+                cmd="mfenv__subcmd__help__subcmd__plugin__subcmd__bootstrap__subcmd__list"
+                ;;
+            mfenv__subcmd__plugin,bootstrap)
+                cmd="mfenv__subcmd__plugin__subcmd__bootstrap"
                 ;;
             mfenv__subcmd__plugin,check)
                 cmd="mfenv__subcmd__plugin__subcmd__check"
@@ -223,6 +235,27 @@ _mfenv() {
             mfenv__subcmd__plugin,wrapper)
                 cmd="mfenv__subcmd__plugin__subcmd__wrapper"
                 ;;
+            mfenv__subcmd__plugin__subcmd__bootstrap,create)
+                cmd="mfenv__subcmd__plugin__subcmd__bootstrap__subcmd__create"
+                ;;
+            mfenv__subcmd__plugin__subcmd__bootstrap,help)
+                cmd="mfenv__subcmd__plugin__subcmd__bootstrap__subcmd__help"
+                ;;
+            mfenv__subcmd__plugin__subcmd__bootstrap,list)
+                cmd="mfenv__subcmd__plugin__subcmd__bootstrap__subcmd__list"
+                ;;
+            mfenv__subcmd__plugin__subcmd__bootstrap__subcmd__help,create)
+                cmd="mfenv__subcmd__plugin__subcmd__bootstrap__subcmd__help__subcmd__create"
+                ;;
+            mfenv__subcmd__plugin__subcmd__bootstrap__subcmd__help,help)
+                cmd="mfenv__subcmd__plugin__subcmd__bootstrap__subcmd__help__subcmd__help"
+                ;;
+            mfenv__subcmd__plugin__subcmd__bootstrap__subcmd__help,list)
+                cmd="mfenv__subcmd__plugin__subcmd__bootstrap__subcmd__help__subcmd__list"
+                ;;
+            mfenv__subcmd__plugin__subcmd__help,bootstrap)
+                cmd="mfenv__subcmd__plugin__subcmd__help__subcmd__bootstrap"
+                ;;
             mfenv__subcmd__plugin__subcmd__help,check)
                 cmd="mfenv__subcmd__plugin__subcmd__help__subcmd__check"
                 ;;
@@ -264,6 +297,12 @@ _mfenv() {
                 ;;
             mfenv__subcmd__plugin__subcmd__help,wrapper)
                 cmd="mfenv__subcmd__plugin__subcmd__help__subcmd__wrapper"
+                ;;
+            mfenv__subcmd__plugin__subcmd__help__subcmd__bootstrap,create)
+                cmd="mfenv__subcmd__plugin__subcmd__help__subcmd__bootstrap__subcmd__create"
+                ;;
+            mfenv__subcmd__plugin__subcmd__help__subcmd__bootstrap,list)
+                cmd="mfenv__subcmd__plugin__subcmd__help__subcmd__bootstrap__subcmd__list"
                 ;;
             *)
                 ;;
@@ -778,8 +817,50 @@ _mfenv() {
             return 0
             ;;
         mfenv__subcmd__help__subcmd__plugin)
-            opts="list info hash check install uninstall develop release repackage provision config env wrapper"
+            opts="list info hash check install uninstall develop release repackage provision config env bootstrap wrapper"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__help__subcmd__plugin__subcmd__bootstrap)
+            opts="list create"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__help__subcmd__plugin__subcmd__bootstrap__subcmd__create)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__help__subcmd__plugin__subcmd__bootstrap__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1126,8 +1207,142 @@ _mfenv() {
             return 0
             ;;
         mfenv__subcmd__plugin)
-            opts="-h -V --help --version list info hash check install uninstall develop release repackage provision config env wrapper help"
+            opts="-h -V --help --version list info hash check install uninstall develop release repackage provision config env bootstrap wrapper help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__plugin__subcmd__bootstrap)
+            opts="-h -V --help --version list create help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__plugin__subcmd__bootstrap__subcmd__create)
+            opts="-t -h --template --no-input --version --release --summary --license --url --maintainer --vendor --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --template)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -t)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --version)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --release)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --summary)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --license)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --maintainer)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --vendor)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__plugin__subcmd__bootstrap__subcmd__help)
+            opts="list create help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__plugin__subcmd__bootstrap__subcmd__help__subcmd__create)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__plugin__subcmd__bootstrap__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__plugin__subcmd__bootstrap__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__plugin__subcmd__bootstrap__subcmd__list)
+            opts="-h -V --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1214,8 +1429,50 @@ _mfenv() {
             return 0
             ;;
         mfenv__subcmd__plugin__subcmd__help)
-            opts="list info hash check install uninstall develop release repackage provision config env wrapper help"
+            opts="list info hash check install uninstall develop release repackage provision config env bootstrap wrapper help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__plugin__subcmd__help__subcmd__bootstrap)
+            opts="list create"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__plugin__subcmd__help__subcmd__bootstrap__subcmd__create)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__plugin__subcmd__help__subcmd__bootstrap__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

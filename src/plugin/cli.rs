@@ -157,6 +157,9 @@ pub enum PluginCommand {
         #[arg(long)]
         exit: bool,
     },
+    /// Create a plugin directory from a template (the old `bootstrap_plugin.py`)
+    #[command(subcommand)]
+    Bootstrap(BootstrapCommand),
     /// Run a command in a plugin's environment (the old `plugin_wrapper`)
     #[command(after_help = WRAPPER_EXAMPLES)]
     Wrapper {
@@ -173,6 +176,59 @@ pub enum PluginCommand {
         command: Vec<std::ffi::OsString>,
     },
 }
+
+/// `mfenv plugin bootstrap …`.
+#[derive(Debug, Subcommand)]
+pub enum BootstrapCommand {
+    /// List the plugin templates
+    List,
+    /// Create ./NAME from a template
+    #[command(after_help = BOOTSTRAP_EXAMPLES, disable_version_flag = true)]
+    Create(Box<CreateArgs>),
+}
+
+/// The options of `mfenv plugin bootstrap create`.
+#[derive(Debug, clap::Args)]
+pub struct CreateArgs {
+    /// The plugin name (also the directory created)
+    pub name: String,
+    /// The template (see `mfenv plugin bootstrap list`)
+    #[arg(short, long, default_value = crate::plugin::bootstrap::DEFAULT_TEMPLATE)]
+    pub template: String,
+    /// Never prompt: missing values take their defaults
+    #[arg(long)]
+    pub no_input: bool,
+    /// The plugin version [default: 0.0.1]
+    #[arg(long)]
+    pub version: Option<String>,
+    /// The release of the version [default: 1]
+    #[arg(long)]
+    pub release: Option<String>,
+    /// A one-line summary
+    #[arg(long)]
+    pub summary: Option<String>,
+    /// The license (Proprietary, BSD, MIT, GPL, ...) [default: Proprietary]
+    #[arg(long)]
+    pub license: Option<String>,
+    /// The plugin home page
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Who maintains the plugin (`Name <email>`)
+    #[arg(long)]
+    pub maintainer: Option<String>,
+    /// Who ships the plugin
+    #[arg(long)]
+    pub vendor: Option<String>,
+}
+
+const BOOTSTRAP_EXAMPLES: &str = "\
+Examples:
+  mfenv plugin bootstrap create foo                     prompts on a terminal
+  mfenv plugin bootstrap create --template python3 --no-input --summary 'does foo' foo
+
+Values not given as options are asked for on a terminal (Enter keeps the default shown),
+and take their defaults with --no-input or when stdin is not a terminal. The directory
+appears complete in one rename, and passes `mfenv plugin check` as created.";
 
 /// `mfenv cron …`.
 #[derive(Debug, Subcommand)]
@@ -510,6 +566,7 @@ fn execute(command: PluginCommand, manager: &mut Manager<'_>, env: &Env) -> Resu
             }
             Ok(render_info(&description))
         }
+        PluginCommand::Bootstrap(command) => bootstrap(command, manager, env),
         PluginCommand::Hash { target } => Ok(describe(manager, &target)?.hash() + "\n"),
         PluginCommand::Check { dir } => {
             let cwd = current_dir()?;
@@ -689,6 +746,94 @@ fn follow_with_cron(
             crate::plugin::model::flatten(&error)
         )),
     }
+}
+
+/// `mfenv plugin bootstrap list|create`.
+fn bootstrap(command: BootstrapCommand, manager: &mut Manager<'_>, env: &Env) -> Result<String> {
+    use crate::plugin::bootstrap::{self, FIELDS, Variables};
+    let BootstrapCommand::Create(args) = command else {
+        return Ok(bootstrap::render_list());
+    };
+    let CreateArgs {
+        name,
+        template,
+        no_input,
+        version,
+        release,
+        summary,
+        license,
+        url,
+        maintainer,
+        vendor,
+    } = *args;
+    let cwd = current_dir()?;
+    let target = cwd.join(&name);
+    bootstrap::check_request(&template, &name, &target)?;
+    let mut values: std::collections::BTreeMap<&'static str, String> = [
+        ("version", version),
+        ("release", release),
+        ("summary", summary),
+        ("license", license),
+        ("url", url),
+        ("maintainer", maintainer),
+        ("vendor", vendor),
+    ]
+    .into_iter()
+    .filter_map(|(key, value)| Some((key, value?)))
+    .collect();
+    if !no_input && std::io::stdin().is_terminal() {
+        for field in FIELDS {
+            if values.contains_key(field.key) {
+                continue;
+            }
+            if let Some(answer) = prompt(field.prompt, field.default)? {
+                values.insert(field.key, answer);
+            }
+        }
+    }
+    let variables = Variables::new(
+        &name,
+        &manager.context.module_lowercase,
+        &format_version(env),
+        &values,
+    )?;
+    let files = bootstrap::render(&template, &variables);
+    bootstrap::write_plugin(&target, &files, |staging| {
+        manager.check(staging).map(|_| ()).map_err(|error| {
+            error.context(format!("the `{template}` template gives an invalid plugin"))
+        })
+    })?;
+    manager.messages.push(format!(
+        "plugin `{name}` created from template `{template}` in `{}`",
+        target.display()
+    ));
+    Ok(format!("{}\n", target.display()))
+}
+
+/// Asks for one value on the terminal; `None` keeps the default (empty answer, EOF).
+fn prompt(question: &str, default: &str) -> Result<Option<String>> {
+    let io_error = |err: std::io::Error| {
+        Error::new(ErrorKind::Io, "cannot read the answer from the terminal")
+            .caused_by(crate::error::io_reason(&err))
+    };
+    let mut stderr = std::io::stderr();
+    write!(stderr, "{question} [{default}]: ").map_err(io_error)?;
+    stderr.flush().map_err(io_error)?;
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).map_err(io_error)?;
+    let answer = line.trim();
+    Ok((!answer.is_empty()).then(|| answer.to_owned()))
+}
+
+/// The `.plugin_format_version` of new plugins: `MFMODULE_VERSION` when it has the
+/// `X.Y.Z` form the format needs, else the mfenv version.
+fn format_version(env: &Env) -> String {
+    env.get("MFMODULE_VERSION")
+        .filter(|version| {
+            version.split('.').count() >= 3 && !version.chars().any(|c| c.is_control() || c == ' ')
+        })
+        .unwrap_or(env!("CARGO_PKG_VERSION"))
+        .to_owned()
 }
 
 /// `mfenv cron install|uninstall`.

@@ -7,6 +7,7 @@
 //! - [`environment`]: the plugin environment of `plugin env`, `plugin wrapper`, cron;
 //! - [`cron`]: the plugin crontab blocks of `mfenv cron install|uninstall`;
 //! - [`archive`]: reading `.plugin` files: the whole-archive check and safe extraction;
+//! - [`bootstrap`]: the embedded plugin templates and `plugin bootstrap`;
 //! - [`release`]: building `.plugin` files (`.releaseignore`, reproducible output);
 //! - [`overrides`]: the OP override template and the baking done by repackage;
 //! - [`manager`]: the plugins base dir: list, info, hash, install, uninstall, develop,
@@ -16,6 +17,7 @@
 //! - [`cli`]: the `mfenv plugin …` commands (the edge).
 
 pub mod archive;
+pub mod bootstrap;
 pub mod cli;
 pub mod config;
 pub mod cron;

@@ -1,0 +1,3 @@
+"""The {{name}} plugin."""
+
+__version__ = "{{version}}"
