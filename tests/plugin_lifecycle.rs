@@ -303,13 +303,14 @@ fn new_name_installs_the_plugin_under_another_label() {
 }
 
 #[test]
-fn postinstall_runs_in_the_plugin_home_with_its_layer_and_identity() {
+fn postinstall_runs_in_the_plugin_home_with_its_layer_and_plugin_env() {
     let plugins = PluginFixture::new();
     let home = plugins.source("foo", "1.0.0");
     write_executable(
         &home.join("postinstall"),
         "#!/bin/sh\n{ pwd; echo \"$GENERIC_CURRENT_PLUGIN_NAME\"; echo \"$GENERIC_CURRENT_PLUGIN_DIR\";\
-         echo \"$GENERIC_CURRENT_PLUGIN_LABEL\"; foo_hello; } > postinstall.out\necho done installing\n",
+         echo \"$GENERIC_CURRENT_PLUGIN_LABEL\"; foo_hello; echo \"$GENERIC_CURRENT_PLUGIN_CUSTOM_GREETING\";\
+         echo \"$TMPDIR\"; } > postinstall.out\necho done installing\n",
     );
     let file = plugins.release(&home);
     let output = plugins.run(&["plugin", "install", utf8_path(&file)]);
@@ -324,7 +325,10 @@ fn postinstall_runs_in_the_plugin_home_with_its_layer_and_identity() {
     let home_text = installed.display().to_string();
     assert_eq!(
         report,
-        format!("{home_text}\nfoo\n{home_text}\nplugin_foo@generic\nhello from foo 1.0.0\n")
+        format!(
+            "{home_text}\nfoo\n{home_text}\nplugin_foo@generic\nhello from foo 1.0.0\nhello\n{}\n",
+            plugins.runtime.join("tmp/foo").display()
+        )
     );
 }
 

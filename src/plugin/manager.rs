@@ -776,8 +776,8 @@ impl<'a> Manager<'a> {
         Ok(target)
     }
 
-    /// Runs `<home>/postinstall` when it is an executable file, in the plugin's layer
-    /// environment (through `mfenv exec`), from the plugin home.
+    /// Runs `<home>/postinstall` when it is an executable file, in the plugin env with
+    /// its layer loaded (through `mfenv plugin wrapper`), from the plugin home.
     fn run_postinstall(&mut self, name: &str, home: &Path) -> Result<()> {
         let script = home.join(POSTINSTALL_FILE);
         let runnable = fs::metadata(&script)
@@ -791,24 +791,16 @@ impl<'a> Manager<'a> {
                 "cannot run the postinstall: the mfenv binary is unknown",
             ));
         };
-        let module = &self.context.module;
-        let label = self.context.plugin_label(name);
-        let home_text = home.to_string_lossy().into_owned();
-        // A home is unambiguous; a label is used only when the home cannot be listed.
-        let layer = if home_text.contains(',') {
-            label.clone()
-        } else {
-            home_text.clone()
-        };
+        // The plugin env (configuration variables, TMPDIR, PYTHONPATH, identity) and the
+        // plugin layer, as `mfenv plugin wrapper` gives every plugin command.
         let output = Command::new(binary)
             .env_clear()
             .envs(self.env.vars())
             .env("MFMODULE_PLUGINS_BASE_DIR", self.base_dir())
-            .env(format!("{module}_CURRENT_PLUGIN_NAME"), name)
-            .env(format!("{module}_CURRENT_PLUGIN_DIR"), &home_text)
-            .env(format!("{module}_CURRENT_PLUGIN_LABEL"), &label)
             .current_dir(home)
-            .args(["exec", "-l", &layer, "--"])
+            .args(["plugin", "wrapper", "--cwd"])
+            .arg(home)
+            .arg("--")
             .arg(&script)
             .stdin(Stdio::null())
             .output()
