@@ -386,6 +386,17 @@ struct Output {
     status: u8,
 }
 
+impl From<crate::plugin::cli::PluginOutput> for Output {
+    fn from(output: crate::plugin::cli::PluginOutput) -> Self {
+        Output {
+            stdout: output.stdout,
+            stderr: output.stderr,
+            exec: None,
+            status: 0,
+        }
+    }
+}
+
 /// A command to replace mfenv with.
 struct ExecTarget {
     command: Vec<OsString>,
@@ -511,24 +522,12 @@ fn run(cli: Cli, env: &Env) -> std::result::Result<Output, Failure> {
             empty,
             command,
         }) => plugin_wrapper(env, &target, cwd, empty, command),
-        Command::Cron(command) => match crate::plugin::cli::run_cron(command, env) {
-            Ok(output) => Ok(Output {
-                stdout: output.stdout,
-                stderr: output.stderr,
-                exec: None,
-                status: 0,
-            }),
-            Err(error) => Err((error, Vec::new())),
-        },
-        Command::Plugin(command) => match crate::plugin::cli::run(command, env) {
-            Ok(output) => Ok(Output {
-                stdout: output.stdout,
-                stderr: output.stderr,
-                exec: None,
-                status: 0,
-            }),
-            Err(error) => Err((error, Vec::new())),
-        },
+        Command::Cron(command) => crate::plugin::cli::run_cron(command, env)
+            .map(Output::from)
+            .map_err(|error| (error, Vec::new())),
+        Command::Plugin(command) => crate::plugin::cli::run(command, env)
+            .map(Output::from)
+            .map_err(|error| (error, Vec::new())),
         Command::Why { variables, json } => {
             let mut engine = Engine::new(env, false);
             let reports = engine
