@@ -28,6 +28,9 @@ _mfenv() {
             mfenv,cronwrap)
                 cmd="mfenv__subcmd__cronwrap"
                 ;;
+            mfenv,daemons)
+                cmd="mfenv__subcmd__daemons"
+                ;;
             mfenv,exec)
                 cmd="mfenv__subcmd__exec"
                 ;;
@@ -85,6 +88,48 @@ _mfenv() {
             mfenv__subcmd__cron__subcmd__help,uninstall)
                 cmd="mfenv__subcmd__cron__subcmd__help__subcmd__uninstall"
                 ;;
+            mfenv__subcmd__daemons,help)
+                cmd="mfenv__subcmd__daemons__subcmd__help"
+                ;;
+            mfenv__subcmd__daemons,reload)
+                cmd="mfenv__subcmd__daemons__subcmd__reload"
+                ;;
+            mfenv__subcmd__daemons,restart)
+                cmd="mfenv__subcmd__daemons__subcmd__restart"
+                ;;
+            mfenv__subcmd__daemons,run)
+                cmd="mfenv__subcmd__daemons__subcmd__run"
+                ;;
+            mfenv__subcmd__daemons,start)
+                cmd="mfenv__subcmd__daemons__subcmd__start"
+                ;;
+            mfenv__subcmd__daemons,status)
+                cmd="mfenv__subcmd__daemons__subcmd__status"
+                ;;
+            mfenv__subcmd__daemons,stop)
+                cmd="mfenv__subcmd__daemons__subcmd__stop"
+                ;;
+            mfenv__subcmd__daemons__subcmd__help,help)
+                cmd="mfenv__subcmd__daemons__subcmd__help__subcmd__help"
+                ;;
+            mfenv__subcmd__daemons__subcmd__help,reload)
+                cmd="mfenv__subcmd__daemons__subcmd__help__subcmd__reload"
+                ;;
+            mfenv__subcmd__daemons__subcmd__help,restart)
+                cmd="mfenv__subcmd__daemons__subcmd__help__subcmd__restart"
+                ;;
+            mfenv__subcmd__daemons__subcmd__help,run)
+                cmd="mfenv__subcmd__daemons__subcmd__help__subcmd__run"
+                ;;
+            mfenv__subcmd__daemons__subcmd__help,start)
+                cmd="mfenv__subcmd__daemons__subcmd__help__subcmd__start"
+                ;;
+            mfenv__subcmd__daemons__subcmd__help,status)
+                cmd="mfenv__subcmd__daemons__subcmd__help__subcmd__status"
+                ;;
+            mfenv__subcmd__daemons__subcmd__help,stop)
+                cmd="mfenv__subcmd__daemons__subcmd__help__subcmd__stop"
+                ;;
             mfenv__subcmd__help,complete)
                 cmd="mfenv__subcmd__help__subcmd__complete"
                 ;;
@@ -96,6 +141,9 @@ _mfenv() {
                 ;;
             mfenv__subcmd__help,cronwrap)
                 cmd="mfenv__subcmd__help__subcmd__cronwrap"
+                ;;
+            mfenv__subcmd__help,daemons)
+                cmd="mfenv__subcmd__help__subcmd__daemons"
                 ;;
             mfenv__subcmd__help,exec)
                 cmd="mfenv__subcmd__help__subcmd__exec"
@@ -141,6 +189,24 @@ _mfenv() {
                 ;;
             mfenv__subcmd__help__subcmd__cron,uninstall)
                 cmd="mfenv__subcmd__help__subcmd__cron__subcmd__uninstall"
+                ;;
+            mfenv__subcmd__help__subcmd__daemons,reload)
+                cmd="mfenv__subcmd__help__subcmd__daemons__subcmd__reload"
+                ;;
+            mfenv__subcmd__help__subcmd__daemons,restart)
+                cmd="mfenv__subcmd__help__subcmd__daemons__subcmd__restart"
+                ;;
+            mfenv__subcmd__help__subcmd__daemons,run)
+                cmd="mfenv__subcmd__help__subcmd__daemons__subcmd__run"
+                ;;
+            mfenv__subcmd__help__subcmd__daemons,start)
+                cmd="mfenv__subcmd__help__subcmd__daemons__subcmd__start"
+                ;;
+            mfenv__subcmd__help__subcmd__daemons,status)
+                cmd="mfenv__subcmd__help__subcmd__daemons__subcmd__status"
+                ;;
+            mfenv__subcmd__help__subcmd__daemons,stop)
+                cmd="mfenv__subcmd__help__subcmd__daemons__subcmd__stop"
                 ;;
             mfenv__subcmd__help__subcmd__plugin,bootstrap)
                 cmd="mfenv__subcmd__help__subcmd__plugin__subcmd__bootstrap"
@@ -311,7 +377,7 @@ _mfenv() {
 
     case "${cmd}" in
         mfenv)
-            opts="-h -V --help --version load exec unload layers cronwrap why is-installed is-loaded home hook completions plugin cron install-aliases man complete help"
+            opts="-h -V --help --version load exec unload layers cronwrap why is-installed is-loaded home hook completions plugin cron daemons install-aliases man complete help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -532,6 +598,216 @@ _mfenv() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mfenv__subcmd__daemons)
+            opts="-h -V --help --version run start status stop restart reload help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__daemons__subcmd__help)
+            opts="run start status stop restart reload help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__daemons__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__daemons__subcmd__help__subcmd__reload)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__daemons__subcmd__help__subcmd__restart)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__daemons__subcmd__help__subcmd__run)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__daemons__subcmd__help__subcmd__start)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__daemons__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__daemons__subcmd__help__subcmd__stop)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__daemons__subcmd__reload)
+            opts="-h -V --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__daemons__subcmd__restart)
+            opts="-h -V --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__daemons__subcmd__run)
+            opts="-h -V --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__daemons__subcmd__start)
+            opts="-h -V --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__daemons__subcmd__status)
+            opts="-h -V --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__daemons__subcmd__stop)
+            opts="-h -V --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mfenv__subcmd__exec)
             opts="-l -e -E -k -c -x -p -f -d -h -V --layers --empty --empty-env --empty-env-keeps --cwd --extra-env-prefix --prepend-env --force-prepend --dont-load-optional --debug --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -579,7 +855,7 @@ _mfenv() {
             return 0
             ;;
         mfenv__subcmd__help)
-            opts="load exec unload layers cronwrap why is-installed is-loaded home hook completions plugin cron install-aliases man complete help"
+            opts="load exec unload layers cronwrap why is-installed is-loaded home hook completions plugin cron daemons install-aliases man complete help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -665,6 +941,104 @@ _mfenv() {
         mfenv__subcmd__help__subcmd__cronwrap)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__help__subcmd__daemons)
+            opts="run start status stop restart reload"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__help__subcmd__daemons__subcmd__reload)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__help__subcmd__daemons__subcmd__restart)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__help__subcmd__daemons__subcmd__run)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__help__subcmd__daemons__subcmd__start)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__help__subcmd__daemons__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__help__subcmd__daemons__subcmd__stop)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -161,6 +161,9 @@ enum Command {
     /// Install or remove the plugins' crontabs in the user's crontab
     #[command(subcommand)]
     Cron(crate::plugin::cli::CronCommand),
+    /// Supervise the plugins' extra daemons: run, start, status, stop, restart, reload
+    #[command(subcommand, after_help = crate::daemon::cli::DAEMONS_EXAMPLES)]
+    Daemons(crate::daemon::cli::DaemonsCommand),
     /// Create symlinks named after the historical MetWork commands (layers,
     /// layer_wrapper, is_layer_loaded, ...) pointing to this binary
     #[command(
@@ -386,6 +389,17 @@ struct Output {
     status: u8,
 }
 
+impl From<crate::daemon::cli::DaemonsOutput> for Output {
+    fn from(output: crate::daemon::cli::DaemonsOutput) -> Self {
+        Output {
+            stdout: output.stdout,
+            stderr: output.stderr,
+            exec: None,
+            status: output.status,
+        }
+    }
+}
+
 impl From<crate::plugin::cli::PluginOutput> for Output {
     fn from(output: crate::plugin::cli::PluginOutput) -> Self {
         Output {
@@ -522,6 +536,9 @@ fn run(cli: Cli, env: &Env) -> std::result::Result<Output, Failure> {
             empty,
             command,
         }) => plugin_wrapper(env, &target, cwd, empty, command),
+        Command::Daemons(command) => crate::daemon::cli::run(command, env)
+            .map(Output::from)
+            .map_err(|error| (error, Vec::new())),
         Command::Cron(command) => crate::plugin::cli::run_cron(command, env)
             .map(Output::from)
             .map_err(|error| (error, Vec::new())),

@@ -11,6 +11,7 @@
 pub mod cli;
 pub mod context;
 pub mod cronwrap;
+pub mod daemon;
 pub mod engine;
 pub mod env;
 pub mod error;

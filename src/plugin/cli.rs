@@ -360,7 +360,7 @@ pub fn configuration_of(env: &Env) -> String {
     configuration_name(env, Path::new(file))
 }
 
-fn manager_options(env: &Env) -> Result<ManagerOptions> {
+pub(crate) fn manager_options(env: &Env) -> Result<ManagerOptions> {
     Ok(ManagerOptions {
         configuration: configuration_of(env),
         lock_timeout: lock::timeout_from(env.get("MFENV_LOCK_TIMEOUT"))?,

@@ -1,0 +1,206 @@
+//! Daemon log files, rotated by size (reference E2).
+//!
+//! The supervisor reads each daemon's stdout and stderr through pipes and is the only
+//! writer of the log files, so several workers can share one file without locks. When a
+//! file reaches the maximum size it is renamed `FILE.1` (`FILE.1` becomes `FILE.2`, …)
+//! and a new one is started; the oldest beyond the number kept is deleted.
+//!
+//! The size and the number of files come from `${MODULE}_LOG_MAX_SIZE_BEFORE_ROTATION`
+//! (default 100 MiB) and `${MODULE}_LOG_NUMBER_OF_ROTATED_FILES` (default 5), the
+//! variables a MetWork module exports from its `[log]` configuration.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// When to rotate and how many old files to keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rotation {
+    pub max_size: u64,
+    pub keep: u32,
+}
+
+impl Rotation {
+    pub const DEFAULT: Rotation = Rotation {
+        max_size: 104_857_600,
+        keep: 5,
+    };
+
+    /// The rotation the module variables ask for (defaults for unset or unreadable).
+    pub fn from_lookup(module: &str, lookup: impl Fn(&str) -> Option<String>) -> Rotation {
+        let read = |suffix: &str| {
+            lookup(&format!("{module}_LOG_{suffix}")).and_then(|v| v.trim().parse::<u64>().ok())
+        };
+        Rotation {
+            max_size: read("MAX_SIZE_BEFORE_ROTATION")
+                .filter(|size| *size > 0)
+                .unwrap_or(Rotation::DEFAULT.max_size),
+            keep: read("NUMBER_OF_ROTATED_FILES")
+                .map(|keep| keep.min(1000) as u32)
+                .unwrap_or(Rotation::DEFAULT.keep),
+        }
+    }
+}
+
+/// A log file being appended to.
+#[derive(Debug)]
+pub struct LogFile {
+    path: PathBuf,
+    file: Option<File>,
+    size: u64,
+    rotation: Rotation,
+    /// The last write error, reported once.
+    pub failed: Option<String>,
+}
+
+/// A log file shared by the readers of several pipes.
+pub type SharedLog = Arc<Mutex<LogFile>>;
+
+impl LogFile {
+    /// Opens (creating) `path` for appending.
+    pub fn open(path: &Path, rotation: Rotation) -> io::Result<LogFile> {
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let size = file.metadata()?.len();
+        Ok(LogFile {
+            path: path.to_owned(),
+            file: Some(file),
+            size,
+            rotation,
+            failed: None,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends `data`, rotating first when the file is full.
+    pub fn write(&mut self, data: &[u8]) {
+        if self.size > 0 && self.size + data.len() as u64 > self.rotation.max_size {
+            if let Err(err) = self.rotate() {
+                self.failed = Some(format!("cannot rotate `{}`: {err}", self.path.display()));
+            }
+        }
+        let Some(file) = self.file.as_mut() else {
+            return;
+        };
+        match file.write_all(data) {
+            Ok(()) => self.size += data.len() as u64,
+            Err(err) => {
+                self.failed = Some(format!("cannot write `{}`: {err}", self.path.display()));
+            }
+        }
+    }
+
+    fn numbered(&self, number: u32) -> PathBuf {
+        let mut name = self.path.as_os_str().to_owned();
+        name.push(format!(".{number}"));
+        PathBuf::from(name)
+    }
+
+    fn rotate(&mut self) -> io::Result<()> {
+        self.file = None;
+        if self.rotation.keep == 0 {
+            fs::remove_file(&self.path).or_else(ignore_missing)?;
+        } else {
+            fs::remove_file(self.numbered(self.rotation.keep)).or_else(ignore_missing)?;
+            for number in (1..self.rotation.keep).rev() {
+                fs::rename(self.numbered(number), self.numbered(number + 1))
+                    .or_else(ignore_missing)?;
+            }
+            fs::rename(&self.path, self.numbered(1)).or_else(ignore_missing)?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
+        self.file = Some(file);
+        self.size = 0;
+        Ok(())
+    }
+}
+
+fn ignore_missing(err: io::Error) -> io::Result<()> {
+    if err.kind() == io::ErrorKind::NotFound {
+        Ok(())
+    } else {
+        Err(err)
+    }
+}
+
+/// Copies everything `source` gives into `log` until end of file (the process and
+/// every process it started closed the pipe). Runs on its own thread.
+pub fn pump(mut source: impl Read, log: SharedLog) {
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        match source.read(&mut buffer) {
+            Ok(0) => return,
+            Ok(n) => {
+                let mut log = log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                log.write(&buffer[..n]);
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotation_keeps_the_newest_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.log");
+        let rotation = Rotation {
+            max_size: 10,
+            keep: 2,
+        };
+        let mut log = LogFile::open(&path, rotation).unwrap();
+        for chunk in ["aaaaaaaa\n", "bbbbbbbb\n", "cccccccc\n", "dddddddd\n"] {
+            log.write(chunk.as_bytes());
+        }
+        assert!(log.failed.is_none());
+        assert_eq!(fs::read_to_string(&path).unwrap(), "dddddddd\n");
+        assert_eq!(
+            fs::read_to_string(dir.path().join("d.log.1")).unwrap(),
+            "cccccccc\n"
+        );
+        assert_eq!(
+            fs::read_to_string(dir.path().join("d.log.2")).unwrap(),
+            "bbbbbbbb\n"
+        );
+        assert!(!dir.path().join("d.log.3").exists());
+    }
+
+    #[test]
+    fn an_existing_file_is_appended_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.log");
+        fs::write(&path, "old\n").unwrap();
+        let mut log = LogFile::open(&path, Rotation::DEFAULT).unwrap();
+        log.write(b"new\n");
+        assert_eq!(fs::read_to_string(&path).unwrap(), "old\nnew\n");
+    }
+
+    #[test]
+    fn rotation_settings_come_from_the_module_variables() {
+        let rotation = Rotation::from_lookup("MFDATA", |name| match name {
+            "MFDATA_LOG_MAX_SIZE_BEFORE_ROTATION" => Some("2048".to_owned()),
+            "MFDATA_LOG_NUMBER_OF_ROTATED_FILES" => Some("junk".to_owned()),
+            _ => None,
+        });
+        assert_eq!(
+            rotation,
+            Rotation {
+                max_size: 2048,
+                keep: 5
+            }
+        );
+    }
+}

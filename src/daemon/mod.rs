@@ -1,0 +1,15 @@
+//! `mfenv daemons …`: the supervisor of the plugins' extra daemons (reference E).
+//!
+//! - [`spec`]: which daemons the plugins declare and how they run (pure);
+//! - [`supervisor`]: the foreground supervisor: processes, restarts, limits, reloads;
+//! - [`logs`]: the daemons' log files, rotated by size;
+//! - [`watch`]: autorestart on file changes (`.autorestart_includes/excludes`);
+//! - [`control`]: the socket protocol between the commands and the supervisor;
+//! - [`cli`]: the commands.
+
+pub mod cli;
+pub mod control;
+pub mod logs;
+pub mod spec;
+pub mod supervisor;
+pub mod watch;

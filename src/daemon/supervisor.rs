@@ -1,0 +1,1296 @@
+//! The supervisor: starts every extra daemon of the installed plugins, keeps them
+//! running, and answers the control socket (reference E1–E3).
+//!
+//! One thread owns all the state and runs a loop that wakes at least every 100 ms: it
+//! reaps exited processes, starts the ones due, escalates slow stops to `SIGKILL`,
+//! applies debounced file changes, and rereads the plugins every few seconds (install,
+//! uninstall and configuration changes are applied without touching the daemons that
+//! did not change). Other threads only feed it: one accepts control connections, one
+//! per pipe copies daemon output into the log files, and inotify reports file changes.
+//!
+//! Each worker is `mfenv plugin wrapper PLUGIN -- COMMAND…` (which replaces itself with
+//! the command, so the pid is the daemon's) started in the plugin home, in a process
+//! group of its own, with the configured resource limits and a parent-death signal:
+//! if the supervisor is killed outright, the kernel kills its daemons too. Stopping is
+//! `SIGTERM` to the process group, then `SIGKILL` after `graceful_timeout`; when a
+//! worker's main process ends, what remains of its process group is killed, so nothing
+//! is left behind.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
+use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use nix::unistd::Pid;
+
+use crate::context::ModuleContext;
+use crate::daemon::control::{self, DaemonStatus, Paths, Request, Response, Status, WorkerStatus};
+use crate::daemon::logs::{self, LogFile, Rotation, SharedLog};
+use crate::daemon::spec::{self, DaemonSpec, Limit, PluginDaemons};
+use crate::daemon::watch::{self, Change, Watch};
+use crate::env::Env;
+use crate::error::{Error, ErrorKind, Result};
+use crate::plugin::environment::{EnvironmentInputs, PluginIdentity, installed_home};
+use crate::plugin::manager::{InstallState, Manager, ManagerOptions};
+
+/// How the supervisor is set up, decided by the CLI edge.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The mfenv binary, to run `mfenv plugin wrapper`.
+    pub mfenv: PathBuf,
+    pub env: Env,
+    pub context: ModuleContext,
+    pub manager: ManagerOptions,
+    pub paths: Paths,
+    pub rotation: Rotation,
+    /// How often the plugins are read again.
+    pub rescan_every: Duration,
+    /// How long file changes must settle before an autorestart.
+    pub debounce: Duration,
+}
+
+/// The loop wakes at least this often.
+const TICK: Duration = Duration::from_millis(100);
+
+/// Signals received, counted by the handlers.
+static TERMINATE: AtomicUsize = AtomicUsize::new(0);
+static RELOAD: AtomicUsize = AtomicUsize::new(0);
+/// Control connections being answered (waited for before exiting).
+static SERVING: AtomicUsize = AtomicUsize::new(0);
+
+extern "C" fn on_terminate(_: nix::libc::c_int) {
+    TERMINATE.fetch_add(1, Ordering::SeqCst);
+}
+
+extern "C" fn on_reload(_: nix::libc::c_int) {
+    RELOAD.fetch_add(1, Ordering::SeqCst);
+}
+
+/// What the other threads tell the loop.
+enum Event {
+    Request(Request, Sender<Response>),
+    Changed(Change),
+}
+
+fn wrap_change(change: Change) -> Event {
+    Event::Changed(change)
+}
+
+/// What happens when a stopping worker's process has ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Then {
+    Start,
+    Idle,
+    Remove,
+}
+
+#[derive(Debug)]
+struct Process {
+    child: Child,
+    pid: Pid,
+    since: Instant,
+}
+
+#[derive(Debug)]
+enum State {
+    /// Not running, not to be started (plugin stopped, supervisor stopping).
+    Idle,
+    Running {
+        process: Process,
+        recycle_at: Option<Instant>,
+    },
+    Stopping {
+        process: Process,
+        kill_at: Instant,
+        killed: bool,
+        then: Then,
+    },
+    /// To be started at `until`.
+    Waiting { until: Instant },
+    /// Stopped for good: the worker goes away.
+    Gone,
+}
+
+#[derive(Debug)]
+struct Worker {
+    index: u32,
+    state: State,
+    starts: u32,
+    quick_exits: u32,
+    last_exit: Option<String>,
+}
+
+impl Worker {
+    fn new(index: u32) -> Worker {
+        Worker {
+            index,
+            state: State::Idle,
+            starts: 0,
+            quick_exits: 0,
+            last_exit: None,
+        }
+    }
+
+    fn alive(&self) -> bool {
+        matches!(self.state, State::Running { .. } | State::Stopping { .. })
+    }
+}
+
+#[derive(Debug)]
+struct Daemon {
+    spec: DaemonSpec,
+    workers: Vec<Worker>,
+    /// No longer declared: its workers are being stopped for good.
+    retiring: bool,
+}
+
+/// What a client waits for before its answer.
+enum Waiting {
+    /// No worker (of this plugin, or at all) is stopping any more.
+    Settled(Option<String>),
+    /// The supervisor has stopped everything and is about to exit.
+    Shutdown,
+}
+
+struct Waiter {
+    reply: Sender<Response>,
+    until: Waiting,
+    messages: Vec<String>,
+}
+
+struct Supervisor {
+    options: Options,
+    daemons: BTreeMap<(String, String), Daemon>,
+    stopped_plugins: BTreeSet<String>,
+    watches: BTreeMap<String, Watch>,
+    changed: BTreeMap<String, Instant>,
+    waiters: Vec<Waiter>,
+    logs: HashMap<PathBuf, SharedLog>,
+    warnings: Vec<String>,
+    started: Instant,
+    next_rescan: Instant,
+    shutting_down: bool,
+    events: Sender<Event>,
+    parent_pid: Pid,
+}
+
+/// Runs the supervisor until it is told to stop (`SIGTERM`, `SIGINT`, or `mfenv daemons
+/// stop`). Fails at once when another supervisor runs for the same runtime home.
+pub fn run(options: Options) -> Result<()> {
+    let _lock = take_lock(&options.paths.lock)?;
+    let listener = bind(&options.paths.socket)?;
+    install_signal_handlers()?;
+    let (sender, receiver) = mpsc::channel();
+    let accept_sender = sender.clone();
+    std::thread::spawn(move || accept_loop(listener, accept_sender));
+    let now = Instant::now();
+    let mut supervisor = Supervisor {
+        options,
+        daemons: BTreeMap::new(),
+        stopped_plugins: BTreeSet::new(),
+        watches: BTreeMap::new(),
+        changed: BTreeMap::new(),
+        waiters: Vec::new(),
+        logs: HashMap::new(),
+        warnings: Vec::new(),
+        started: now,
+        next_rescan: now,
+        shutting_down: false,
+        events: sender,
+        parent_pid: nix::unistd::getpid(),
+    };
+    say(&format!(
+        "supervisor started (pid {}, socket `{}`)",
+        std::process::id(),
+        supervisor.options.paths.socket.display()
+    ));
+    let result = supervisor.main_loop(&receiver);
+    let _ = fs::remove_file(&supervisor.options.paths.socket);
+    // Let the last answers (`mfenv daemons stop`) reach their clients.
+    drop(receiver);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while SERVING.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    say("supervisor stopped");
+    result
+}
+
+/// Prints one supervisor message on stderr, stamped with the UTC time.
+fn say(message: &str) {
+    let line = format!("{} mfenv daemons: {message}\n", utc_now());
+    let _ = std::io::stderr().write_all(line.as_bytes());
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` for now.
+fn utc_now() -> String {
+    let seconds = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs());
+    let (days, rest) = (seconds / 86_400, seconds % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+/// Takes the supervisor lock and writes our pid in it.
+fn take_lock(path: &Path) -> Result<Flock<File>> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).map_err(|err| Error::io("cannot create", parent, &err))?;
+    }
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|err| Error::io("cannot open", path, &err))?;
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(mut lock) => {
+            let _ = lock.set_len(0);
+            let _ = lock.rewind();
+            let _ = writeln!(lock, "{}", std::process::id());
+            Ok(lock)
+        }
+        Err((_, Errno::EWOULDBLOCK)) => {
+            let pid = fs::read_to_string(path).unwrap_or_default();
+            Err(Error::new(
+                ErrorKind::Usage,
+                format!(
+                    "a daemon supervisor is already running (pid {})",
+                    pid.trim()
+                ),
+            )
+            .with_hint("`mfenv daemons status` shows it; `mfenv daemons stop` stops it"))
+        }
+        Err((_, errno)) => Err(Error::new(
+            ErrorKind::Io,
+            format!("cannot lock `{}`", path.display()),
+        )
+        .caused_by(errno.desc())),
+    }
+}
+
+/// Binds the control socket (a stale one is replaced: we hold the lock).
+fn bind(path: &Path) -> Result<UnixListener> {
+    let _ = fs::remove_file(path);
+    UnixListener::bind(path).map_err(|err| {
+        let mut error = Error::io("cannot listen on", path, &err);
+        if path.as_os_str().len() > 100 {
+            error = error.with_hint(
+                "Unix socket paths are limited to about 100 bytes: use a shorter MFMODULE_RUNTIME_HOME",
+            );
+        }
+        error
+    })
+}
+
+fn install_signal_handlers() -> Result<()> {
+    let install = |signal: Signal, handler: extern "C" fn(nix::libc::c_int)| {
+        let action = SigAction::new(
+            SigHandler::Handler(handler),
+            SaFlags::SA_RESTART,
+            SigSet::empty(),
+        );
+        // SAFETY: the handlers only increment atomics.
+        unsafe { signal::sigaction(signal, &action) }.map(|_| ())
+    };
+    install(Signal::SIGTERM, on_terminate)
+        .and_then(|()| install(Signal::SIGINT, on_terminate))
+        .and_then(|()| install(Signal::SIGHUP, on_reload))
+        .map_err(|errno| {
+            Error::new(ErrorKind::Io, "cannot install the signal handlers").caused_by(errno.desc())
+        })
+}
+
+fn accept_loop(listener: UnixListener, sender: Sender<Event>) {
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else {
+            continue;
+        };
+        let sender = sender.clone();
+        SERVING.fetch_add(1, Ordering::SeqCst);
+        std::thread::spawn(move || {
+            serve(stream, &sender);
+            SERVING.fetch_sub(1, Ordering::SeqCst);
+        });
+    }
+}
+
+fn serve(stream: UnixStream, sender: &Sender<Event>) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let request = match control::read_request(&stream) {
+        Ok(request) => request,
+        Err(error) => {
+            let response = Response {
+                ok: false,
+                messages: vec![error.message().to_owned()],
+                status: None,
+            };
+            control::write_response(&stream, &response);
+            return;
+        }
+    };
+    let (reply, answer) = mpsc::channel();
+    if sender.send(Event::Request(request, reply)).is_err() {
+        return;
+    }
+    if let Ok(response) = answer.recv() {
+        control::write_response(&stream, &response);
+    }
+}
+
+fn describe_exit(status: ExitStatus) -> String {
+    if let Some(code) = status.code() {
+        format!("exit status {code}")
+    } else if let Some(number) = status.signal() {
+        match Signal::try_from(number) {
+            Ok(signal) => format!("killed by {}", signal.as_str()),
+            Err(_) => format!("killed by signal {number}"),
+        }
+    } else {
+        status.to_string()
+    }
+}
+
+fn seconds(duration: Duration) -> f64 {
+    (duration.as_secs_f64() * 10.0).round() / 10.0
+}
+
+impl Supervisor {
+    fn main_loop(&mut self, receiver: &Receiver<Event>) -> Result<()> {
+        let mut terminations_seen = 0;
+        let mut reloads_seen = 0;
+        loop {
+            let terminations = TERMINATE.load(Ordering::SeqCst);
+            if terminations > terminations_seen {
+                terminations_seen = terminations;
+                if self.shutting_down {
+                    say("asked again to stop: killing every daemon now");
+                    self.kill_everything();
+                } else {
+                    say("asked to stop: stopping every daemon");
+                    self.begin_shutdown();
+                }
+            }
+            let reloads = RELOAD.load(Ordering::SeqCst);
+            if reloads > reloads_seen {
+                reloads_seen = reloads;
+                self.next_rescan = Instant::now();
+            }
+            let now = Instant::now();
+            if !self.shutting_down && now >= self.next_rescan {
+                self.rescan();
+                self.next_rescan = Instant::now() + self.options.rescan_every;
+            }
+            self.apply_changes(Instant::now());
+            self.step_workers(Instant::now());
+            self.answer_waiters();
+            if self.shutting_down && !self.anything_alive() {
+                for waiter in self.waiters.drain(..) {
+                    let mut messages = waiter.messages;
+                    messages.push("every daemon is stopped; the supervisor exits".to_owned());
+                    let _ = waiter.reply.send(Response {
+                        ok: true,
+                        messages,
+                        status: None,
+                    });
+                }
+                return Ok(());
+            }
+            match receiver.recv_timeout(TICK) {
+                Ok(event) => {
+                    self.handle(event);
+                    while let Ok(event) = receiver.try_recv() {
+                        self.handle(event);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return Ok(()),
+            }
+        }
+    }
+
+    fn anything_alive(&self) -> bool {
+        self.daemons
+            .values()
+            .flat_map(|daemon| &daemon.workers)
+            .any(Worker::alive)
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Request(request, reply) => self.request(request, reply),
+            Event::Changed(change) => {
+                let Some(watch) = self.watches.get_mut(&change.plugin) else {
+                    return;
+                };
+                if change.new_dir {
+                    watch.add_tree(&change.path);
+                }
+                if watch.triggers(&change) {
+                    self.changed.insert(change.plugin, Instant::now());
+                }
+            }
+        }
+    }
+
+    fn known_plugin(&self, plugin: &str) -> bool {
+        self.daemons.keys().any(|(name, _)| name == plugin)
+    }
+
+    fn request(&mut self, request: Request, reply: Sender<Response>) {
+        let unknown = |plugin: &str| Response {
+            ok: false,
+            messages: vec![format!(
+                "the plugin `{plugin}` has no daemon (no `[extra_daemon_*]` with numprocesses > 0, or not installed)"
+            )],
+            status: None,
+        };
+        match request {
+            Request::Status => {
+                let _ = reply.send(Response {
+                    ok: true,
+                    messages: Vec::new(),
+                    status: Some(self.status()),
+                });
+            }
+            Request::Reload => {
+                self.rescan();
+                self.next_rescan = Instant::now() + self.options.rescan_every;
+                let _ = reply.send(Response {
+                    ok: true,
+                    messages: self.warnings.clone(),
+                    status: None,
+                });
+            }
+            Request::Stop { plugin: None } => {
+                say("asked to stop: stopping every daemon");
+                self.begin_shutdown();
+                self.waiters.push(Waiter {
+                    reply,
+                    until: Waiting::Shutdown,
+                    messages: Vec::new(),
+                });
+            }
+            Request::Stop {
+                plugin: Some(plugin),
+            } => {
+                if !self.known_plugin(&plugin) {
+                    let _ = reply.send(unknown(&plugin));
+                    return;
+                }
+                say(&format!("stopping the daemons of `{plugin}`"));
+                self.stopped_plugins.insert(plugin.clone());
+                self.for_workers(Some(&plugin), |worker, _, spec| {
+                    stop_worker(worker, spec, Then::Idle);
+                });
+                self.waiters.push(Waiter {
+                    reply,
+                    messages: vec![format!("the daemons of `{plugin}` are stopped")],
+                    until: Waiting::Settled(Some(plugin)),
+                });
+            }
+            Request::Start { plugin } => {
+                if let Some(plugin) = &plugin
+                    && !self.known_plugin(plugin)
+                {
+                    let _ = reply.send(unknown(plugin));
+                    return;
+                }
+                match &plugin {
+                    Some(plugin) => {
+                        self.stopped_plugins.remove(plugin);
+                    }
+                    None => self.stopped_plugins.clear(),
+                }
+                self.for_workers(plugin.as_deref(), |worker, _, _| {
+                    if matches!(worker.state, State::Idle | State::Waiting { .. }) {
+                        worker.quick_exits = 0;
+                        worker.state = State::Waiting {
+                            until: Instant::now(),
+                        };
+                    } else if let State::Stopping { then, .. } = &mut worker.state
+                        && *then == Then::Idle
+                    {
+                        *then = Then::Start;
+                    }
+                });
+                let message = match &plugin {
+                    Some(plugin) => format!("the daemons of `{plugin}` are started"),
+                    None => "every daemon is started".to_owned(),
+                };
+                let _ = reply.send(Response {
+                    ok: true,
+                    messages: vec![message],
+                    status: None,
+                });
+            }
+            Request::Restart { plugin } => {
+                if let Some(plugin) = &plugin
+                    && !self.known_plugin(plugin)
+                {
+                    let _ = reply.send(unknown(plugin));
+                    return;
+                }
+                match &plugin {
+                    Some(plugin) => {
+                        say(&format!("restarting the daemons of `{plugin}`"));
+                        self.stopped_plugins.remove(plugin);
+                    }
+                    None => {
+                        say("restarting every daemon");
+                        self.stopped_plugins.clear();
+                    }
+                }
+                self.restart(plugin.as_deref());
+                let message = match &plugin {
+                    Some(plugin) => format!("the daemons of `{plugin}` are restarted"),
+                    None => "every daemon is restarted".to_owned(),
+                };
+                self.waiters.push(Waiter {
+                    reply,
+                    messages: vec![message],
+                    until: Waiting::Settled(plugin),
+                });
+            }
+        }
+    }
+
+    /// Runs `action` on every worker of `plugin` (every worker when `None`), skipping
+    /// retiring daemons.
+    fn for_workers(
+        &mut self,
+        plugin: Option<&str>,
+        mut action: impl FnMut(&mut Worker, &str, &DaemonSpec),
+    ) {
+        for daemon in self.daemons.values_mut() {
+            if daemon.retiring || plugin.is_some_and(|plugin| plugin != daemon.spec.plugin) {
+                continue;
+            }
+            let id = daemon.spec.id();
+            for worker in &mut daemon.workers {
+                action(worker, &id, &daemon.spec);
+            }
+        }
+    }
+
+    fn restart(&mut self, plugin: Option<&str>) {
+        self.for_workers(plugin, |worker, _, spec| {
+            worker.quick_exits = 0;
+            match &mut worker.state {
+                State::Running { .. } => stop_worker(worker, spec, Then::Start),
+                State::Stopping { then, .. } => *then = Then::Start,
+                State::Idle | State::Waiting { .. } => {
+                    worker.state = State::Waiting {
+                        until: Instant::now(),
+                    }
+                }
+                State::Gone => {}
+            }
+        });
+    }
+
+    fn begin_shutdown(&mut self) {
+        self.shutting_down = true;
+        self.changed.clear();
+        self.watches.clear();
+        for daemon in self.daemons.values_mut() {
+            for worker in &mut daemon.workers {
+                stop_worker(worker, &daemon.spec, Then::Idle);
+            }
+        }
+    }
+
+    fn kill_everything(&mut self) {
+        for daemon in self.daemons.values_mut() {
+            for worker in &mut daemon.workers {
+                if let State::Stopping {
+                    process, killed, ..
+                } = &mut worker.state
+                {
+                    let _ = signal::killpg(process.pid, Signal::SIGKILL);
+                    *killed = true;
+                }
+            }
+        }
+    }
+
+    fn answer_waiters(&mut self) {
+        let mut index = 0;
+        while index < self.waiters.len() {
+            let settled = match &self.waiters[index].until {
+                Waiting::Settled(plugin) => !self.daemons.values().any(|daemon| {
+                    plugin
+                        .as_ref()
+                        .is_none_or(|plugin| *plugin == daemon.spec.plugin)
+                        && daemon
+                            .workers
+                            .iter()
+                            .any(|worker| matches!(worker.state, State::Stopping { .. }))
+                }),
+                Waiting::Shutdown => false,
+            };
+            if settled {
+                let waiter = self.waiters.remove(index);
+                let _ = waiter.reply.send(Response {
+                    ok: true,
+                    messages: waiter.messages,
+                    status: None,
+                });
+            } else {
+                index += 1;
+            }
+        }
+    }
+
+    /// Restarts the daemons of plugins whose files changed and then settled.
+    fn apply_changes(&mut self, now: Instant) {
+        let due: Vec<String> = self
+            .changed
+            .iter()
+            .filter(|(_, at)| now.duration_since(**at) >= self.options.debounce)
+            .map(|(plugin, _)| plugin.clone())
+            .collect();
+        for plugin in due {
+            self.changed.remove(&plugin);
+            if self.stopped_plugins.contains(&plugin) {
+                continue;
+            }
+            say(&format!(
+                "files of `{plugin}` changed: restarting its daemons"
+            ));
+            self.restart(Some(&plugin));
+        }
+    }
+
+    fn step_workers(&mut self, now: Instant) {
+        let options = &self.options;
+        let logs = &mut self.logs;
+        let parent_pid = self.parent_pid;
+        for daemon in self.daemons.values_mut() {
+            let spec = &daemon.spec;
+            for worker in &mut daemon.workers {
+                step_worker(worker, spec, now, options, logs, parent_pid);
+            }
+            daemon
+                .workers
+                .retain(|worker| !matches!(worker.state, State::Gone));
+        }
+        self.daemons
+            .retain(|_, daemon| !(daemon.retiring && daemon.workers.is_empty()));
+    }
+
+    /// Reads the installed plugins again and applies what changed.
+    fn rescan(&mut self) {
+        let (specs, warnings) = collect(&self.options);
+        for warning in &warnings {
+            if !self.warnings.contains(warning) {
+                say(&format!("warning: {warning}"));
+            }
+        }
+        self.warnings = warnings;
+        let mut declared = BTreeSet::new();
+        for spec in specs {
+            let key = (spec.plugin.clone(), spec.name.clone());
+            declared.insert(key.clone());
+            let stopped = self.stopped_plugins.contains(&spec.plugin);
+            match self.daemons.get_mut(&key) {
+                None => {
+                    say(&format!(
+                        "new daemon `{}` ({} process{})",
+                        spec.id(),
+                        spec.numprocesses,
+                        if spec.numprocesses == 1 { "" } else { "es" }
+                    ));
+                    let workers = (1..=spec.numprocesses)
+                        .map(|index| {
+                            let mut worker = Worker::new(index);
+                            if !stopped {
+                                worker.state = State::Waiting {
+                                    until: Instant::now(),
+                                };
+                            }
+                            worker
+                        })
+                        .collect();
+                    self.daemons.insert(
+                        key,
+                        Daemon {
+                            spec,
+                            workers,
+                            retiring: false,
+                        },
+                    );
+                }
+                Some(daemon) => {
+                    let changed = daemon.spec != spec;
+                    let revived = daemon.retiring;
+                    if !changed && !revived {
+                        continue;
+                    }
+                    if changed {
+                        say(&format!(
+                            "daemon `{}` changed (configuration or plugin): restarting it",
+                            spec.id()
+                        ));
+                    }
+                    daemon.retiring = false;
+                    daemon.spec = spec;
+                    let count = daemon.spec.numprocesses;
+                    for worker in &mut daemon.workers {
+                        if worker.index > count {
+                            stop_worker(worker, &daemon.spec, Then::Remove);
+                        } else if !stopped {
+                            worker.quick_exits = 0;
+                            match &mut worker.state {
+                                State::Running { .. } => {
+                                    stop_worker(worker, &daemon.spec, Then::Start)
+                                }
+                                State::Stopping { then, .. } => *then = Then::Start,
+                                _ => {
+                                    worker.state = State::Waiting {
+                                        until: Instant::now(),
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    let existing: BTreeSet<u32> =
+                        daemon.workers.iter().map(|worker| worker.index).collect();
+                    for index in 1..=count {
+                        if !existing.contains(&index) {
+                            let mut worker = Worker::new(index);
+                            if !stopped {
+                                worker.state = State::Waiting {
+                                    until: Instant::now(),
+                                };
+                            }
+                            daemon.workers.push(worker);
+                        }
+                    }
+                    daemon.workers.sort_by_key(|worker| worker.index);
+                }
+            }
+        }
+        for (key, daemon) in &mut self.daemons {
+            if !declared.contains(key) && !daemon.retiring {
+                say(&format!(
+                    "daemon `{}` is no longer declared (plugin uninstalled or numprocesses 0): stopping it",
+                    daemon.spec.id()
+                ));
+                daemon.retiring = true;
+                for worker in &mut daemon.workers {
+                    stop_worker(worker, &daemon.spec, Then::Remove);
+                }
+            }
+        }
+        self.update_watches();
+    }
+
+    /// Watches the homes of the plugins that ask for autorestart.
+    fn update_watches(&mut self) {
+        let mut wanted: BTreeMap<String, PathBuf> = BTreeMap::new();
+        for daemon in self.daemons.values() {
+            if daemon.spec.autorestart && !daemon.retiring {
+                wanted.insert(daemon.spec.plugin.clone(), daemon.spec.home.clone());
+            }
+        }
+        self.watches.retain(|plugin, watch| {
+            wanted
+                .get(plugin)
+                .and_then(|home| home.canonicalize().ok())
+                .is_some_and(|root| root == watch.rules.root)
+        });
+        for (plugin, home) in wanted {
+            if self.watches.contains_key(&plugin) {
+                continue;
+            }
+            match Watch::start(&plugin, &home, self.events.clone(), wrap_change) {
+                Ok(watch) => {
+                    self.watches.insert(plugin, watch);
+                }
+                Err(error) => {
+                    let warning = format!(
+                        "plugin `{plugin}`: no autorestart: {}",
+                        std::iter::once(error.message())
+                            .chain(error.causes().iter().map(String::as_str))
+                            .collect::<Vec<_>>()
+                            .join(": ")
+                    );
+                    if !self.warnings.contains(&warning) {
+                        say(&format!("warning: {warning}"));
+                        self.warnings.push(warning);
+                    }
+                }
+            }
+        }
+    }
+
+    fn status(&self) -> Status {
+        let now = Instant::now();
+        let daemons = self
+            .daemons
+            .values()
+            .map(|daemon| DaemonStatus {
+                plugin: daemon.spec.plugin.clone(),
+                name: daemon.spec.name.clone(),
+                numprocesses: daemon.spec.numprocesses,
+                stopped: self.stopped_plugins.contains(&daemon.spec.plugin),
+                autorestart: self.watches.contains_key(&daemon.spec.plugin),
+                workers: daemon
+                    .workers
+                    .iter()
+                    .map(|worker| {
+                        let (state, process, next) = match &worker.state {
+                            State::Idle | State::Gone => ("stopped", None, None),
+                            State::Running { process, .. } => ("running", Some(process), None),
+                            State::Stopping { process, .. } => ("stopping", Some(process), None),
+                            State::Waiting { until } => (
+                                "waiting",
+                                None,
+                                Some(seconds(until.saturating_duration_since(now))),
+                            ),
+                        };
+                        WorkerStatus {
+                            worker: worker.index,
+                            state: state.to_owned(),
+                            pid: process.map(|process| process.pid.as_raw() as u32),
+                            uptime_seconds: process
+                                .map(|process| seconds(now.duration_since(process.since))),
+                            restarts: worker.starts.saturating_sub(1),
+                            last_exit: worker.last_exit.clone(),
+                            next_start_seconds: next,
+                        }
+                    })
+                    .collect(),
+            })
+            .collect();
+        Status {
+            pid: std::process::id(),
+            uptime_seconds: seconds(now.duration_since(self.started)),
+            daemons,
+            warnings: self.warnings.clone(),
+        }
+    }
+}
+
+/// Asks a worker to stop; what follows is `then`.
+fn stop_worker(worker: &mut Worker, spec: &DaemonSpec, then: Then) {
+    let state = std::mem::replace(&mut worker.state, State::Idle);
+    worker.state = match state {
+        State::Running { process, .. } => {
+            let signal = if spec.graceful_timeout.is_zero() {
+                Signal::SIGKILL
+            } else {
+                Signal::SIGTERM
+            };
+            let _ = signal::killpg(process.pid, signal);
+            State::Stopping {
+                process,
+                kill_at: Instant::now() + spec.graceful_timeout,
+                killed: signal == Signal::SIGKILL,
+                then,
+            }
+        }
+        State::Stopping {
+            process,
+            kill_at,
+            killed,
+            ..
+        } => State::Stopping {
+            process,
+            kill_at,
+            killed,
+            then,
+        },
+        State::Gone => State::Gone,
+        State::Idle | State::Waiting { .. } => match then {
+            Then::Start => State::Waiting {
+                until: Instant::now(),
+            },
+            Then::Idle => State::Idle,
+            Then::Remove => State::Gone,
+        },
+    };
+}
+
+/// One step of a worker's life at `now`.
+fn step_worker(
+    worker: &mut Worker,
+    spec: &DaemonSpec,
+    now: Instant,
+    options: &Options,
+    logs: &mut HashMap<PathBuf, SharedLog>,
+    parent_pid: Pid,
+) {
+    let state = std::mem::replace(&mut worker.state, State::Idle);
+    worker.state = match state {
+        State::Running {
+            mut process,
+            recycle_at,
+        } => match process.child.try_wait() {
+            Ok(Some(status)) => {
+                // Whatever the main process left in its group goes with it.
+                let _ = signal::killpg(process.pid, Signal::SIGKILL);
+                let ran = now.duration_since(process.since);
+                worker.quick_exits = if ran < spec::QUICK_EXIT {
+                    worker.quick_exits + 1
+                } else {
+                    0
+                };
+                let delay = spec::restart_delay(worker.quick_exits);
+                let exit = describe_exit(status);
+                say(&format!(
+                    "`{}` worker {} (pid {}) ended ({exit}) after {:.1} s: starting it again in {:.1} s",
+                    spec.id(),
+                    worker.index,
+                    process.pid,
+                    ran.as_secs_f64(),
+                    delay.as_secs_f64()
+                ));
+                worker.last_exit = Some(exit);
+                State::Waiting { until: now + delay }
+            }
+            Ok(None) | Err(_) if recycle_at.is_some_and(|at| now >= at) => {
+                say(&format!(
+                    "`{}` worker {} (pid {}) reached its max_age: recycling it",
+                    spec.id(),
+                    worker.index,
+                    process.pid
+                ));
+                worker.state = State::Running {
+                    process,
+                    recycle_at: None,
+                };
+                stop_worker(worker, spec, Then::Start);
+                std::mem::replace(&mut worker.state, State::Idle)
+            }
+            Ok(None) | Err(_) => State::Running {
+                process,
+                recycle_at,
+            },
+        },
+        State::Stopping {
+            mut process,
+            kill_at,
+            killed,
+            then,
+        } => match process.child.try_wait() {
+            Ok(Some(status)) => {
+                let _ = signal::killpg(process.pid, Signal::SIGKILL);
+                let exit = describe_exit(status);
+                say(&format!(
+                    "`{}` worker {} (pid {}) stopped ({exit})",
+                    spec.id(),
+                    worker.index,
+                    process.pid
+                ));
+                worker.last_exit = Some(exit);
+                match then {
+                    Then::Start => start_worker(worker, spec, options, logs, parent_pid),
+                    Then::Idle => State::Idle,
+                    Then::Remove => State::Gone,
+                }
+            }
+            Ok(None) | Err(_) => {
+                let killed = if !killed && now >= kill_at {
+                    say(&format!(
+                        "`{}` worker {} (pid {}) still running {} s after SIGTERM: sending SIGKILL",
+                        spec.id(),
+                        worker.index,
+                        process.pid,
+                        spec.graceful_timeout.as_secs()
+                    ));
+                    let _ = signal::killpg(process.pid, Signal::SIGKILL);
+                    true
+                } else {
+                    killed
+                };
+                State::Stopping {
+                    process,
+                    kill_at,
+                    killed,
+                    then,
+                }
+            }
+        },
+        State::Waiting { until } if now >= until => {
+            start_worker(worker, spec, options, logs, parent_pid)
+        }
+        other => other,
+    };
+}
+
+/// Starts worker `worker` of `spec`; a failure to start counts as a quick exit.
+fn start_worker(
+    worker: &mut Worker,
+    spec: &DaemonSpec,
+    options: &Options,
+    logs: &mut HashMap<PathBuf, SharedLog>,
+    parent_pid: Pid,
+) -> State {
+    worker.starts += 1;
+    match spawn(worker.index, spec, options, logs, parent_pid) {
+        Ok(process) => {
+            say(&format!(
+                "`{}` worker {} started (pid {})",
+                spec.id(),
+                worker.index,
+                process.pid
+            ));
+            let recycle_at = spec.max_age.map(|max_age| {
+                let seed = u64::from(process.pid.as_raw() as u32) ^ u64::from(worker.starts);
+                process.since + spec::recycle_after(max_age, seed)
+            });
+            State::Running {
+                process,
+                recycle_at,
+            }
+        }
+        Err(error) => {
+            worker.quick_exits += 1;
+            let delay = spec::restart_delay(worker.quick_exits);
+            let reason = std::iter::once(error.message())
+                .chain(error.causes().iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(": ");
+            say(&format!(
+                "cannot start `{}` worker {}: {reason}: trying again in {:.1} s",
+                spec.id(),
+                worker.index,
+                delay.as_secs_f64()
+            ));
+            worker.last_exit = Some(format!("cannot start: {reason}"));
+            State::Waiting {
+                until: Instant::now() + delay,
+            }
+        }
+    }
+}
+
+fn shared_log(
+    logs: &mut HashMap<PathBuf, SharedLog>,
+    path: &Path,
+    rotation: Rotation,
+) -> Result<SharedLog> {
+    if let Some(log) = logs.get(path) {
+        return Ok(Arc::clone(log));
+    }
+    let log = LogFile::open(path, rotation).map_err(|err| Error::io("cannot open", path, &err))?;
+    let log = Arc::new(Mutex::new(log));
+    logs.insert(path.to_owned(), Arc::clone(&log));
+    Ok(log)
+}
+
+fn spawn(
+    index: u32,
+    spec: &DaemonSpec,
+    options: &Options,
+    logs: &mut HashMap<PathBuf, SharedLog>,
+    parent_pid: Pid,
+) -> Result<Process> {
+    let (stdout_path, stderr_path) = spec.log_files(&options.paths.log_dir, index);
+    let stdout_log = shared_log(logs, &stdout_path, options.rotation)?;
+    let stderr_log = shared_log(logs, &stderr_path, options.rotation)?;
+    let pipe_error = |err: std::io::Error| {
+        Error::new(ErrorKind::Io, "cannot create a pipe").caused_by(err.to_string())
+    };
+    let (stdout_reader, stdout_writer) = std::io::pipe().map_err(pipe_error)?;
+    let (stderr_reader, stderr_writer) = if stdout_path == stderr_path {
+        (None, stdout_writer.try_clone().map_err(pipe_error)?)
+    } else {
+        let (reader, writer) = std::io::pipe().map_err(pipe_error)?;
+        (Some(reader), writer)
+    };
+    let limits: Vec<(Limit, u64)> = spec.limits.clone();
+    let mut command = Command::new(&options.mfenv);
+    command
+        .arg("plugin")
+        .arg("wrapper")
+        .arg(&spec.plugin)
+        .arg("--")
+        .args(&spec.argv)
+        .current_dir(&spec.home)
+        .envs(spec.extra_variables(&options.context.module))
+        .stdin(Stdio::null())
+        .stdout(stdout_writer)
+        .stderr(stderr_writer);
+    // SAFETY: only async-signal-safe system calls run between fork and exec.
+    unsafe {
+        command.pre_exec(move || child_setup(&limits, parent_pid));
+    }
+    let spawned = command.spawn();
+    // The parent's copies of the write ends must go, or the logs never see the end.
+    drop(command);
+    let child = spawned.map_err(|err| {
+        Error::new(
+            ErrorKind::Io,
+            format!("cannot run `{}`", options.mfenv.display()),
+        )
+        .caused_by(crate::error::io_reason(&err))
+    })?;
+    let pid = Pid::from_raw(child.id() as i32);
+    std::thread::spawn(move || logs::pump(stdout_reader, stdout_log));
+    if let Some(reader) = stderr_reader {
+        std::thread::spawn(move || logs::pump(reader, stderr_log));
+    }
+    Ok(Process {
+        child,
+        pid,
+        since: Instant::now(),
+    })
+}
+
+/// In the child, between fork and exec: own process group, death with the supervisor,
+/// resource limits.
+fn child_setup(limits: &[(Limit, u64)], parent_pid: Pid) -> std::io::Result<()> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0))?;
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+    // The supervisor may have died before the line above: then die now.
+    if nix::unistd::getppid() != parent_pid {
+        // SAFETY: _exit is async-signal-safe.
+        unsafe { nix::libc::_exit(1) };
+    }
+    for &(limit, value) in limits {
+        let resource = match limit {
+            Limit::AddressSpace => Resource::RLIMIT_AS,
+            Limit::OpenFiles => Resource::RLIMIT_NOFILE,
+            Limit::Stack => Resource::RLIMIT_STACK,
+            Limit::FileSize => Resource::RLIMIT_FSIZE,
+        };
+        let (_, hard) = getrlimit(resource)?;
+        let value = value.min(hard);
+        setrlimit(resource, value, value)?;
+    }
+    Ok(())
+}
+
+/// Every daemon the installed plugins declare, with warnings for the plugins that
+/// cannot be read.
+fn collect(options: &Options) -> (Vec<DaemonSpec>, Vec<String>) {
+    let mut specs = Vec::new();
+    let mut warnings = Vec::new();
+    let context = &options.context;
+    let env = &options.env;
+    let mut manager = Manager::new(context, env, options.manager.clone());
+    let plugins = match manager.scan() {
+        Ok(plugins) => plugins,
+        Err(error) => {
+            warnings.push(format!("cannot list the plugins: {}", error.message()));
+            return (specs, warnings);
+        }
+    };
+    warnings.append(&mut manager.messages);
+    let find_home =
+        |name: &str| installed_home(context, name).map(|home| home.to_string_lossy().into_owned());
+    let inputs = EnvironmentInputs {
+        context,
+        env,
+        configuration: &options.manager.configuration,
+        find_home: &find_home,
+        resolve_host: &crate::plugin::config::system_resolve_host,
+    };
+    for plugin in plugins.into_iter().filter(|plugin| plugin.is_installed()) {
+        let identity = PluginIdentity {
+            name: plugin.name.clone(),
+            home: plugin.home.to_string_lossy().into_owned(),
+            label: plugin.label.clone(),
+        };
+        let layered = match crate::plugin::environment::layered_config(&inputs, &identity) {
+            Ok(layered) => layered,
+            Err(error) => {
+                warnings.push(format!(
+                    "plugin `{}`: its daemons are not started: {}",
+                    plugin.name,
+                    std::iter::once(error.message())
+                        .chain(error.causes().iter().map(String::as_str))
+                        .collect::<Vec<_>>()
+                        .join(": ")
+                ));
+                continue;
+            }
+        };
+        let copy = {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            if let Ok(metadata) = fs::metadata(&plugin.home) {
+                (metadata.dev(), metadata.ino()).hash(&mut hasher);
+            }
+            if let InstallState::Installed(metadata) = &plugin.state {
+                metadata.hash().hash(&mut hasher);
+            }
+            hasher.finish()
+        };
+        let (mut found, mut problems) = spec::daemons_of(
+            &PluginDaemons {
+                name: &plugin.name,
+                home: &plugin.home,
+                identity: copy,
+                config: &layered.values,
+                autorestart: watch::wanted(&plugin.home),
+            },
+            &context.module,
+            |name| env.get(name).map(str::to_owned),
+        );
+        specs.append(&mut found);
+        warnings.append(&mut problems);
+    }
+    (specs, warnings)
+}
+
+/// The tail of the supervisor log, for an error when a detached start fails.
+pub fn log_tail(path: &Path, max_lines: usize) -> String {
+    let mut text = String::new();
+    if let Ok(mut file) = File::open(path) {
+        let length = file.metadata().map_or(0, |metadata| metadata.len());
+        let _ = file.seek(std::io::SeekFrom::Start(length.saturating_sub(8192)));
+        let _ = file.read_to_string(&mut text);
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(max_lines)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exits_are_described_like_a_shell_would() {
+        assert_eq!(describe_exit(ExitStatus::from_raw(1 << 8)), "exit status 1");
+        assert_eq!(describe_exit(ExitStatus::from_raw(9)), "killed by SIGKILL");
+    }
+
+    #[test]
+    fn utc_timestamps_have_a_fixed_shape() {
+        let stamp = utc_now();
+        assert_eq!(stamp.len(), 20, "{stamp}");
+        assert!(stamp.starts_with("20") && stamp.ends_with('Z'));
+    }
+}
