@@ -2,8 +2,9 @@
 //!
 //! The supervisor reads each daemon's stdout and stderr through pipes and is the only
 //! writer of the log files, so several workers can share one file without locks. When a
-//! file reaches the maximum size it is renamed `FILE.1` (`FILE.1` becomes `FILE.2`, …)
-//! and a new one is started; the oldest beyond the number kept is deleted.
+//! write would take a file past the maximum size, the file is cut after the last whole
+//! line that fits, renamed `FILE.1` (`FILE.1` becomes `FILE.2`, …) and a new one is
+//! started; the oldest beyond the number kept is deleted.
 //!
 //! The size and the number of files come from `${MODULE}_LOG_MAX_SIZE_BEFORE_ROTATION`
 //! (default 100 MiB) and `${MODULE}_LOG_NUMBER_OF_ROTATED_FILES` (default 5), the
@@ -78,13 +79,34 @@ impl LogFile {
         &self.path
     }
 
-    /// Appends `data`, rotating first when the file is full.
-    pub fn write(&mut self, data: &[u8]) {
-        if self.size > 0 && self.size + data.len() as u64 > self.rotation.max_size {
+    /// Appends `data`, rotating whenever the file would grow past the maximum size: a
+    /// file never exceeds it, and is cut after a newline when there is one.
+    pub fn write(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            let room = self.rotation.max_size.saturating_sub(self.size);
+            if (data.len() as u64) <= room {
+                self.append(data);
+                return;
+            }
+            let room = room as usize;
+            let cut = match data[..room].iter().rposition(|&byte| byte == b'\n') {
+                Some(newline) => newline + 1,
+                // Nothing fits up to a newline: start a new file, or cut a line too
+                // long for any file.
+                None if self.size > 0 => 0,
+                None => room.max(1),
+            };
+            self.append(&data[..cut]);
+            data = &data[cut..];
             if let Err(err) = self.rotate() {
                 self.failed = Some(format!("cannot rotate `{}`: {err}", self.path.display()));
+                self.append(data);
+                return;
             }
         }
+    }
+
+    fn append(&mut self, data: &[u8]) {
         let Some(file) = self.file.as_mut() else {
             return;
         };
@@ -176,6 +198,24 @@ mod tests {
             "bbbbbbbb\n"
         );
         assert!(!dir.path().join("d.log.3").exists());
+    }
+
+    #[test]
+    fn big_writes_are_cut_at_line_ends_and_files_stay_under_the_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.log");
+        let rotation = Rotation {
+            max_size: 10,
+            keep: 5,
+        };
+        let mut log = LogFile::open(&path, rotation).unwrap();
+        log.write(b"1234\n5678\nabcd\nefghijklmnopqrstuvwxyz\nz\n");
+        let read = |name: &str| fs::read_to_string(dir.path().join(name)).unwrap();
+        assert_eq!(read("d.log.4"), "1234\n5678\n");
+        assert_eq!(read("d.log.3"), "abcd\n");
+        assert_eq!(read("d.log.2"), "efghijklmn");
+        assert_eq!(read("d.log.1"), "opqrstuvwx");
+        assert_eq!(read("d.log"), "yz\nz\n");
     }
 
     #[test]

@@ -68,6 +68,8 @@ static TERMINATE: AtomicUsize = AtomicUsize::new(0);
 static RELOAD: AtomicUsize = AtomicUsize::new(0);
 /// Control connections being answered (waited for before exiting).
 static SERVING: AtomicUsize = AtomicUsize::new(0);
+/// Pipes still being copied into log files (drained before exiting).
+static PUMPING: AtomicUsize = AtomicUsize::new(0);
 
 extern "C" fn on_terminate(_: nix::libc::c_int) {
     TERMINATE.fetch_add(1, Ordering::SeqCst);
@@ -188,7 +190,7 @@ struct Supervisor {
 /// Runs the supervisor until it is told to stop (`SIGTERM`, `SIGINT`, or `mfenv daemons
 /// stop`). Fails at once when another supervisor runs for the same runtime home.
 pub fn run(options: Options) -> Result<()> {
-    let _lock = take_lock(&options.paths.lock)?;
+    let lock = take_lock(&options.paths.lock)?;
     let listener = bind(&options.paths.socket)?;
     install_signal_handlers()?;
     let (sender, receiver) = mpsc::channel();
@@ -215,16 +217,34 @@ pub fn run(options: Options) -> Result<()> {
         std::process::id(),
         supervisor.options.paths.socket.display()
     ));
-    let result = supervisor.main_loop(&receiver);
+    let finished = supervisor.main_loop(&receiver);
+    // The daemons' last words reach the log files (a descendant that escaped its
+    // process group and keeps a pipe open is not waited for long).
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while PUMPING.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Socket and lock go first, so that a new supervisor can start as soon as the
+    // clients waiting for this one's end get their answer.
     let _ = fs::remove_file(&supervisor.options.paths.socket);
-    // Let the last answers (`mfenv daemons stop`) reach their clients.
+    drop(lock);
+    say("supervisor stopped");
+    for waiter in finished {
+        let mut messages = waiter.messages;
+        messages.push("every daemon is stopped; the supervisor exits".to_owned());
+        let _ = waiter.reply.send(Response {
+            ok: true,
+            messages,
+            status: None,
+        });
+    }
+    // Let those answers reach their clients.
     drop(receiver);
     let deadline = Instant::now() + Duration::from_secs(2);
     while SERVING.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
-    say("supervisor stopped");
-    result
+    Ok(())
 }
 
 /// Prints one supervisor message on stderr, stamped with the UTC time.
@@ -383,7 +403,8 @@ fn seconds(duration: Duration) -> f64 {
 }
 
 impl Supervisor {
-    fn main_loop(&mut self, receiver: &Receiver<Event>) -> Result<()> {
+    /// Runs until everything is stopped; returns the clients waiting for the end.
+    fn main_loop(&mut self, receiver: &Receiver<Event>) -> Vec<Waiter> {
         let mut terminations_seen = 0;
         let mut reloads_seen = 0;
         loop {
@@ -412,16 +433,7 @@ impl Supervisor {
             self.step_workers(Instant::now());
             self.answer_waiters();
             if self.shutting_down && !self.anything_alive() {
-                for waiter in self.waiters.drain(..) {
-                    let mut messages = waiter.messages;
-                    messages.push("every daemon is stopped; the supervisor exits".to_owned());
-                    let _ = waiter.reply.send(Response {
-                        ok: true,
-                        messages,
-                        status: None,
-                    });
-                }
-                return Ok(());
+                return std::mem::take(&mut self.waiters);
             }
             match receiver.recv_timeout(TICK) {
                 Ok(event) => {
@@ -431,7 +443,7 @@ impl Supervisor {
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                Err(RecvTimeoutError::Disconnected) => return std::mem::take(&mut self.waiters),
             }
         }
     }
@@ -1156,15 +1168,23 @@ fn spawn(
         .caused_by(crate::error::io_reason(&err))
     })?;
     let pid = Pid::from_raw(child.id() as i32);
-    std::thread::spawn(move || logs::pump(stdout_reader, stdout_log));
+    pump_in_background(stdout_reader, stdout_log);
     if let Some(reader) = stderr_reader {
-        std::thread::spawn(move || logs::pump(reader, stderr_log));
+        pump_in_background(reader, stderr_log);
     }
     Ok(Process {
         child,
         pid,
         since: Instant::now(),
     })
+}
+
+fn pump_in_background(reader: std::io::PipeReader, log: SharedLog) {
+    PUMPING.fetch_add(1, Ordering::SeqCst);
+    std::thread::spawn(move || {
+        logs::pump(reader, log);
+        PUMPING.fetch_sub(1, Ordering::SeqCst);
+    });
 }
 
 /// In the child, between fork and exec: own process group, death with the supervisor,
