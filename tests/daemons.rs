@@ -736,3 +736,27 @@ fn start_status_stop_from_the_command_line() {
     assert_success(&d.fx.run(&["daemons", "start"]));
     assert_success(&d.fx.run(&["daemons", "stop"]));
 }
+
+#[test]
+fn plugin_commands_tell_the_supervisor_at_once() {
+    let mut d = Daemons::new();
+    // Without the notification, nothing would be reread for an hour.
+    d.run(&[("MFENV_DAEMONS_RESCAN_INTERVAL", "3600")]);
+    let home = d.plugin(
+        "quick",
+        "[extra_daemon_loop]\n_cmd_and_args = looper.sh q\nnumprocesses = 1\n",
+        &[("looper.sh", LOOPER)],
+    );
+    let pid = d.running("quick", "loop", 1)[0];
+    d.fx.ok(&["plugin", "uninstall", "quick"]);
+    wait_for("the daemon of the uninstalled plugin to go", || {
+        !alive(pid) && d.daemon("quick", "loop").is_none()
+    });
+    drop(home);
+    let output = d.fx.run_with(
+        &["daemons", "run"],
+        &[("MFENV_DAEMONS_RESCAN_INTERVAL", "soon")],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("MFENV_DAEMONS_RESCAN_INTERVAL must be a number"));
+}

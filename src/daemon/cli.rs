@@ -39,7 +39,7 @@ As a systemd service:
 pub enum DaemonsCommand {
     /// Supervise the daemons in the foreground (for a terminal or a systemd unit)
     #[command(
-        after_help = "Stops every daemon and exits on SIGTERM, SIGINT or `mfenv daemons stop`\n(a second signal kills the daemons at once). SIGHUP rereads the plugins.\nPlugin installs, uninstalls and configuration changes are picked up by\nthemselves within a few seconds."
+        after_help = "Stops every daemon and exits on SIGTERM, SIGINT or `mfenv daemons stop`\n(a second signal kills the daemons at once). SIGHUP rereads the plugins.\nPlugin installs and uninstalls are applied at once; configuration changes\nwithin MFENV_DAEMONS_RESCAN_INTERVAL seconds (default 2)."
     )]
     Run,
     /// Start the supervisor in the background, or start a stopped plugin's daemons again
@@ -76,6 +76,9 @@ pub enum DaemonsCommand {
     /// Make the supervisor read the plugins and their configuration now
     Reload,
 }
+
+/// How often (seconds) the supervisor rereads the plugins; 2 when unset.
+pub const RESCAN_VARIABLE: &str = "MFENV_DAEMONS_RESCAN_INTERVAL";
 
 /// What a daemons command produces.
 #[derive(Debug, Default)]
@@ -156,6 +159,18 @@ pub fn run(command: DaemonsCommand, env: &Env) -> Result<DaemonsOutput> {
 fn options(env: &Env, context: ModuleContext, paths: Paths) -> Result<Options> {
     let mfenv = mfenv_binary()?;
     let rotation = Rotation::from_lookup(&context.module, |name| env.get(name).map(str::to_owned));
+    let rescan_every = match env.get(RESCAN_VARIABLE) {
+        None | Some("") => Duration::from_secs(2),
+        Some(text) => match text.trim().parse::<f64>() {
+            Ok(seconds) if seconds > 0.0 && seconds.is_finite() => Duration::from_secs_f64(seconds),
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::Usage,
+                    format!("{RESCAN_VARIABLE} must be a number of seconds above 0, not `{text}`"),
+                ));
+            }
+        },
+    };
     Ok(Options {
         mfenv,
         env: env.clone(),
@@ -163,7 +178,7 @@ fn options(env: &Env, context: ModuleContext, paths: Paths) -> Result<Options> {
         context,
         paths,
         rotation,
-        rescan_every: Duration::from_secs(2),
+        rescan_every,
         debounce: Duration::from_millis(500),
     })
 }

@@ -487,11 +487,25 @@ pub fn run(command: PluginCommand, env: &Env) -> Result<PluginOutput> {
     let context = ModuleContext::from_env(env, dirs::home_dir().as_deref());
     let options = manager_options(env)?;
     let mut manager = Manager::new(&context, env, options);
+    let changes_plugins = matches!(
+        command,
+        PluginCommand::Install { .. }
+            | PluginCommand::Uninstall { .. }
+            | PluginCommand::Develop { .. }
+            | PluginCommand::Provision { .. }
+    );
     match execute(command, &mut manager, env) {
-        Ok(stdout) => Ok(PluginOutput {
-            stdout,
-            stderr: std::mem::take(&mut manager.messages),
-        }),
+        Ok(stdout) => {
+            if changes_plugins {
+                // A running daemon supervisor applies the change now rather than at
+                // its next periodic reread.
+                crate::daemon::cli::notify_reload(env);
+            }
+            Ok(PluginOutput {
+                stdout,
+                stderr: std::mem::take(&mut manager.messages),
+            })
+        }
         Err(error) => {
             // crate::cli writes only the error on failure: the messages go first.
             if !manager.messages.is_empty() {
