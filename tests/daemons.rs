@@ -11,12 +11,18 @@ mod plugin_support;
 
 use std::fs;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 use plugin_support::*;
 use serde_json::Value;
+
+fn send_signal(pid: u32, signal: Signal) {
+    kill(Pid::from_raw(pid as i32), signal).expect("send a signal");
+}
 
 /// Polls `condition` every 50 ms for up to 20 s.
 fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
@@ -273,10 +279,7 @@ fn a_killed_daemon_comes_back() {
     );
     d.run(&[]);
     let pids = d.running("foo", "loop", 2);
-    Command::new("kill")
-        .args(["-KILL", &pids[0].to_string()])
-        .status()
-        .unwrap();
+    send_signal(pids[0], Signal::SIGKILL);
     let mut again = Vec::new();
     wait_for("the killed worker to come back", || {
         again = d.pids("foo", "loop");
@@ -663,10 +666,7 @@ fn sigterm_stops_the_supervisor_and_its_daemons() {
     d.run(&[]);
     let pid = d.running("foo", "loop", 1)[0];
     let supervisor = d.supervisor.as_mut().unwrap();
-    Command::new("kill")
-        .args(["-TERM", &supervisor.id().to_string()])
-        .status()
-        .unwrap();
+    send_signal(supervisor.id(), Signal::SIGTERM);
     let exit = supervisor.wait().unwrap();
     assert!(exit.success(), "{exit:?}");
     assert!(!alive(pid));
