@@ -714,6 +714,13 @@ fn start_status_stop_from_the_command_line() {
         "{text}"
     );
 
+    use std::os::unix::fs::PermissionsExt;
+    let socket = d.fx.runtime.join("var/daemons.sock");
+    assert_eq!(
+        fs::metadata(&socket).unwrap().permissions().mode() & 0o777,
+        0o600,
+        "only the owner controls the daemons"
+    );
     let output = d.fx.run(&["daemons", "start"]);
     assert_success(&output);
     assert!(stderr(&output).contains("already running"));

@@ -318,8 +318,9 @@ fn take_lock(path: &Path) -> Result<Flock<File>> {
 
 /// Binds the control socket (a stale one is replaced: we hold the lock).
 fn bind(path: &Path) -> Result<UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
     let _ = fs::remove_file(path);
-    UnixListener::bind(path).map_err(|err| {
+    let listener = UnixListener::bind(path).map_err(|err| {
         let mut error = Error::io("cannot listen on", path, &err);
         if path.as_os_str().len() > 100 {
             error = error.with_hint(
@@ -327,7 +328,11 @@ fn bind(path: &Path) -> Result<UnixListener> {
             );
         }
         error
-    })
+    })?;
+    // Only the owner may control the daemons.
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+        .map_err(|err| Error::io("cannot restrict the permissions of", path, &err))?;
+    Ok(listener)
 }
 
 fn install_signal_handlers() -> Result<()> {
@@ -1235,7 +1240,9 @@ fn collect(options: &Options) -> (Vec<DaemonSpec>, Vec<String>) {
         env,
         configuration: &options.manager.configuration,
         find_home: &find_home,
-        resolve_host: &crate::plugin::config::system_resolve_host,
+        // Only the daemons' settings matter here: no name resolution for `*_hostname`
+        // keys every few seconds (the wrapper computes the daemons' real environment).
+        resolve_host: &|_| None,
     };
     for plugin in plugins.into_iter().filter(|plugin| plugin.is_installed()) {
         let identity = PluginIdentity {
