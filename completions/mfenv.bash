@@ -235,6 +235,9 @@ _mfenv() {
             mfenv__subcmd__help__subcmd__plugin,list)
                 cmd="mfenv__subcmd__help__subcmd__plugin__subcmd__list"
                 ;;
+            mfenv__subcmd__help__subcmd__plugin,make)
+                cmd="mfenv__subcmd__help__subcmd__plugin__subcmd__make"
+                ;;
             mfenv__subcmd__help__subcmd__plugin,provision)
                 cmd="mfenv__subcmd__help__subcmd__plugin__subcmd__provision"
                 ;;
@@ -285,6 +288,9 @@ _mfenv() {
                 ;;
             mfenv__subcmd__plugin,list)
                 cmd="mfenv__subcmd__plugin__subcmd__list"
+                ;;
+            mfenv__subcmd__plugin,make)
+                cmd="mfenv__subcmd__plugin__subcmd__make"
                 ;;
             mfenv__subcmd__plugin,provision)
                 cmd="mfenv__subcmd__plugin__subcmd__provision"
@@ -348,6 +354,9 @@ _mfenv() {
                 ;;
             mfenv__subcmd__plugin__subcmd__help,list)
                 cmd="mfenv__subcmd__plugin__subcmd__help__subcmd__list"
+                ;;
+            mfenv__subcmd__plugin__subcmd__help,make)
+                cmd="mfenv__subcmd__plugin__subcmd__help__subcmd__make"
                 ;;
             mfenv__subcmd__plugin__subcmd__help,provision)
                 cmd="mfenv__subcmd__plugin__subcmd__help__subcmd__provision"
@@ -1191,7 +1200,7 @@ _mfenv() {
             return 0
             ;;
         mfenv__subcmd__help__subcmd__plugin)
-            opts="list info hash check install uninstall develop release repackage provision config env bootstrap wrapper"
+            opts="list info hash check install uninstall develop make release repackage provision config env bootstrap wrapper"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1345,6 +1354,20 @@ _mfenv() {
             return 0
             ;;
         mfenv__subcmd__help__subcmd__plugin__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__help__subcmd__plugin__subcmd__make)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1581,7 +1604,7 @@ _mfenv() {
             return 0
             ;;
         mfenv__subcmd__plugin)
-            opts="-h -V --help --version list info hash check install uninstall develop release repackage provision config env bootstrap wrapper help"
+            opts="-h -V --help --version list info hash check install uninstall develop make release repackage provision config env bootstrap wrapper help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1803,7 +1826,7 @@ _mfenv() {
             return 0
             ;;
         mfenv__subcmd__plugin__subcmd__help)
-            opts="list info hash check install uninstall develop release repackage provision config env bootstrap wrapper help"
+            opts="list info hash check install uninstall develop make release repackage provision config env bootstrap wrapper help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1984,6 +2007,20 @@ _mfenv() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mfenv__subcmd__plugin__subcmd__help__subcmd__make)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mfenv__subcmd__plugin__subcmd__help__subcmd__provision)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -2088,6 +2125,20 @@ _mfenv() {
             ;;
         mfenv__subcmd__plugin__subcmd__list)
             opts="-h -V --raw --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__plugin__subcmd__make)
+            opts="-v -h -V --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

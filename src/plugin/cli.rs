@@ -14,6 +14,8 @@
 //! Results go to stdout (built in memory, written once by `crate::cli`), messages to
 //! stderr. When a command fails, the messages gathered so far are written to stderr
 //! before the error, so that a partly failed provisioning still tells what it did.
+//! `plugin make`, which runs pip and npm for minutes, writes its progress to stderr as
+//! it happens ([`crate::plugin::make`] does the work, in the environment computed here).
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -60,6 +62,23 @@ Examples:
 
 Files matched by `.releaseignore` (gitignore syntax) are left out. With
 SOURCE_DATE_EPOCH set, two releases of the same tree are byte-identical.";
+
+const MAKE_EXAMPLES: &str = "\
+Examples:
+  mfenv plugin make                     build what the plugin in the current directory needs
+  mfenv plugin make -v ~/src/foo        the same, showing pip's and npm's output
+
+python3 plugins (python3_virtualenv_sources/requirements-to-freeze.txt):
+  requirements-to-freeze.txt is frozen into requirements3.txt (exact versions) when it
+  is newer; the virtualenv local/ is rebuilt from requirements3.txt when that is newer
+  than local/, honouring python3_virtualenv_sources/allow_binary_packages (absent: build
+  everything from source but the build tools; present without names: wheels allowed;
+  names: those as wheels too).
+node plugins (package.json): `npm ci` (or `npm install` without an up-to-date
+  package-lock.json) into node_modules when package.json or the lock file is newer.
+
+Tools run in the plugin environment. On failure the previous local/, requirements3.txt
+and node_modules are kept. After a rebuild config.ini is touched (restarting daemons).";
 
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
@@ -117,6 +136,15 @@ pub enum PluginCommand {
     Develop {
         /// The plugin directory (default: the current directory)
         dir: Option<PathBuf>,
+    },
+    /// Build a plugin's dependencies: the python3 virtualenv in local/, node_modules
+    #[command(after_help = MAKE_EXAMPLES)]
+    Make {
+        /// The plugin directory (default: the current directory)
+        dir: Option<PathBuf>,
+        /// Show the output of python, pip and npm (on stderr)
+        #[arg(short, long)]
+        verbose: bool,
     },
     /// Build NAME-VERSION-RELEASE.metwork.<module>.plugin in the current directory
     #[command(after_help = RELEASE_EXAMPLES)]
@@ -638,6 +666,12 @@ fn execute(command: PluginCommand, manager: &mut Manager<'_>, env: &Env) -> Resu
             ));
             Ok(String::new())
         }
+        PluginCommand::Make { dir, verbose } => {
+            let cwd = current_dir()?;
+            let dir = absolute(dir.as_deref().unwrap_or(Path::new(".")), &cwd);
+            make(manager, env, &dir, verbose)?;
+            Ok(String::new())
+        }
         PluginCommand::Release { dir } => {
             let cwd = current_dir()?;
             let dir = absolute(dir.as_deref().unwrap_or(Path::new(".")), &cwd);
@@ -760,6 +794,45 @@ fn follow_with_cron(
             crate::plugin::model::flatten(&error)
         )),
     }
+}
+
+/// `mfenv plugin make DIR`: the checked plugin's dependencies built in its environment
+/// (as `mfenv plugin wrapper DIR` gives it), progress written to stderr as it happens.
+fn make(manager: &mut Manager<'_>, env: &Env, dir: &Path, verbose: bool) -> Result<()> {
+    let source = manager.check(dir)?;
+    let context = manager.context;
+    let configuration = configuration_of(env);
+    let find_home =
+        |name: &str| installed_home(context, name).map(|home| home.to_string_lossy().into_owned());
+    let inputs = environment_inputs(env, context, &configuration, &find_home);
+    let identity = PluginIdentity {
+        label: source.label.clone(),
+        name: source.name.clone(),
+        home: dir.to_string_lossy().into_owned(),
+    };
+    let build_env = plugin_environment(&inputs, &identity)
+        .and_then(|environment| with_plugin_layer(env, dir, environment.settings()))
+        .map_err(|error| {
+            error.context(format!(
+                "cannot load the environment of plugin `{}` to build it",
+                source.name
+            ))
+        })?;
+    // Earlier messages (warnings) first, then progress as it happens.
+    let mut stderr = std::io::stderr();
+    for message in manager.messages.drain(..) {
+        let _ = writeln!(stderr, "{message}");
+    }
+    let mut report = |line: &str| {
+        let _ = writeln!(std::io::stderr(), "{line}");
+    };
+    let request = crate::plugin::make::MakeRequest {
+        dir,
+        env: &build_env,
+        verbose,
+    };
+    crate::plugin::make::make(&request, &mut report)?;
+    Ok(())
 }
 
 /// `mfenv plugin bootstrap list|create`.

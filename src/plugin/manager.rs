@@ -155,7 +155,7 @@ static STAGING_COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// Removes a tree, making its directories writable first if a plain removal fails
 /// (a plugin may ship read-only directories).
-fn remove_tree(path: &Path) -> io::Result<()> {
+pub(crate) fn remove_tree(path: &Path) -> io::Result<()> {
     match fs::remove_dir_all(path) {
         Ok(()) => Ok(()),
         Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -203,7 +203,7 @@ fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
 }
 
 /// Swaps `first` and `second` (both exist) atomically when the system can.
-fn exchange(first: &Path, second: &Path) -> io::Result<()> {
+pub(crate) fn exchange(first: &Path, second: &Path) -> io::Result<()> {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};

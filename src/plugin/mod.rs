@@ -9,6 +9,7 @@
 //! - [`archive`]: reading `.plugin` files: the whole-archive check and safe extraction;
 //! - [`bootstrap`]: the embedded plugin templates and `plugin bootstrap`;
 //! - [`release`]: building `.plugin` files (`.releaseignore`, reproducible output);
+//! - [`make`]: `plugin make`: the python3 virtualenv in `local/` and `node_modules`;
 //! - [`overrides`]: the OP override template and the baking done by repackage;
 //! - [`manager`]: the plugins base dir: list, info, hash, install, uninstall, develop,
 //!   provision, release, repackage;
@@ -23,6 +24,7 @@ pub mod config;
 pub mod cron;
 pub mod environment;
 pub mod lock;
+pub mod make;
 pub mod manager;
 pub mod model;
 pub mod overrides;
