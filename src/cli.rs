@@ -1071,10 +1071,10 @@ fn exec_command(target: ExecTarget, raw_vars: &[(OsString, OsString)], color: bo
             };
         }
     }
-    if let Some(cwd) = &environment.cwd {
-        if std::path::Path::new(cwd).is_dir() {
-            command.current_dir(cwd);
-        }
+    if let Some(cwd) = &environment.cwd
+        && std::path::Path::new(cwd).is_dir()
+    {
+        command.current_dir(cwd);
     }
     let error = command.exec();
     let (code, reason) = match error.kind() {

@@ -36,6 +36,18 @@ fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
+/// Waits at most `timeout` for `child` to exit.
+fn wait_child(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
 /// True while `pid` runs (a zombie does not count).
 fn alive(pid: u32) -> bool {
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -187,11 +199,16 @@ impl Daemons {
 
 impl Drop for Daemons {
     fn drop(&mut self) {
-        let _ = self
+        if let Ok(mut stop) = self
             .fx
             .command(&["daemons", "stop"])
             .stderr(Stdio::null())
-            .status();
+            .spawn()
+            && wait_child(&mut stop, Duration::from_secs(60)).is_none()
+        {
+            let _ = stop.kill();
+            let _ = stop.wait();
+        }
         if let Some(mut child) = self.supervisor.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -199,8 +216,10 @@ impl Drop for Daemons {
     }
 }
 
-/// A daemon that loops forever, writing what it sees to `$TMPDIR/seen-<pid>` first.
+/// A daemon that loops forever, writing what it sees to `$TMPDIR/seen-<pid>` first; it
+/// says `looper NAME started` once it handles SIGTERM.
 const LOOPER: &str = r#"#!/bin/sh
+trap 'echo "looper $1 got TERM"; exit 0' TERM
 {
   echo "args=$*"
   echo "cwd=$(pwd)"
@@ -209,7 +228,6 @@ const LOOPER: &str = r#"#!/bin/sh
 } > "$TMPDIR/seen-$$"
 echo "looper $1 started"
 echo "looper $1 complains" >&2
-trap 'echo "looper $1 got TERM"; exit 0' TERM
 while :; do sleep 0.1; done
 "#;
 
@@ -305,13 +323,19 @@ fn stopping_is_graceful_then_forced() {
             ("looper.sh", LOOPER),
             (
                 "stubborn.sh",
-                "#!/bin/sh\ntrap 'echo stubborn ignores TERM' TERM\nwhile :; do sleep 0.1; done\n",
+                "#!/bin/sh\ntrap 'echo stubborn ignores TERM' TERM\necho stubborn started\n\
+                 while :; do sleep 0.1; done\n",
             ),
         ],
     );
     d.run(&[]);
     let polite = d.running("foo", "polite", 1)[0];
     let stubborn = d.running("foo", "stubborn", 1)[0];
+    wait_for("both to handle SIGTERM", || {
+        d.log("extra_foo_polite.log")
+            .contains("looper polite started")
+            && d.log("extra_foo_stubborn.log").contains("stubborn started")
+    });
     let output = d.fx.run(&["daemons", "stop", "foo"]);
     assert_success(&output);
     assert!(stderr(&output).contains("the daemons of `foo` are stopped"));
@@ -345,6 +369,49 @@ fn stopping_is_graceful_then_forced() {
 }
 
 #[test]
+fn a_stopping_supervisor_refuses_to_start_anything() {
+    let mut d = Daemons::new();
+    d.plugin(
+        "foo",
+        "[extra_daemon_stubborn]\n_cmd_and_args = stubborn.sh\nnumprocesses = 1\ngraceful_timeout = 3\n",
+        &[(
+            "stubborn.sh",
+            "#!/bin/sh\ntrap 'echo stubborn ignores TERM' TERM\necho stubborn started\n\
+             while :; do sleep 0.1; done\n",
+        )],
+    );
+    d.run(&[]);
+    let pid = d.running("foo", "stubborn", 1)[0];
+    wait_for("the daemon to ignore SIGTERM", || {
+        d.log("extra_foo_stubborn.log").contains("stubborn started")
+    });
+    let mut stop = d.fx.command(&["daemons", "stop"]).spawn().unwrap();
+    wait_for("the stop to begin", || {
+        d.log("extra_foo_stubborn.log")
+            .contains("stubborn ignores TERM")
+    });
+    for args in [
+        &["daemons", "reload"][..],
+        &["daemons", "restart", "foo"],
+        &["daemons", "start", "foo"],
+    ] {
+        let output = d.fx.run(args);
+        assert!(!output.status.success(), "{args:?}");
+        assert!(
+            stderr(&output).contains("the daemon supervisor is stopping"),
+            "{}",
+            stderr(&output)
+        );
+    }
+    let exit = wait_child(&mut stop, Duration::from_secs(60)).expect("stop returns");
+    assert!(exit.success());
+    assert!(!alive(pid));
+    let exit = wait_child(d.supervisor.as_mut().unwrap(), Duration::from_secs(60))
+        .expect("the supervisor exits");
+    assert!(exit.success());
+}
+
+#[test]
 fn a_crash_loop_backs_off() {
     let mut d = Daemons::new();
     d.plugin(
@@ -353,10 +420,14 @@ fn a_crash_loop_backs_off() {
         &[("crash.sh", "#!/bin/sh\necho crashing >&2\nexit 3\n")],
     );
     d.run(&[]);
+    let started = Instant::now();
     wait_for("three restarts", || {
         d.daemon("foo", "crash")
             .is_some_and(|daemon| daemon["workers"][0]["restarts"].as_u64() >= Some(3))
     });
+    // At least 0.5 + 1 + 2 s of waiting happened before the third restart (a lower
+    // bound: a slow machine only makes it longer).
+    assert!(started.elapsed() >= Duration::from_millis(3500));
     let worker = d.daemon("foo", "crash").unwrap()["workers"][0].clone();
     assert_eq!(worker["last_exit"], "exit status 3");
     // Each quick exit doubles the delay before the next start.
@@ -401,6 +472,11 @@ fn logs_are_split_and_rotated() {
         ]
         .iter()
         .all(|name| d.log(name).contains("line 199"))
+            && d.log("extra_foo_single.log").contains("err s line 199")
+            && d.log("extra_foo_chatty_worker1.stderr")
+                .contains("err w line 199")
+            && d.log("extra_foo_chatty_worker2.stderr")
+                .contains("err w line 199")
     });
     for stream in ["stdout", "stderr"] {
         for worker in [1, 2] {
@@ -612,8 +688,10 @@ fn max_age_recycles_workers() {
 #[test]
 fn stopping_the_supervisor_leaves_no_process_behind() {
     let mut d = Daemons::new();
-    // The daemon starts a child of its own, in its process group.
-    let parent = "#!/bin/sh\nsleep 1000 &\nwhile :; do sleep 0.1; done\n";
+    // The daemon starts a child of its own, in its process group, that ignores SIGTERM:
+    // it goes when its daemon's process ends.
+    let parent = "#!/bin/sh\n(trap '' TERM; exec sleep 1000) &\ntrap 'exit 0' TERM\necho family started\n\
+                  while :; do sleep 0.1; done\n";
     d.plugin(
         "foo",
         "[extra_daemon_family]\n_cmd_and_args = family.sh\nnumprocesses = 2\n",
@@ -626,10 +704,17 @@ fn stopping_the_supervisor_leaves_no_process_behind() {
         members = pids.iter().flat_map(|pid| group_members(*pid)).collect();
         members.len() >= 4
     });
+    wait_for("the daemons to handle SIGTERM", || {
+        d.log("extra_foo_family.log")
+            .matches("family started")
+            .count()
+            == 2
+    });
     let output = d.fx.run(&["daemons", "stop"]);
     assert_success(&output);
     assert!(stderr(&output).contains("every daemon is stopped"));
-    let exit = d.supervisor.as_mut().unwrap().wait().unwrap();
+    let exit = wait_child(d.supervisor.as_mut().unwrap(), Duration::from_secs(60))
+        .expect("the supervisor exits");
     assert!(exit.success(), "the supervisor exits 0: {exit:?}");
     for pid in &members {
         assert!(!alive(*pid), "process {pid} survived the stop");
@@ -656,6 +741,48 @@ fn a_supervisor_killed_outright_takes_its_daemons_along() {
 }
 
 #[test]
+fn a_new_supervisor_kills_what_a_killed_one_left_behind() {
+    let mut d = Daemons::new();
+    // The grandchild ignores SIGTERM and outlives its daemon when the supervisor dies.
+    let parent = "#!/bin/sh\n(trap '' TERM; exec sleep 1000) &\necho \"child $!\"\n\
+                  while :; do sleep 0.1; done\n";
+    d.plugin(
+        "foo",
+        "[extra_daemon_family]\n_cmd_and_args = family.sh\nnumprocesses = 1\n",
+        &[("family.sh", parent)],
+    );
+    d.run(&[]);
+    let daemon = d.running("foo", "family", 1)[0];
+    let mut child = 0;
+    wait_for("the grandchild", || {
+        child = d
+            .log("extra_foo_family.log")
+            .lines()
+            .find_map(|line| line.strip_prefix("child "))
+            .and_then(|pid| pid.trim().parse().ok())
+            .unwrap_or(0);
+        child != 0
+    });
+    let supervisor = d.supervisor.as_mut().unwrap();
+    supervisor.kill().unwrap();
+    supervisor.wait().unwrap();
+    wait_for("the daemon to die with the supervisor", || !alive(daemon));
+    assert!(
+        alive(child),
+        "an orphan is left until a supervisor starts again"
+    );
+    d.run(&[]);
+    wait_for("the orphan to be killed", || !alive(child));
+    assert!(
+        d.supervisor_messages()
+            .contains("left by a previous supervisor"),
+        "{}",
+        d.supervisor_messages()
+    );
+    d.running("foo", "family", 1);
+}
+
+#[test]
 fn sigterm_stops_the_supervisor_and_its_daemons() {
     let mut d = Daemons::new();
     d.plugin(
@@ -665,9 +792,12 @@ fn sigterm_stops_the_supervisor_and_its_daemons() {
     );
     d.run(&[]);
     let pid = d.running("foo", "loop", 1)[0];
+    wait_for("the daemon to handle SIGTERM", || {
+        d.log("extra_foo_loop.log").contains("looper t started")
+    });
     let supervisor = d.supervisor.as_mut().unwrap();
     send_signal(supervisor.id(), Signal::SIGTERM);
-    let exit = supervisor.wait().unwrap();
+    let exit = wait_child(supervisor, Duration::from_secs(60)).expect("the supervisor exits");
     assert!(exit.success(), "{exit:?}");
     assert!(!alive(pid));
     assert!(d.log("extra_foo_loop.log").contains("looper t got TERM"));

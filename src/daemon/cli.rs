@@ -268,6 +268,9 @@ fn start_detached(env: &Env, paths: &Paths) -> Result<DaemonsOutput> {
         .args(["daemons", "run"])
         .env_clear()
         .envs(env.vars())
+        // Started from a daemon: not one of the processes it would clean up.
+        .env_remove(supervisor::SUPERVISOR_VARIABLE)
+        .current_dir("/")
         .stdin(Stdio::null())
         .stdout(log_copy)
         .stderr(log);

@@ -53,6 +53,8 @@ pub struct LogFile {
     rotation: Rotation,
     /// The last write error, reported once.
     pub failed: Option<String>,
+    /// `failed` was handed out and nothing was written since.
+    reported: bool,
 }
 
 /// A log file shared by the readers of several pipes.
@@ -72,11 +74,23 @@ impl LogFile {
             size,
             rotation,
             failed: None,
+            reported: false,
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The write error to report, once per series of failures.
+    pub fn new_failure(&mut self) -> Option<String> {
+        match self.failed.take() {
+            Some(failure) if !self.reported => {
+                self.reported = true;
+                Some(failure)
+            }
+            _ => None,
+        }
     }
 
     /// Appends `data`, rotating whenever the file would grow past the maximum size: a
@@ -100,6 +114,7 @@ impl LogFile {
             data = &data[cut..];
             if let Err(err) = self.rotate() {
                 self.failed = Some(format!("cannot rotate `{}`: {err}", self.path.display()));
+                self.reopen();
                 self.append(data);
                 return;
             }
@@ -111,7 +126,10 @@ impl LogFile {
             return;
         };
         match file.write_all(data) {
-            Ok(()) => self.size += data.len() as u64,
+            Ok(()) => {
+                self.size += data.len() as u64;
+                self.reported = false;
+            }
             Err(err) => {
                 self.failed = Some(format!("cannot write `{}`: {err}", self.path.display()));
             }
@@ -122,6 +140,19 @@ impl LogFile {
         let mut name = self.path.as_os_str().to_owned();
         name.push(format!(".{number}"));
         PathBuf::from(name)
+    }
+
+    /// After a failed rotation: write to the file as it is rather than lose output.
+    fn reopen(&mut self) {
+        if self.file.is_none()
+            && let Ok(file) = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+        {
+            self.size = file.metadata().map_or(0, |metadata| metadata.len());
+            self.file = Some(file);
+        }
     }
 
     fn rotate(&mut self) -> io::Result<()> {
@@ -154,20 +185,42 @@ fn ignore_missing(err: io::Error) -> io::Result<()> {
     }
 }
 
+/// Lines longer than this are written in pieces.
+const MAX_LINE: usize = 64 * 1024;
+
 /// Copies everything `source` gives into `log` until end of file (the process and
-/// every process it started closed the pipe). Runs on its own thread.
-pub fn pump(mut source: impl Read, log: SharedLog) {
+/// every process it started closed the pipe), whole lines at a time, so that workers
+/// sharing a file never cut each other's lines. Write failures go to `report`, once per
+/// series. Runs on its own thread.
+pub fn pump(mut source: impl Read, log: SharedLog, report: impl Fn(&str)) {
     let mut buffer = vec![0u8; 16 * 1024];
+    let mut pending: Vec<u8> = Vec::new();
+    let write = |data: &[u8]| {
+        let mut log = log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        log.write(data);
+        if let Some(failure) = log.new_failure() {
+            report(&failure);
+        }
+    };
     loop {
         match source.read(&mut buffer) {
-            Ok(0) => return,
+            Ok(0) => break,
             Ok(n) => {
-                let mut log = log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                log.write(&buffer[..n]);
+                pending.extend_from_slice(&buffer[..n]);
+                let whole = match pending.iter().rposition(|&byte| byte == b'\n') {
+                    Some(newline) => newline + 1,
+                    None if pending.len() >= MAX_LINE => pending.len(),
+                    None => continue,
+                };
+                write(&pending[..whole]);
+                pending.drain(..whole);
             }
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return,
+            Err(_) => break,
         }
+    }
+    if !pending.is_empty() {
+        write(&pending);
     }
 }
 
@@ -226,6 +279,52 @@ mod tests {
         let mut log = LogFile::open(&path, Rotation::DEFAULT).unwrap();
         log.write(b"new\n");
         assert_eq!(fs::read_to_string(&path).unwrap(), "old\nnew\n");
+    }
+
+    #[test]
+    fn the_pump_writes_whole_lines_and_the_rest_at_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.log");
+        let log = Arc::new(Mutex::new(LogFile::open(&path, Rotation::DEFAULT).unwrap()));
+        /// Gives its chunks one read at a time; another worker writes a line to the
+        /// shared log while this one is in the middle of a line.
+        struct Chunks(Vec<&'static [u8]>, SharedLog);
+        impl Read for Chunks {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                if self.0.is_empty() {
+                    return Ok(0);
+                }
+                if self.0.len() == 3 {
+                    self.1.lock().unwrap().write(b"other worker\n");
+                }
+                let chunk = self.0.remove(0);
+                buf[..chunk.len()].copy_from_slice(chunk);
+                Ok(chunk.len())
+            }
+        }
+        let source = Chunks(
+            vec![b"one\ntw", b"o\nthr", b"ee", b"\nlast"],
+            Arc::clone(&log),
+        );
+        pump(source, Arc::clone(&log), |_| {});
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            "one\nother worker\ntwo\nthree\nlast"
+        );
+    }
+
+    #[test]
+    fn write_failures_are_reported_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/d.log");
+        let mut log = LogFile::open(&path, Rotation::DEFAULT).unwrap();
+        log.failed = Some("disk full".to_owned());
+        assert_eq!(log.new_failure().as_deref(), Some("disk full"));
+        log.failed = Some("disk full".to_owned());
+        assert_eq!(log.new_failure(), None);
+        log.write(b"ok\n");
+        log.failed = Some("again".to_owned());
+        assert_eq!(log.new_failure().as_deref(), Some("again"));
     }
 
     #[test]

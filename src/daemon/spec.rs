@@ -159,6 +159,17 @@ pub fn daemons_of(
             continue;
         }
         let id = format!("{}.{name}", plugin.name);
+        if !is_daemon_name(name) {
+            warnings.push(format!(
+                "daemon `{id}`: the name after `{SECTION_PREFIX}` may only hold letters, digits, `_`, `-` and `.`: not started"
+            ));
+            continue;
+        }
+        if numprocesses > i64::from(MAX_PROCESSES) {
+            warnings.push(format!(
+                "daemon `{id}`: numprocesses {numprocesses} is capped to {MAX_PROCESSES}"
+            ));
+        }
         let command = value("_cmd_and_args").unwrap_or("");
         let command = if command == "null" { "" } else { command };
         let words = match split_words(command) {
@@ -199,8 +210,10 @@ pub fn daemons_of(
             home: plugin.home.to_owned(),
             argv,
             numprocesses: numprocesses.min(i64::from(MAX_PROCESSES)) as u32,
-            graceful_timeout: Duration::from_secs(integer("graceful_timeout", 10).max(0) as u64),
-            max_age: (max_age > 0).then(|| Duration::from_secs(max_age as u64)),
+            graceful_timeout: Duration::from_secs(
+                integer("graceful_timeout", 10).clamp(0, MAX_SECONDS) as u64,
+            ),
+            max_age: (max_age > 0).then(|| Duration::from_secs(max_age.min(MAX_SECONDS) as u64)),
             limits,
             debug: value("debug").is_some_and(is_true),
             split_stdout_stderr: boolean(
@@ -220,6 +233,21 @@ pub fn daemons_of(
 
 /// More processes than this for one daemon is surely a typo; it is capped.
 pub const MAX_PROCESSES: u32 = 1024;
+
+/// Durations (`graceful_timeout`, `max_age`) are capped to a year: larger ones mean
+/// "never" anyway, and keep clear of overflows.
+pub const MAX_SECONDS: i64 = 365 * 86_400;
+
+/// True for a daemon name usable in file names: letters, digits, `_`, `-`, `.`, and
+/// not `.` or `..` (the name goes into the log file names).
+pub fn is_daemon_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
 
 /// Splits a command line into words the way a POSIX shell does, without any expansion.
 pub fn split_words(line: &str) -> Result<Vec<String>, String> {
@@ -411,6 +439,41 @@ mod tests {
         assert_eq!(spec.max_age, Some(Duration::from_secs(60)));
         assert_eq!(spec.graceful_timeout, Duration::from_secs(10));
         assert!(!spec.debug && !spec.split_stdout_stderr && !spec.split_workers);
+    }
+
+    #[test]
+    fn hostile_names_and_huge_values_are_contained() {
+        let config = config(&[
+            (
+                "extra_daemon_x/../../../tmp/evil",
+                &[("_cmd_and_args", "x"), ("numprocesses", "1")],
+            ),
+            (
+                "extra_daemon_..",
+                &[("_cmd_and_args", "x"), ("numprocesses", "1")],
+            ),
+            (
+                "extra_daemon_big",
+                &[
+                    ("_cmd_and_args", "x"),
+                    ("numprocesses", "99999999999"),
+                    ("graceful_timeout", "9223372036854775807"),
+                    ("max_age", "9223372036854775807"),
+                ],
+            ),
+        ]);
+        let (specs, warnings) = specs_of(&config);
+        assert_eq!(specs.len(), 1, "{warnings:?}");
+        assert_eq!(warnings.len(), 3, "{warnings:?}");
+        assert!(warnings.iter().any(|warning| warning.contains("capped")));
+        let spec = &specs[0];
+        assert_eq!(spec.numprocesses, MAX_PROCESSES);
+        assert_eq!(
+            spec.graceful_timeout,
+            Duration::from_secs(MAX_SECONDS as u64)
+        );
+        assert_eq!(spec.max_age, Some(Duration::from_secs(MAX_SECONDS as u64)));
+        let _ = std::time::Instant::now() + recycle_after(spec.max_age.unwrap(), u64::MAX);
     }
 
     #[test]

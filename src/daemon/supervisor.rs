@@ -60,6 +60,10 @@ pub struct Options {
     pub debounce: Duration,
 }
 
+/// Set in every daemon's environment to the supervisor's socket path, so that a new
+/// supervisor finds the processes a killed one left behind.
+pub const SUPERVISOR_VARIABLE: &str = "MFENV_DAEMONS_SUPERVISOR";
+
 /// The loop wakes at least this often.
 const TICK: Duration = Duration::from_millis(100);
 
@@ -184,13 +188,14 @@ struct Supervisor {
     next_rescan: Instant,
     shutting_down: bool,
     events: Sender<Event>,
-    parent_pid: Pid,
+    child: ChildSetup,
 }
 
 /// Runs the supervisor until it is told to stop (`SIGTERM`, `SIGINT`, or `mfenv daemons
 /// stop`). Fails at once when another supervisor runs for the same runtime home.
 pub fn run(options: Options) -> Result<()> {
     let lock = take_lock(&options.paths.lock)?;
+    kill_leftovers(&options.paths.socket);
     let listener = bind(&options.paths.socket)?;
     install_signal_handlers()?;
     let (sender, receiver) = mpsc::channel();
@@ -210,7 +215,10 @@ pub fn run(options: Options) -> Result<()> {
         next_rescan: now,
         shutting_down: false,
         events: sender,
-        parent_pid: nix::unistd::getpid(),
+        child: ChildSetup {
+            parent_pid: nix::unistd::getpid(),
+            open_files: raise_open_files_limit(),
+        },
     };
     say(&format!(
         "supervisor started (pid {}, socket `{}`)",
@@ -316,11 +324,59 @@ fn take_lock(path: &Path) -> Result<Flock<File>> {
     }
 }
 
+/// Kills the processes a previous supervisor of this runtime home left behind: those
+/// whose environment carries its marker (children a daemon started itself survive the
+/// daemon when the supervisor is killed outright, and nothing else can reach them).
+fn kill_leftovers(socket: &Path) {
+    let marker = {
+        let mut marker = format!("{SUPERVISOR_VARIABLE}=").into_bytes();
+        marker.extend_from_slice(socket.as_os_str().as_encoded_bytes());
+        marker
+    };
+    let me = std::process::id();
+    let parent = nix::unistd::getppid().as_raw() as u32;
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return;
+    };
+    let mut killed = Vec::new();
+    for entry in entries.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if pid == me || pid == parent {
+            continue;
+        }
+        let Ok(environ) = fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        if environ
+            .split(|&byte| byte == 0)
+            .any(|entry| entry == marker.as_slice())
+            && signal::kill(Pid::from_raw(pid as i32), Signal::SIGKILL).is_ok()
+        {
+            killed.push(pid.to_string());
+        }
+    }
+    if !killed.is_empty() {
+        say(&format!(
+            "killed {} process{} left by a previous supervisor: {}",
+            killed.len(),
+            if killed.len() == 1 { "" } else { "es" },
+            killed.join(" ")
+        ));
+    }
+}
+
 /// Binds the control socket (a stale one is replaced: we hold the lock).
 fn bind(path: &Path) -> Result<UnixListener> {
     use std::os::unix::fs::PermissionsExt;
     let _ = fs::remove_file(path);
-    let listener = UnixListener::bind(path).map_err(|err| {
+    // Created for its owner only (no window with the umask's permissions); nothing
+    // else runs yet, so changing the process umask for a moment is safe.
+    let umask = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    let bound = UnixListener::bind(path);
+    nix::sys::stat::umask(umask);
+    let listener = bound.map_err(|err| {
         let mut error = Error::io("cannot listen on", path, &err);
         if path.as_os_str().len() > 100 {
             error = error.with_hint(
@@ -356,6 +412,8 @@ fn install_signal_handlers() -> Result<()> {
 fn accept_loop(listener: UnixListener, sender: Sender<Event>) {
     for stream in listener.incoming() {
         let Ok(stream) = stream else {
+            // Out of file descriptors, say: do not spin on the pending connection.
+            std::thread::sleep(Duration::from_millis(100));
             continue;
         };
         let sender = sender.clone();
@@ -489,6 +547,20 @@ impl Supervisor {
             )],
             status: None,
         };
+        let stopping = || Response {
+            ok: false,
+            messages: vec!["the daemon supervisor is stopping".to_owned()],
+            status: None,
+        };
+        if self.shutting_down
+            && matches!(
+                request,
+                Request::Reload | Request::Start { .. } | Request::Restart { .. }
+            )
+        {
+            let _ = reply.send(stopping());
+            return;
+        }
         match request {
             Request::Status => {
                 let _ = reply.send(Response {
@@ -647,6 +719,7 @@ impl Supervisor {
     fn kill_everything(&mut self) {
         for daemon in self.daemons.values_mut() {
             for worker in &mut daemon.workers {
+                stop_worker(worker, &daemon.spec, Then::Idle);
                 if let State::Stopping {
                     process, killed, ..
                 } = &mut worker.state
@@ -709,23 +782,67 @@ impl Supervisor {
     fn step_workers(&mut self, now: Instant) {
         let options = &self.options;
         let logs = &mut self.logs;
-        let parent_pid = self.parent_pid;
+        let setup = self.child;
+        let shutting_down = self.shutting_down;
         for daemon in self.daemons.values_mut() {
             let spec = &daemon.spec;
             for worker in &mut daemon.workers {
-                step_worker(worker, spec, now, options, logs, parent_pid);
+                if shutting_down {
+                    // Nothing starts any more, whatever was planned.
+                    match &mut worker.state {
+                        State::Waiting { .. } => worker.state = State::Idle,
+                        State::Stopping { then, .. } if *then == Then::Start => {
+                            *then = Then::Idle;
+                        }
+                        _ => {}
+                    }
+                }
+                step_worker(worker, spec, now, options, logs, setup);
             }
             daemon
                 .workers
                 .retain(|worker| !matches!(worker.state, State::Gone));
         }
-        self.daemons
-            .retain(|_, daemon| !(daemon.retiring && daemon.workers.is_empty()));
+        let finished: Vec<(String, String)> = self
+            .daemons
+            .iter()
+            .filter(|(_, daemon)| daemon.retiring && daemon.workers.is_empty())
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in finished {
+            let Some(daemon) = self.daemons.remove(&key) else {
+                continue;
+            };
+            // Its log files are closed (once their pipes are drained) ...
+            for index in 1..=daemon.spec.numprocesses {
+                let (stdout, stderr) = daemon.spec.log_files(&self.options.paths.log_dir, index);
+                self.logs.remove(&stdout);
+                self.logs.remove(&stderr);
+            }
+            // ... and a plugin gone for good is no longer "stopped".
+            if !self.known_plugin(&key.0) {
+                self.stopped_plugins.remove(&key.0);
+            }
+        }
     }
 
     /// Reads the installed plugins again and applies what changed.
     fn rescan(&mut self) {
-        let (specs, warnings) = collect(&self.options);
+        let Collected {
+            specs,
+            warnings,
+            unreadable,
+        } = match collect(&self.options) {
+            Ok(collected) => collected,
+            Err(warning) => {
+                // Keep everything as it is until the plugins can be listed again.
+                if !self.warnings.contains(&warning) {
+                    say(&format!("warning: {warning}"));
+                    self.warnings = vec![warning];
+                }
+                return;
+            }
+        };
         for warning in &warnings {
             if !self.warnings.contains(warning) {
                 say(&format!("warning: {warning}"));
@@ -766,7 +883,12 @@ impl Supervisor {
                     );
                 }
                 Some(daemon) => {
-                    let changed = daemon.spec != spec;
+                    // Autorestart on or off is the watch's business, not a restart.
+                    let changed = {
+                        let mut old = daemon.spec.clone();
+                        old.autorestart = spec.autorestart;
+                        old != spec
+                    };
                     let revived = daemon.retiring;
                     if !changed && !revived {
                         continue;
@@ -783,7 +905,14 @@ impl Supervisor {
                     for worker in &mut daemon.workers {
                         if worker.index > count {
                             stop_worker(worker, &daemon.spec, Then::Remove);
-                        } else if !stopped {
+                        } else if stopped {
+                            // Declared again while stopped: kept, not started.
+                            match &mut worker.state {
+                                State::Stopping { then, .. } => *then = Then::Idle,
+                                State::Gone => worker.state = State::Idle,
+                                _ => {}
+                            }
+                        } else {
                             worker.quick_exits = 0;
                             match &mut worker.state {
                                 State::Running { .. } => {
@@ -816,7 +945,7 @@ impl Supervisor {
             }
         }
         for (key, daemon) in &mut self.daemons {
-            if !declared.contains(key) && !daemon.retiring {
+            if !declared.contains(key) && !daemon.retiring && !unreadable.contains(&key.0) {
                 say(&format!(
                     "daemon `{}` is no longer declared (plugin uninstalled or numprocesses 0): stopping it",
                     daemon.spec.id()
@@ -838,11 +967,14 @@ impl Supervisor {
                 wanted.insert(daemon.spec.plugin.clone(), daemon.spec.home.clone());
             }
         }
+        // A watch is rebuilt when the home was replaced (reinstall) or its patterns
+        // changed.
         self.watches.retain(|plugin, watch| {
-            wanted
-                .get(plugin)
-                .and_then(|home| home.canonicalize().ok())
-                .is_some_and(|root| root == watch.rules.root)
+            wanted.get(plugin).is_some_and(|home| {
+                home.canonicalize()
+                    .is_ok_and(|root| root == watch.rules.root)
+                    && watch::signature(home) == watch.rules.signature
+            })
         });
         for (plugin, home) in wanted {
             if self.watches.contains_key(&plugin) {
@@ -850,6 +982,13 @@ impl Supervisor {
             }
             match Watch::start(&plugin, &home, self.events.clone(), wrap_change) {
                 Ok(watch) => {
+                    if let Some(problem) = &watch.problem {
+                        let warning = format!("plugin `{plugin}`: autorestart: {problem}");
+                        if !self.warnings.contains(&warning) {
+                            say(&format!("warning: {warning}"));
+                            self.warnings.push(warning);
+                        }
+                    }
                     self.watches.insert(plugin, watch);
                 }
                 Err(error) => {
@@ -964,7 +1103,7 @@ fn step_worker(
     now: Instant,
     options: &Options,
     logs: &mut HashMap<PathBuf, SharedLog>,
-    parent_pid: Pid,
+    setup: ChildSetup,
 ) {
     let state = std::mem::replace(&mut worker.state, State::Idle);
     worker.state = match state {
@@ -1030,7 +1169,7 @@ fn step_worker(
                 ));
                 worker.last_exit = Some(exit);
                 match then {
-                    Then::Start => start_worker(worker, spec, options, logs, parent_pid),
+                    Then::Start => start_worker(worker, spec, options, logs, setup),
                     Then::Idle => State::Idle,
                     Then::Remove => State::Gone,
                 }
@@ -1058,7 +1197,7 @@ fn step_worker(
             }
         },
         State::Waiting { until } if now >= until => {
-            start_worker(worker, spec, options, logs, parent_pid)
+            start_worker(worker, spec, options, logs, setup)
         }
         other => other,
     };
@@ -1070,10 +1209,10 @@ fn start_worker(
     spec: &DaemonSpec,
     options: &Options,
     logs: &mut HashMap<PathBuf, SharedLog>,
-    parent_pid: Pid,
+    setup: ChildSetup,
 ) -> State {
     worker.starts += 1;
-    match spawn(worker.index, spec, options, logs, parent_pid) {
+    match spawn(worker.index, spec, options, logs, setup) {
         Ok(process) => {
             say(&format!(
                 "`{}` worker {} started (pid {})",
@@ -1130,7 +1269,7 @@ fn spawn(
     spec: &DaemonSpec,
     options: &Options,
     logs: &mut HashMap<PathBuf, SharedLog>,
-    parent_pid: Pid,
+    setup: ChildSetup,
 ) -> Result<Process> {
     let (stdout_path, stderr_path) = spec.log_files(&options.paths.log_dir, index);
     let stdout_log = shared_log(logs, &stdout_path, options.rotation)?;
@@ -1155,12 +1294,13 @@ fn spawn(
         .args(&spec.argv)
         .current_dir(&spec.home)
         .envs(spec.extra_variables(&options.context.module))
+        .env(SUPERVISOR_VARIABLE, &options.paths.socket)
         .stdin(Stdio::null())
         .stdout(stdout_writer)
         .stderr(stderr_writer);
     // SAFETY: only async-signal-safe system calls run between fork and exec.
     unsafe {
-        command.pre_exec(move || child_setup(&limits, parent_pid));
+        command.pre_exec(move || child_setup(&limits, setup));
     }
     let spawned = command.spawn();
     // The parent's copies of the write ends must go, or the logs never see the end.
@@ -1187,21 +1327,43 @@ fn spawn(
 fn pump_in_background(reader: std::io::PipeReader, log: SharedLog) {
     PUMPING.fetch_add(1, Ordering::SeqCst);
     std::thread::spawn(move || {
-        logs::pump(reader, log);
+        logs::pump(reader, log, |failure| say(&format!("warning: {failure}")));
         PUMPING.fetch_sub(1, Ordering::SeqCst);
     });
 }
 
+/// What the children need from the supervisor.
+#[derive(Debug, Clone, Copy)]
+struct ChildSetup {
+    /// The supervisor: a child whose parent is already another process dies at once.
+    parent_pid: Pid,
+    /// The soft limit of open files the supervisor started with, when it raised its own
+    /// (daemons get the original back unless they set `rlimit_nofile`).
+    open_files: Option<u64>,
+}
+
+/// Raises the supervisor's soft limit of open files to the hard one (every daemon costs
+/// it pipes and log files); returns the original soft limit when it changed.
+fn raise_open_files_limit() -> Option<u64> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
+    (soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok()).then_some(soft)
+}
+
 /// In the child, between fork and exec: own process group, death with the supervisor,
-/// resource limits.
-fn child_setup(limits: &[(Limit, u64)], parent_pid: Pid) -> std::io::Result<()> {
+/// resource limits. Only system calls: nothing here allocates.
+fn child_setup(limits: &[(Limit, u64)], setup: ChildSetup) -> std::io::Result<()> {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
     nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0))?;
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
     // The supervisor may have died before the line above: then die now.
-    if nix::unistd::getppid() != parent_pid {
+    if nix::unistd::getppid() != setup.parent_pid {
         // SAFETY: _exit is async-signal-safe.
         unsafe { nix::libc::_exit(1) };
+    }
+    if let Some(soft) = setup.open_files {
+        let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+        setrlimit(Resource::RLIMIT_NOFILE, soft, hard)?;
     }
     for &(limit, value) in limits {
         let resource = match limit {
@@ -1217,21 +1379,32 @@ fn child_setup(limits: &[(Limit, u64)], parent_pid: Pid) -> std::io::Result<()> 
     Ok(())
 }
 
+/// What a reread of the plugins found.
+struct Collected {
+    specs: Vec<DaemonSpec>,
+    warnings: Vec<String>,
+    /// Plugins whose configuration could not be read: their running daemons are kept.
+    unreadable: BTreeSet<String>,
+}
+
 /// Every daemon the installed plugins declare, with warnings for the plugins that
-/// cannot be read.
-fn collect(options: &Options) -> (Vec<DaemonSpec>, Vec<String>) {
+/// cannot be read; an error when the plugins cannot be listed at all.
+fn collect(options: &Options) -> std::result::Result<Collected, String> {
     let mut specs = Vec::new();
     let mut warnings = Vec::new();
+    let mut unreadable = BTreeSet::new();
     let context = &options.context;
     let env = &options.env;
     let mut manager = Manager::new(context, env, options.manager.clone());
-    let plugins = match manager.scan() {
-        Ok(plugins) => plugins,
-        Err(error) => {
-            warnings.push(format!("cannot list the plugins: {}", error.message()));
-            return (specs, warnings);
-        }
-    };
+    let plugins = manager.scan().map_err(|error| {
+        format!(
+            "cannot list the plugins (the daemons are left as they are): {}",
+            std::iter::once(error.message())
+                .chain(error.causes().iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(": ")
+        )
+    })?;
     warnings.append(&mut manager.messages);
     let find_home =
         |name: &str| installed_home(context, name).map(|home| home.to_string_lossy().into_owned());
@@ -1253,8 +1426,9 @@ fn collect(options: &Options) -> (Vec<DaemonSpec>, Vec<String>) {
         let layered = match crate::plugin::environment::layered_config(&inputs, &identity) {
             Ok(layered) => layered,
             Err(error) => {
+                unreadable.insert(plugin.name.clone());
                 warnings.push(format!(
-                    "plugin `{}`: its daemons are not started: {}",
+                    "plugin `{}`: cannot read its configuration (running daemons are kept, new ones not started): {}",
                     plugin.name,
                     std::iter::once(error.message())
                         .chain(error.causes().iter().map(String::as_str))
@@ -1289,7 +1463,11 @@ fn collect(options: &Options) -> (Vec<DaemonSpec>, Vec<String>) {
         specs.append(&mut found);
         warnings.append(&mut problems);
     }
-    (specs, warnings)
+    Ok(Collected {
+        specs,
+        warnings,
+        unreadable,
+    })
 }
 
 /// The tail of the supervisor log, for an error when a detached start fails.

@@ -28,11 +28,34 @@ pub fn wanted(home: &Path) -> bool {
     home.join(INCLUDES_FILE).is_file() || home.join(EXCLUDES_FILE).is_file()
 }
 
+/// What identifies a watched home: the directory itself (a reinstall swaps in another
+/// one) and the text of its two pattern files.
+pub type Signature = (u64, u64, String, String);
+
+/// The signature of `home` as it is now (`None`: it cannot be read).
+pub fn signature(home: &Path) -> Option<Signature> {
+    use std::os::unix::fs::MetadataExt;
+    let metadata = std::fs::metadata(home).ok()?;
+    let read = |name: &str| std::fs::read_to_string(home.join(name)).unwrap_or_default();
+    Some((
+        metadata.dev(),
+        metadata.ino(),
+        read(INCLUDES_FILE),
+        read(EXCLUDES_FILE),
+    ))
+}
+
+/// The most directories watched for one plugin (each costs an inotify watch, a
+/// limited resource shared by the user's processes).
+pub const MAX_WATCHED_DIRS: usize = 10_000;
+
 /// The patterns of one plugin home.
 #[derive(Debug)]
 pub struct Rules {
     /// The home, symlinks resolved (what inotify reports paths under).
     pub root: PathBuf,
+    /// The home when the rules were read.
+    pub signature: Option<Signature>,
     includes: Option<Gitignore>,
     excludes: Option<Gitignore>,
 }
@@ -67,6 +90,7 @@ impl Rules {
         Ok(Rules {
             includes: read(INCLUDES_FILE)?,
             excludes: read(EXCLUDES_FILE)?,
+            signature: signature(home),
             root,
         })
     }
@@ -112,6 +136,10 @@ pub struct Change {
 pub struct Watch {
     pub rules: Rules,
     watcher: RecommendedWatcher,
+    /// Directories watched.
+    pub watched: usize,
+    /// Why some directories could not be watched (first failure), if any.
+    pub problem: Option<String>,
 }
 
 impl std::fmt::Debug for Watch {
@@ -147,7 +175,9 @@ impl Watch {
                 return;
             }
             for path in event.paths {
-                let new_dir = matches!(event.kind, EventKind::Create(_)) && path.is_dir();
+                // A symlink to a directory is not followed (it may lead anywhere).
+                let new_dir = matches!(event.kind, EventKind::Create(_))
+                    && std::fs::symlink_metadata(&path).is_ok_and(|metadata| metadata.is_dir());
                 let _ = sender.send(wrap(Change {
                     plugin: plugin.clone(),
                     path,
@@ -158,26 +188,46 @@ impl Watch {
         .map_err(|err| {
             Error::new(ErrorKind::Io, "cannot start watching files").caused_by(err.to_string())
         })?;
-        let mut watch = Watch { rules, watcher };
+        let mut watch = Watch {
+            rules,
+            watcher,
+            watched: 0,
+            problem: None,
+        };
         let root = watch.rules.root.clone();
         watch.add_tree(&root);
         Ok(watch)
     }
 
-    /// Watches `dir` and the directories below it that are not excluded.
+    /// Watches `dir` and the directories below it that are not excluded (symlinks
+    /// are not followed, except the home itself).
     pub fn add_tree(&mut self, dir: &Path) {
+        if dir != self.rules.root
+            && !std::fs::symlink_metadata(dir).is_ok_and(|metadata| metadata.is_dir())
+        {
+            return;
+        }
         let mut pending = vec![dir.to_owned()];
         while let Some(dir) = pending.pop() {
             if !self.rules.watches_dir(&dir) {
                 continue;
             }
-            if self
-                .watcher
-                .watch(&dir, RecursiveMode::NonRecursive)
-                .is_err()
-            {
+            if self.watched >= MAX_WATCHED_DIRS {
+                self.problem.get_or_insert_with(|| {
+                    format!("more than {MAX_WATCHED_DIRS} directories: the others are not watched (exclude big directories in {EXCLUDES_FILE})")
+                });
+                return;
+            }
+            if let Err(err) = self.watcher.watch(&dir, RecursiveMode::NonRecursive) {
+                self.problem.get_or_insert_with(|| {
+                    format!(
+                        "cannot watch `{}`: {err} (see /proc/sys/fs/inotify/max_user_watches)",
+                        dir.display()
+                    )
+                });
                 continue;
             }
+            self.watched += 1;
             let Ok(entries) = std::fs::read_dir(&dir) else {
                 continue;
             };

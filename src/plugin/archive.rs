@@ -167,10 +167,10 @@ impl EntryValidator {
         }
         key.extend_from_slice(parts[parts.len() - 1]);
         let relative = to_path(&parts);
-        if let Some(existing) = self.nodes.get(&key) {
-            if !(kind == EntryKind::Directory && *existing == Node::Directory) {
-                return Err(format!("`{}` appears twice in the archive", show(name)));
-            }
+        if let Some(existing) = self.nodes.get(&key)
+            && !(kind == EntryKind::Directory && *existing == Node::Directory)
+        {
+            return Err(format!("`{}` appears twice in the archive", show(name)));
         }
         let (node, planned) = match kind {
             EntryKind::Directory => (Node::Directory, PlannedEntry::Directory(relative)),

@@ -391,19 +391,19 @@ impl<'a> Manager<'a> {
         if model::validate_name(name).is_err() {
             return Ok(None);
         }
-        if let Some(plugin) = self.read_plugin(name, false) {
-            if plugin.name == name {
-                return Ok(Some(plugin));
-            }
+        if let Some(plugin) = self.read_plugin(name, false)
+            && plugin.name == name
+        {
+            return Ok(Some(plugin));
         }
         for dir_name in self.candidate_dirs()? {
             if dir_name == name {
                 continue;
             }
-            if let Some(plugin) = self.read_plugin(&dir_name, false) {
-                if plugin.name == name {
-                    return Ok(Some(plugin));
-                }
+            if let Some(plugin) = self.read_plugin(&dir_name, false)
+                && plugin.name == name
+            {
+                return Ok(Some(plugin));
             }
         }
         Ok(None)
@@ -841,16 +841,16 @@ impl<'a> Manager<'a> {
             &self.system_override_path(name),
         );
         let mut target = self.op_override_path(name);
-        if let Ok(existing) = fs::read_to_string(&target) {
-            if overrides::has_interesting_line(&existing) {
-                let new_target = target.with_extension("ini.new");
-                self.messages.push(format!(
+        if let Ok(existing) = fs::read_to_string(&target)
+            && overrides::has_interesting_line(&existing)
+        {
+            let new_target = target.with_extension("ini.new");
+            self.messages.push(format!(
                     "warning: `{}` already exists, we prefer not to override, new file created as: `{}` => please merge them manually",
                     target.display(),
                     new_target.display()
                 ));
-                target = new_target;
-            }
+            target = new_target;
         }
         let written = target
             .parent()

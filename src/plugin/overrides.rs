@@ -62,21 +62,21 @@ pub fn template(
     for line in config_text.lines() {
         let line = line.trim();
         if line.is_empty() {
-            if let Some(lines) = &mut section {
-                if !lines.last().is_some_and(String::is_empty) {
-                    lines.push(String::new());
-                }
+            if let Some(lines) = &mut section
+                && !lines.last().is_some_and(String::is_empty)
+            {
+                lines.push(String::new());
             }
             continue;
         }
         if line.starts_with('[') {
-            if let Some(mut lines) = section.take() {
-                if has_key {
-                    // Inner sections keep their trailing blank line as a separator.
-                    out.push_str(&lines.join("\n"));
-                    out.push('\n');
-                    lines.clear();
-                }
+            if let Some(mut lines) = section.take()
+                && has_key
+            {
+                // Inner sections keep their trailing blank line as a separator.
+                out.push_str(&lines.join("\n"));
+                out.push('\n');
+                lines.clear();
             }
             section = Some(vec![line.to_owned()]);
             comments.clear();
@@ -99,10 +99,10 @@ pub fn template(
             lines.push(format!("# {line}"));
         }
     }
-    if let Some(mut lines) = section {
-        if has_key {
-            flush(&mut out, &mut lines);
-        }
+    if let Some(mut lines) = section
+        && has_key
+    {
+        flush(&mut out, &mut lines);
     }
     out
 }

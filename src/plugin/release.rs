@@ -191,13 +191,12 @@ fn walk(
         let metadata =
             fs::symlink_metadata(&path).map_err(|err| Error::io("cannot read", &path, &err))?;
         let file_type = metadata.file_type();
-        if let Some(ignore) = ignore {
-            if ignore
+        if let Some(ignore) = ignore
+            && ignore
                 .matched(&child_relative, file_type.is_dir())
                 .is_ignore()
-            {
-                continue;
-            }
+        {
+            continue;
         }
         if file_type.is_dir() {
             entries.push(PackEntry {
