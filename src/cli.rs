@@ -445,6 +445,26 @@ where
 
 /// Runs mfenv's own command line; returns the exit code.
 fn run_cli(args: Vec<OsString>, vars: Vec<(OsString, OsString)>) -> u8 {
+    // Commands that end (or exec) within milliseconds allocate from the bump arena;
+    // long-lived ones (daemons, cronwrap's wait, plugin builds) never do.
+    const SHORT_COMMANDS: [&str; 9] = [
+        "load",
+        "unload",
+        "exec",
+        "layers",
+        "is-installed",
+        "is-loaded",
+        "home",
+        "why",
+        "hook",
+    ];
+    if args
+        .get(1)
+        .and_then(|command| command.to_str())
+        .is_some_and(|command| SHORT_COMMANDS.contains(&command))
+    {
+        crate::arena::enable();
+    }
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(err) => {

@@ -185,10 +185,10 @@ impl<'env> Engine<'env> {
                 State::default()
             }),
         };
-        let python = PythonVersions {
-            python2: env.get("PYTHON2_SHORT_VERSION").map(str::to_owned),
-            python3: env.get("PYTHON3_SHORT_VERSION").map(str::to_owned),
-        };
+        let python = PythonVersions::new(
+            env.get("PYTHON2_SHORT_VERSION").map(str::to_owned),
+            env.get("PYTHON3_SHORT_VERSION").map(str::to_owned),
+        );
         Engine {
             env,
             catalog,
@@ -313,10 +313,7 @@ impl<'env> Engine<'env> {
         let mut owners: std::collections::HashMap<String, (String, bool)> =
             std::collections::HashMap::new();
         for record in &records {
-            let versions = PythonVersions {
-                python2: record.python2.clone(),
-                python3: record.python3.clone(),
-            };
+            let versions = PythonVersions::new(record.python2.clone(), record.python3.clone());
             for change in &record.paths {
                 let Some(step) = PREPEND_STEPS.get(usize::from(change.step)) else {
                     continue;

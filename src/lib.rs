@@ -8,6 +8,7 @@
 //! historical MetWork command names onto mfenv's; [`context`] is the module context
 //! (module name, runtime and plugin directories).
 
+pub mod arena;
 pub mod cli;
 pub mod context;
 pub mod cronwrap;
@@ -15,6 +16,7 @@ pub mod daemon;
 pub mod engine;
 pub mod env;
 pub mod error;
+pub mod fasthash;
 pub mod layer;
 pub mod legacy;
 pub mod plugin;

@@ -3,6 +3,9 @@
 
 use std::process::ExitCode;
 
+#[global_allocator]
+static ALLOCATOR: mfenv::arena::Allocator = mfenv::arena::Allocator;
+
 fn main() -> ExitCode {
     ExitCode::from(mfenv::cli::main())
 }

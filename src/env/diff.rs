@@ -13,7 +13,7 @@
 //! marker, no record) is unloaded with their rule: entries below its home removed,
 //! extra_env keys unset.
 
-use std::collections::{HashMap, HashSet};
+use crate::fasthash::{FastMap, FastSet};
 use std::rc::Rc;
 
 use crate::env::path_list::{PathList, Prepend};
@@ -95,11 +95,11 @@ pub struct Applier<'env> {
     initial: &'env Env,
     current: EnvOverlay<'env>,
     /// Values the emitted code gave the shell so far (others are the initial ones).
-    flushed: HashMap<String, Option<String>>,
+    flushed: FastMap<String, Option<String>>,
     pending: Vec<String>,
-    pending_names: HashSet<String>,
+    pending_names: FastSet<String>,
     touched: Vec<String>,
-    touched_names: HashSet<String>,
+    touched_names: FastSet<String>,
     /// Path lists being changed by loads, parsed (see [`Applier::path_list`]).
     lists: Vec<(&'static str, PathList)>,
     state: State,
@@ -116,11 +116,11 @@ impl<'env> Applier<'env> {
         Applier {
             initial: env,
             current: EnvOverlay::new(env),
-            flushed: HashMap::new(),
+            flushed: FastMap::default(),
             pending: Vec::new(),
-            pending_names: HashSet::new(),
+            pending_names: FastSet::default(),
             touched: Vec::new(),
-            touched_names: HashSet::new(),
+            touched_names: FastSet::default(),
             lists: Vec::new(),
             state,
             options,
@@ -139,23 +139,29 @@ impl<'env> Applier<'env> {
             label: facts.label.clone(),
             ..Record::default()
         };
-        let versions = self.options.python.clone();
         for (index, step) in PREPEND_STEPS.iter().enumerate() {
             if !self.options.force_prepend && facts.existing_dirs & (1 << index) == 0 {
                 continue;
             }
-            let Some(sub) = step.sub_path.render(&versions) else {
+            let versions = &self.options.python;
+            let Some(sub) = versions.step_sub_path(index) else {
                 continue;
+            };
+            let entry = {
+                let mut entry = String::with_capacity(facts.home.len() + 1 + sub.len());
+                entry.push_str(&facts.home);
+                entry.push('/');
+                entry.push_str(sub);
+                entry
             };
             if let SubPath::Python { major, .. } = step.sub_path {
                 match major {
-                    2 => record.python2 = versions.python2.clone(),
-                    _ => record.python3 = versions.python3.clone(),
+                    2 => record.python2.clone_from(&versions.python2),
+                    _ => record.python3.clone_from(&versions.python3),
                 }
             }
             let variable = step.variable;
             self.check_usable(variable, &facts.label)?;
-            let entry = format!("{}/{sub}", facts.home);
             let moved_from_end = match self.path_list(variable).prepend(&entry) {
                 Some(Prepend::Added) => Vec::new(),
                 Some(Prepend::Moved { from_ends }) => from_ends,
@@ -325,10 +331,7 @@ impl<'env> Applier<'env> {
     }
 
     fn restore_paths(&mut self, record: &Record, label: &str) -> Result<()> {
-        let versions = PythonVersions {
-            python2: record.python2.clone(),
-            python3: record.python3.clone(),
-        };
+        let versions = PythonVersions::new(record.python2.clone(), record.python3.clone());
         for change in record.paths.iter().rev() {
             let Some(step) = PREPEND_STEPS.get(usize::from(change.step)) else {
                 continue;

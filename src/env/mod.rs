@@ -9,7 +9,9 @@ pub mod diff;
 pub mod path_list;
 pub mod state;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::fasthash::FastMap;
 use std::ffi::OsString;
 
 /// A snapshot of environment variables.
@@ -97,14 +99,14 @@ impl Env {
 #[derive(Debug, Clone)]
 pub struct EnvOverlay<'base> {
     base: &'base Env,
-    changes: HashMap<String, Option<String>>,
+    changes: FastMap<String, Option<String>>,
 }
 
 impl<'base> EnvOverlay<'base> {
     pub fn new(base: &'base Env) -> Self {
         EnvOverlay {
             base,
-            changes: HashMap::new(),
+            changes: FastMap::default(),
         }
     }
 

@@ -12,7 +12,7 @@
 //! [`Catalog::broken`] so that callers can report it. Homes are built as `entry + "/" +
 //! name`, byte for byte as layerapi2 does, because the loaded marker hashes that string.
 
-use std::collections::HashMap;
+use crate::fasthash::FastMap;
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::os::fd::OwnedFd;
@@ -95,8 +95,8 @@ pub struct Catalog<'env> {
     walk: Walk,
     layers: Vec<Layer>,
     walked: Vec<LayerId>,
-    by_home: HashMap<String, LayerId>,
-    first_by_label: HashMap<String, LayerId>,
+    by_home: FastMap<String, LayerId>,
+    first_by_label: FastMap<String, LayerId>,
     broken: Vec<BrokenLayer>,
     notes: Vec<String>,
 }
@@ -140,8 +140,8 @@ impl<'env> Catalog<'env> {
             walk: Walk::default(),
             layers: Vec::new(),
             walked: Vec::new(),
-            by_home: HashMap::new(),
-            first_by_label: HashMap::new(),
+            by_home: FastMap::default(),
+            first_by_label: FastMap::default(),
             broken: Vec::new(),
             notes,
         }
@@ -281,38 +281,35 @@ impl<'env> Catalog<'env> {
         if let Some(listing) = self.layers[id].listing {
             return listing;
         }
-        let listing = match fs::read_dir(&self.layers[id].home) {
-            Err(_) => HomeListing::Unknown,
-            Ok(reader) => {
-                let mut files = [false; 6];
-                let mut directories = [Some(false); 4];
-                // A file name with a `/` (an override pointing into a subdirectory)
-                // cannot be seen in the listing: assume it may exist.
-                for kind in LayerFileKind::ALL {
-                    if self.names.get(kind).contains('/') {
-                        files[kind as usize] = true;
-                    }
-                }
-                for entry in reader.flatten() {
-                    let name = entry.file_name();
-                    let Some(name) = name.to_str() else { continue };
-                    if let Some(kind) = LayerFileKind::ALL
-                        .into_iter()
-                        .find(|kind| self.names.get(*kind) == name)
-                    {
-                        files[kind as usize] = true;
-                    }
-                    if let Some(index) = TOP_DIRECTORIES.iter().position(|d| *d == name) {
-                        directories[index] = match entry.file_type() {
-                            Ok(kind) if kind.is_dir() => Some(true),
-                            Ok(kind) if kind.is_symlink() => None,
-                            Ok(_) => Some(false),
-                            Err(_) => None,
-                        };
-                    }
-                }
-                HomeListing::Listed { files, directories }
+        let mut files = [false; 6];
+        let mut directories = [Some(false); 4];
+        // A file name with a `/` (an override pointing into a subdirectory) cannot be
+        // seen in the listing: assume it may exist.
+        for kind in LayerFileKind::ALL {
+            if self.names.get(kind).contains('/') {
+                files[kind as usize] = true;
             }
+        }
+        let names = &self.names;
+        let listed = list_dir(&self.layers[id].home, |name, kind| {
+            if let Some(kind) = LayerFileKind::ALL
+                .into_iter()
+                .find(|kind| names.get(*kind).as_bytes() == name)
+            {
+                files[kind as usize] = true;
+            }
+            if let Some(index) = TOP_DIRECTORIES.iter().position(|d| d.as_bytes() == name) {
+                directories[index] = match kind {
+                    EntryKind::Directory => Some(true),
+                    // A symlink or a file system that does not say: looked at later.
+                    EntryKind::Unknown => None,
+                    EntryKind::Other => Some(false),
+                };
+            }
+        });
+        let listing = match listed {
+            Ok(()) => HomeListing::Listed { files, directories },
+            Err(_) => HomeListing::Unknown,
         };
         self.layers[id].listing = Some(listing);
         listing
@@ -344,11 +341,13 @@ impl<'env> Catalog<'env> {
     pub fn existing_prepend_dirs(&mut self, id: LayerId, versions: &PythonVersions) -> u32 {
         let listing = self.listing(id);
         let home = &self.layers[id].home;
-        let mut known: Vec<(String, bool)> = Vec::with_capacity(12);
+        // What is known of each relative path so far (no allocation per entry: the
+        // paths are the static top directories and the versions' rendered sub-paths).
+        let mut known: Vec<(&str, bool)> = Vec::with_capacity(24);
         if let HomeListing::Listed { directories, .. } = listing {
             for (name, is_dir) in TOP_DIRECTORIES.iter().zip(directories) {
                 if let Some(is_dir) = is_dir {
-                    known.push(((*name).to_owned(), is_dir));
+                    known.push((name, is_dir));
                 }
             }
         }
@@ -357,37 +356,42 @@ impl<'env> Catalog<'env> {
         path.push_str(home);
         path.push('/');
         let prefix_len = path.len();
-        let mut is_dir = |relative: &str| -> bool {
-            if let Some((_, exists)) = known.iter().find(|(known_path, _)| known_path == relative) {
+        let mut is_dir = |relative: &'_ str, known: &mut Vec<(&'_ str, bool)>| -> bool {
+            if let Some((_, exists)) = known.iter().find(|(known_path, _)| *known_path == relative)
+            {
                 return *exists;
             }
             // A missing ancestor makes every path below it missing: no stat needed.
             let below_missing = known.iter().any(|(path, exists)| {
                 !*exists
                     && relative.len() > path.len()
-                    && relative.starts_with(path.as_str())
+                    && relative.starts_with(path)
                     && relative.as_bytes()[path.len()] == b'/'
             });
-            let exists = !below_missing && {
+            !below_missing && {
                 path.truncate(prefix_len);
                 path.push_str(relative);
                 fs::metadata(&path).map(|m| m.is_dir()).unwrap_or(false)
-            };
-            known.push((relative.to_owned(), exists));
-            exists
+            }
         };
         // Probe the top-level directories first so deeper probes can be skipped.
         for top in TOP_DIRECTORIES {
-            is_dir(top);
+            let exists = is_dir(top, &mut known);
+            known.push((top, exists));
         }
-        if is_dir("local") {
-            is_dir("local/lib");
-        }
+        let local_lib = known
+            .iter()
+            .any(|(path, exists)| *path == "local" && *exists)
+            && is_dir("local/lib", &mut known);
+        known.push(("local/lib", local_lib));
         let mut mask = 0;
-        for (index, step) in PREPEND_STEPS.iter().enumerate() {
-            if let Some(sub) = step.sub_path.render(versions)
-                && is_dir(&sub)
-            {
+        for index in 0..PREPEND_STEPS.len() {
+            let Some(sub) = versions.step_sub_path(index) else {
+                continue;
+            };
+            let exists = is_dir(sub, &mut known);
+            known.push((sub, exists));
+            if exists {
                 mask |= 1 << index;
             }
         }
@@ -654,4 +658,108 @@ fn read_limited(mut file: File, path: &str) -> std::result::Result<String, Strin
         ));
     }
     String::from_utf8(bytes).map_err(|_| format!("`{path}` is not valid UTF-8"))
+}
+
+/// What a directory listing says an entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum EntryKind {
+    Directory,
+    /// A symlink, or a file system that does not report types.
+    Unknown,
+    Other,
+}
+
+/// Calls `each` with the name and kind of every entry of directory `path` (`.` and `..`
+/// left out). This is `getdents64` straight away: the standard library's listing also
+/// stats the directory, one system call per layer more on the load path.
+fn list_dir(path: &str, mut each: impl FnMut(&[u8], EntryKind)) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let fd = nix::fcntl::open(
+        path,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    // Aligned for the 8-byte fields of the records.
+    let mut buffer = [0u64; 4096];
+    loop {
+        // SAFETY: the kernel writes at most the buffer's size into it.
+        let read = unsafe {
+            nix::libc::syscall(
+                nix::libc::SYS_getdents64,
+                fd.as_raw_fd(),
+                buffer.as_mut_ptr(),
+                std::mem::size_of_val(&buffer),
+            )
+        };
+        if read < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(err);
+        }
+        if read == 0 {
+            return Ok(());
+        }
+        // SAFETY: the first `read` bytes were written by the kernel.
+        let bytes =
+            unsafe { std::slice::from_raw_parts(buffer.as_ptr().cast::<u8>(), read as usize) };
+        // Each record: d_ino (8 bytes), d_off (8), d_reclen (2), d_type (1), the name
+        // ending with NUL, padding.
+        let mut offset = 0;
+        while offset + 19 <= bytes.len() {
+            let length = usize::from(u16::from_ne_bytes([bytes[offset + 16], bytes[offset + 17]]));
+            if length < 19 || offset + length > bytes.len() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "malformed directory entry",
+                ));
+            }
+            let field = &bytes[offset + 19..offset + length];
+            let name = &field[..field.iter().position(|&b| b == 0).unwrap_or(field.len())];
+            if name != b"." && name != b".." {
+                let kind = match bytes[offset + 18] {
+                    nix::libc::DT_DIR => EntryKind::Directory,
+                    nix::libc::DT_LNK | nix::libc::DT_UNKNOWN => EntryKind::Unknown,
+                    _ => EntryKind::Other,
+                };
+                each(name, kind);
+            }
+            offset += length;
+        }
+    }
+}
+
+#[cfg(test)]
+mod listing_tests {
+    use super::*;
+
+    #[test]
+    fn listing_gives_every_entry_with_its_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("bin")).unwrap();
+        fs::write(dir.path().join(".layerapi2_label"), "x@y\n").unwrap();
+        std::os::unix::fs::symlink("bin", dir.path().join("lib")).unwrap();
+        // Enough entries to need several reads of the buffer.
+        for index in 0..3000 {
+            fs::write(
+                dir.path().join(format!("file-with-a-long-name-{index:05}")),
+                "",
+            )
+            .unwrap();
+        }
+        let mut seen = Vec::new();
+        list_dir(dir.path().to_str().unwrap(), |name, kind| {
+            seen.push((String::from_utf8(name.to_vec()).unwrap(), kind));
+        })
+        .unwrap();
+        seen.sort();
+        assert_eq!(seen.len(), 3003);
+        assert!(seen.contains(&(".layerapi2_label".to_owned(), EntryKind::Other)));
+        assert!(seen.contains(&("bin".to_owned(), EntryKind::Directory)));
+        assert!(seen.contains(&("lib".to_owned(), EntryKind::Unknown)));
+        assert!(list_dir("/nonexistent/dir", |_, _| {}).is_err());
+        let file = dir.path().join("bin/../.layerapi2_label");
+        assert!(list_dir(file.to_str().unwrap(), |_, _| {}).is_err());
+    }
 }

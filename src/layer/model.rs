@@ -191,10 +191,45 @@ pub const PATH_VARIABLES: [&str; 5] = [
 ];
 
 /// The python versions used for site-packages paths (`PYTHON{2,3}_SHORT_VERSION`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct PythonVersions {
     pub python2: Option<String>,
     pub python3: Option<String>,
+    /// The sub-path of each of the 18 steps with these versions, rendered on first use
+    /// (the load path asks for them for every layer).
+    rendered: std::cell::OnceCell<Vec<Option<String>>>,
+}
+
+impl PartialEq for PythonVersions {
+    fn eq(&self, other: &Self) -> bool {
+        self.python2 == other.python2 && self.python3 == other.python3
+    }
+}
+
+impl Eq for PythonVersions {}
+
+impl PythonVersions {
+    pub fn new(python2: Option<String>, python3: Option<String>) -> Self {
+        PythonVersions {
+            python2,
+            python3,
+            rendered: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// The sub-path of prepend step `index` (see [`PREPEND_STEPS`]), `None` for a python
+    /// path whose version is unset.
+    pub fn step_sub_path(&self, index: usize) -> Option<&str> {
+        self.rendered
+            .get_or_init(|| {
+                PREPEND_STEPS
+                    .iter()
+                    .map(|step| step.sub_path.render(self))
+                    .collect()
+            })
+            .get(index)?
+            .as_deref()
+    }
 }
 
 impl SubPath {

@@ -16,7 +16,7 @@
 //! got unloaded by a later conflict fails the load instead of leaving a broken
 //! environment, and a label already carried by a loaded layer refers to that layer.
 
-use std::collections::HashMap;
+use crate::fasthash::FastMap;
 use std::rc::Rc;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -115,7 +115,7 @@ pub struct Planner<'s, S: LayerSource> {
     /// `is_loaded[id]`, kept beside `loaded` so membership is O(1) on deep chains.
     loaded_flags: Vec<bool>,
     /// Loaded layers by label, in load order.
-    loaded_by_label: HashMap<String, Vec<LayerId>>,
+    loaded_by_label: FastMap<String, Vec<LayerId>>,
     steps: Vec<Step>,
     /// Index of the first step of the request being planned.
     request_start: usize,
@@ -129,7 +129,7 @@ impl<'s, S: LayerSource> Planner<'s, S> {
             source,
             loaded: Vec::new(),
             loaded_flags: Vec::new(),
-            loaded_by_label: HashMap::new(),
+            loaded_by_label: FastMap::default(),
             steps: Vec::new(),
             request_start: 0,
             debug: debug.then(Vec::new),
