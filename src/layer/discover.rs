@@ -99,6 +99,9 @@ pub struct Catalog<'env> {
     first_by_label: FastMap<String, LayerId>,
     broken: Vec<BrokenLayer>,
     notes: Vec<String>,
+    /// Per device: whether its file system counts subdirectories in a directory's link
+    /// count (see [`leaf_directory`]).
+    counting_devices: FastMap<u64, bool>,
 }
 
 impl<'env> Catalog<'env> {
@@ -144,6 +147,7 @@ impl<'env> Catalog<'env> {
             first_by_label: FastMap::default(),
             broken: Vec::new(),
             notes,
+            counting_devices: FastMap::default(),
         }
     }
 
@@ -341,6 +345,7 @@ impl<'env> Catalog<'env> {
     pub fn existing_prepend_dirs(&mut self, id: LayerId, versions: &PythonVersions) -> u32 {
         let listing = self.listing(id);
         let home = &self.layers[id].home;
+        let devices = &mut self.counting_devices;
         // What is known of each relative path so far (no allocation per entry: the
         // paths are the static top directories and the versions' rendered sub-paths).
         let mut known: Vec<(&str, bool)> = Vec::with_capacity(24);
@@ -356,40 +361,55 @@ impl<'env> Catalog<'env> {
         path.push_str(home);
         path.push('/');
         let prefix_len = path.len();
-        let mut is_dir = |relative: &'_ str, known: &mut Vec<(&'_ str, bool)>| -> bool {
-            if let Some((_, exists)) = known.iter().find(|(known_path, _)| *known_path == relative)
-            {
-                return *exists;
-            }
-            // A missing ancestor makes every path below it missing: no stat needed.
-            let below_missing = known.iter().any(|(path, exists)| {
-                !*exists
-                    && relative.len() > path.len()
-                    && relative.starts_with(path)
-                    && relative.as_bytes()[path.len()] == b'/'
-            });
-            !below_missing && {
-                path.truncate(prefix_len);
-                path.push_str(relative);
-                fs::metadata(&path).map(|m| m.is_dir()).unwrap_or(false)
-            }
+        let below = |relative: &str, ancestor: &str| {
+            relative.len() > ancestor.len()
+                && relative.starts_with(ancestor)
+                && relative.as_bytes()[ancestor.len()] == b'/'
         };
+        // Directories with no subdirectory: nothing below them is a directory.
+        let mut leaves: Vec<&str> = Vec::new();
+        let mut is_dir =
+            |relative: &'_ str, known: &mut Vec<(&'_ str, bool)>, leaves: &[&str]| -> bool {
+                if let Some((_, exists)) =
+                    known.iter().find(|(known_path, _)| *known_path == relative)
+                {
+                    return *exists;
+                }
+                // A missing ancestor makes every path below it missing: no stat needed.
+                let below_missing = known
+                    .iter()
+                    .any(|(path, exists)| !*exists && below(relative, path))
+                    || leaves.iter().any(|leaf| below(relative, leaf));
+                !below_missing && {
+                    path.truncate(prefix_len);
+                    path.push_str(relative);
+                    fs::metadata(&path).map(|m| m.is_dir()).unwrap_or(false)
+                }
+            };
         // Probe the top-level directories first so deeper probes can be skipped.
         for top in TOP_DIRECTORIES {
-            let exists = is_dir(top, &mut known);
+            let exists = is_dir(top, &mut known, &leaves);
             known.push((top, exists));
         }
         let local_lib = known
             .iter()
             .any(|(path, exists)| *path == "local" && *exists)
-            && is_dir("local/lib", &mut known);
+            && is_dir("local/lib", &mut known, &leaves);
         known.push(("local/lib", local_lib));
+        // Most `lib/` hold files only: one stat tells, instead of one per sub-path.
+        for dir in ["lib", "local/lib"] {
+            if known.iter().any(|(path, exists)| *path == dir && *exists)
+                && leaf_directory(&format!("{home}/{dir}"), devices)
+            {
+                leaves.push(dir);
+            }
+        }
         let mut mask = 0;
         for index in 0..PREPEND_STEPS.len() {
             let Some(sub) = versions.step_sub_path(index) else {
                 continue;
             };
-            let exists = is_dir(sub, &mut known);
+            let exists = is_dir(sub, &mut known, &leaves);
             known.push((sub, exists));
             if exists {
                 mask |= 1 << index;
@@ -660,6 +680,26 @@ fn read_limited(mut file: File, path: &str) -> std::result::Result<String, Strin
     String::from_utf8(bytes).map_err(|_| format!("`{path}` is not valid UTF-8"))
 }
 
+/// True when directory `path` certainly has no subdirectory: its link count is 2 (itself
+/// and `.`) on a file system known to add one link per subdirectory (ext2/3/4, XFS,
+/// tmpfs). Elsewhere (btrfs says 1, overlayfs and network file systems may not count
+/// what they merge or serve) the answer is no, and the caller looks. `devices` caches
+/// the file system check per device.
+fn leaf_directory(path: &str, devices: &mut FastMap<u64, bool>) -> bool {
+    use nix::sys::statfs::{EXT4_SUPER_MAGIC, TMPFS_MAGIC, XFS_SUPER_MAGIC, statfs};
+    let Ok(stat) = nix::sys::stat::stat(path) else {
+        return false;
+    };
+    if stat.st_nlink != 2 || stat.st_mode & nix::libc::S_IFMT != nix::libc::S_IFDIR {
+        return false;
+    }
+    *devices.entry(stat.st_dev).or_insert_with(|| {
+        statfs(path).is_ok_and(|fs| {
+            [EXT4_SUPER_MAGIC, XFS_SUPER_MAGIC, TMPFS_MAGIC].contains(&fs.filesystem_type())
+        })
+    })
+}
+
 /// What a directory listing says an entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum EntryKind {
@@ -760,6 +800,24 @@ mod listing_tests {
         assert!(seen.contains(&("bin".to_owned(), EntryKind::Directory)));
         assert!(seen.contains(&("lib".to_owned(), EntryKind::Unknown)));
         assert!(list_dir("/nonexistent/dir", |_, _| {}).is_err());
+        // The link count tells a directory without subdirectories (where trusted).
+        let mut devices = FastMap::default();
+        let bin = dir.path().join("bin");
+        let trusted = {
+            let fs = nix::sys::statfs::statfs(&bin).unwrap().filesystem_type();
+            [
+                nix::sys::statfs::EXT4_SUPER_MAGIC,
+                nix::sys::statfs::XFS_SUPER_MAGIC,
+                nix::sys::statfs::TMPFS_MAGIC,
+            ]
+            .contains(&fs)
+        };
+        assert_eq!(leaf_directory(bin.to_str().unwrap(), &mut devices), trusted);
+        assert!(
+            !leaf_directory(dir.path().to_str().unwrap(), &mut devices),
+            "has bin/"
+        );
+        assert!(!leaf_directory("/nonexistent", &mut devices));
         let file = dir.path().join("bin/../.layerapi2_label");
         assert!(list_dir(file.to_str().unwrap(), |_, _| {}).is_err());
     }
