@@ -6,7 +6,9 @@
 //! `#` are comments (`;` is data, no inline comments), keys and section names keep their
 //! case, a duplicate section or key within one file is an error, indented lines continue
 //! the previous value, a key without `=` is an error, sections starting with `_` are
-//! dropped. Errors name the file and the line.
+//! dropped. Errors name the file and the line. (The `rust-ini` crate cannot read this
+//! dialect: it takes `:` as a delimiter and `;` as a comment, and merges duplicate keys
+//! instead of refusing them.)
 //!
 //! Values may hold `{{ NAME }}`, replaced by the variable's value (empty when unset).
 //! That is the part of Jinja2 that plugin configurations use; filters, expressions and
