@@ -9,13 +9,16 @@
 //! the default back, as the standard library does when it spawns), and standard output
 //! is flushed before exiting. Deep recursion is handled by `stacker` where it can occur.
 
-#![no_main]
+// The test harness brings its own `main`.
+#![cfg_attr(not(test), no_main)]
 
+#[cfg(not(test))]
 use std::io::Write;
 
 #[global_allocator]
 static ALLOCATOR: mfenv::arena::Allocator = mfenv::arena::Allocator;
 
+#[cfg(not(test))]
 #[unsafe(no_mangle)]
 extern "C" fn main(
     _argc: std::ffi::c_int,
