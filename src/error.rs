@@ -94,6 +94,16 @@ impl Error {
         }
     }
 
+    /// The headline and its causes on one line, `what: why: why` (for logs).
+    pub fn one_line(&self) -> String {
+        let mut line = self.message.clone();
+        for cause in &self.causes {
+            line.push_str(": ");
+            line.push_str(cause);
+        }
+        line
+    }
+
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }
@@ -205,6 +215,15 @@ mod tests {
         assert_eq!(error.message(), "cannot load `a`");
         assert_eq!(error.causes(), ["bad line 3"]);
         assert_eq!(error.kind(), ErrorKind::LayerFile);
+    }
+
+    #[test]
+    fn one_line_joins_the_headline_and_the_causes() {
+        let error = Error::new(ErrorKind::Io, "cannot start")
+            .caused_by("a")
+            .caused_by("b");
+        assert_eq!(error.one_line(), "cannot start: a: b");
+        assert_eq!(Error::new(ErrorKind::Io, "x").one_line(), "x");
     }
 
     #[test]

@@ -20,20 +20,6 @@ fn templates_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("templates")
 }
 
-/// `bootstrap create --no-input --template TEMPLATE NAME` in the work directory.
-fn create(fx: &PluginFixture, template: &str, name: &str) -> PathBuf {
-    fx.ok(&[
-        "plugin",
-        "bootstrap",
-        "create",
-        "--no-input",
-        "--template",
-        template,
-        name,
-    ]);
-    fx.work.join(name)
-}
-
 /// Every file below `dir`: relative path → (contents, executable).
 fn files(dir: &Path) -> BTreeMap<String, (Vec<u8>, bool)> {
     fn walk(dir: &Path, root: &Path, out: &mut BTreeMap<String, (Vec<u8>, bool)>) {
@@ -75,7 +61,7 @@ fn each_template_creates_a_plugin_that_passes_check_as_is() {
     let fx = PluginFixture::new();
     for template in TEMPLATES {
         let name = format!("my-{template}");
-        let home = create(&fx, template, &name);
+        let home = fx.bootstrap(template, &name);
         let out = fx.ok(&["plugin", "check", utf8_path(&home)]);
         assert!(
             out.contains(&format!("plugin `{name}` 0.0.1-1 is valid")),
@@ -175,7 +161,7 @@ fn options_fill_the_placeholders_and_none_is_left_behind() {
 #[test]
 fn executable_bits_of_the_templates_are_preserved() {
     let fx = PluginFixture::new();
-    let home = create(&fx, "default", "foo");
+    let home = fx.bootstrap("default", "foo");
     for script in ["bin/foo_hello", "bin/foo_daemon"] {
         let mode = fs::metadata(home.join(script))
             .expect("script")
@@ -188,7 +174,7 @@ fn executable_bits_of_the_templates_are_preserved() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o644);
-    let home = create(&fx, "python3", "bar");
+    let home = fx.bootstrap("python3", "bar");
     let mode = fs::metadata(home.join("bin/bar_hello"))
         .expect("script")
         .permissions()
@@ -212,7 +198,7 @@ fn a_created_default_plugin_releases_installs_and_runs_its_tool_in_the_wrapper()
         ),
     );
     let path = format!("{}:/usr/local/bin:/usr/bin:/bin", fake_bin.display());
-    let home = create(&fx, "default", "hello-plugin");
+    let home = fx.bootstrap("default", "hello-plugin");
     let output = fx.run_with(&["plugin", "release", utf8_path(&home)], &[("PATH", &path)]);
     assert_success(&output);
     let file = PathBuf::from(stdout(&output).trim_end());

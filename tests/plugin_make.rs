@@ -87,20 +87,6 @@ fn assert_ok(output: &Output, what: &str) {
     );
 }
 
-/// `mfenv plugin bootstrap create --no-input --template TEMPLATE NAME` in the work dir.
-fn create(fx: &PluginFixture, template: &str, name: &str) -> PathBuf {
-    fx.ok(&[
-        "plugin",
-        "bootstrap",
-        "create",
-        "--no-input",
-        "--template",
-        template,
-        name,
-    ]);
-    fx.work.join(name)
-}
-
 /// `mfenv ARGS` run in `cwd` with extra variables.
 fn mfenv_in(fx: &PluginFixture, cwd: &Path, args: &[&str], extra: &[(&str, &str)]) -> Output {
     let mut command = fx.command(args);
@@ -156,7 +142,7 @@ fn the_python3_template_builds_a_virtualenv_that_runs_from_the_installed_copy() 
     let python = require_python();
     let short_version = python_short_version(&python);
     let fx = PluginFixture::new();
-    let home = create(&fx, "python3", "foo");
+    let home = fx.bootstrap("python3", "foo");
     let sources = home.join("python3_virtualenv_sources");
     // Without `allow_binary_packages` everything is built from source, pip taking only
     // the build tools as wheels: the stricter of the two paths.
@@ -386,7 +372,7 @@ fn the_node_template_builds_node_modules_that_run_from_the_installed_copy() {
     require_tool("npm", "npm");
     require_tool("node", "nodejs");
     let fx = PluginFixture::new();
-    let home = create(&fx, "node", "bar");
+    let home = fx.bootstrap("node", "bar");
     let package = home.join("package.json");
     let text = fs::read_to_string(&package).expect("package.json");
     assert!(text.contains("\"dependencies\": {}"), "{text}");
@@ -504,7 +490,7 @@ fn a_plugin_with_python3_and_node_builds_both_in_its_environment_offline() {
     require_python();
     require_tool("npm", "npm");
     let fx = PluginFixture::new();
-    let home = create(&fx, "default", "both");
+    let home = fx.bootstrap("default", "both");
     // No crontab: install would update the user's.
     fs::remove_file(home.join("crontab")).expect("remove crontab");
     let sources = home.join("python3_virtualenv_sources");
@@ -580,7 +566,7 @@ fn a_plugin_with_python3_and_node_builds_both_in_its_environment_offline() {
 #[test]
 fn a_plugin_without_dependencies_has_nothing_to_build() {
     let fx = PluginFixture::new();
-    let home = create(&fx, "default", "plain");
+    let home = fx.bootstrap("default", "plain");
     let before = snapshot(&home);
     let output = mfenv_in(&fx, &home, &["plugin", "make"], &[]);
     assert_success(&output);
@@ -610,7 +596,7 @@ fn missing_tools_are_named_with_the_debian_packages_to_install() {
     fs::create_dir_all(&empty_bin).expect("empty bin");
 
     // No python3.
-    let py = create(&fx, "python3", "py");
+    let py = fx.bootstrap("python3", "py");
     let before = snapshot(&py);
     let output = mfenv_in(
         &fx,
@@ -658,7 +644,7 @@ fn missing_tools_are_named_with_the_debian_packages_to_install() {
     assert_eq!(snapshot(&py), before, "nothing is written");
 
     // No npm; then npm without node.
-    let node = create(&fx, "node", "js");
+    let node = fx.bootstrap("node", "js");
     let before = snapshot(&node);
     let output = mfenv_in(
         &fx,
@@ -692,7 +678,7 @@ fn the_plugins_own_virtualenv_never_builds_it() {
     // a `python3` there is not the one that builds local/.
     let python = require_python();
     let fx = PluginFixture::new();
-    let home = create(&fx, "python3", "own");
+    let home = fx.bootstrap("python3", "own");
     let trap = home.join("local/bin");
     fs::create_dir_all(&trap).expect("local/bin");
     write_executable(&trap.join("python3"), "#!/bin/sh\necho trap >&2\nexit 42\n");

@@ -15,7 +15,7 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::plugin::config::{ResolvedConfig, is_true};
+use crate::plugin::config::{ResolvedConfig, command_boolean, integer_or_zero};
 
 /// The prefix of the sections that declare extra daemons.
 pub const SECTION_PREFIX: &str = "extra_daemon_";
@@ -147,13 +147,8 @@ pub fn daemons_of(
             continue;
         };
         let value = |key: &str| keys.get(key).map(|resolved| resolved.value.trim());
-        let integer = |key: &str, default: i64| {
-            value(key).map_or(default, |text| text.parse::<i64>().unwrap_or(0))
-        };
-        let boolean = |key: &str, auto_variable: &str| match value(key) {
-            Some(text) if !text.eq_ignore_ascii_case("auto") => is_true(text),
-            _ => lookup(&format!("{module}_{auto_variable}")).is_some_and(|v| is_true(&v)),
-        };
+        let integer = |key: &str, default: i64| value(key).map_or(default, integer_or_zero);
+        let boolean = |key: &str| command_boolean(key, value(key), module, &lookup);
         let numprocesses = integer("numprocesses", 0);
         if numprocesses <= 0 {
             continue;
@@ -215,15 +210,9 @@ pub fn daemons_of(
             ),
             max_age: (max_age > 0).then(|| Duration::from_secs(max_age.min(MAX_SECONDS) as u64)),
             limits,
-            debug: value("debug").is_some_and(is_true),
-            split_stdout_stderr: boolean(
-                "log_split_stdout_stderr",
-                "LOG_TRY_TO_SPLIT_STDOUT_STDERR",
-            ),
-            split_workers: boolean(
-                "log_split_multiple_workers",
-                "LOG_TRY_TO_SPLIT_MULTIPLE_WORKERS",
-            ),
+            debug: boolean("debug"),
+            split_stdout_stderr: boolean("log_split_stdout_stderr"),
+            split_workers: boolean("log_split_multiple_workers"),
             autorestart: plugin.autorestart,
             fingerprint: config_hash,
         });

@@ -263,26 +263,10 @@ fn say(message: &str) {
 
 /// `YYYY-MM-DDTHH:MM:SSZ` for now.
 fn utc_now() -> String {
-    let seconds = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs());
-    let (days, rest) = (seconds / 86_400, seconds % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let mp = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
+    crate::plugin::release::utc_timestamp(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_secs()),
     )
 }
 
@@ -540,25 +524,37 @@ impl Supervisor {
     }
 
     fn request(&mut self, request: Request, reply: Sender<Response>) {
-        let unknown = |plugin: &str| Response {
-            ok: false,
-            messages: vec![format!(
-                "the plugin `{plugin}` has no daemon (no `[extra_daemon_*]` with numprocesses > 0, or not installed)"
-            )],
-            status: None,
-        };
-        let stopping = || Response {
-            ok: false,
-            messages: vec!["the daemon supervisor is stopping".to_owned()],
-            status: None,
-        };
         if self.shutting_down
             && matches!(
                 request,
                 Request::Reload | Request::Start { .. } | Request::Restart { .. }
             )
         {
-            let _ = reply.send(stopping());
+            let _ = reply.send(Response {
+                ok: false,
+                messages: vec!["the daemon supervisor is stopping".to_owned()],
+                status: None,
+            });
+            return;
+        }
+        if let Request::Stop {
+            plugin: Some(plugin),
+        }
+        | Request::Start {
+            plugin: Some(plugin),
+        }
+        | Request::Restart {
+            plugin: Some(plugin),
+        } = &request
+            && !self.known_plugin(plugin)
+        {
+            let _ = reply.send(Response {
+                ok: false,
+                messages: vec![format!(
+                    "the plugin `{plugin}` has no daemon (no `[extra_daemon_*]` with numprocesses > 0, or not installed)"
+                )],
+                status: None,
+            });
             return;
         }
         match request {
@@ -590,10 +586,6 @@ impl Supervisor {
             Request::Stop {
                 plugin: Some(plugin),
             } => {
-                if !self.known_plugin(&plugin) {
-                    let _ = reply.send(unknown(&plugin));
-                    return;
-                }
                 say(&format!("stopping the daemons of `{plugin}`"));
                 self.stopped_plugins.insert(plugin.clone());
                 self.for_workers(Some(&plugin), |worker, _, spec| {
@@ -606,12 +598,6 @@ impl Supervisor {
                 });
             }
             Request::Start { plugin } => {
-                if let Some(plugin) = &plugin
-                    && !self.known_plugin(plugin)
-                {
-                    let _ = reply.send(unknown(plugin));
-                    return;
-                }
                 match &plugin {
                     Some(plugin) => {
                         self.stopped_plugins.remove(plugin);
@@ -641,12 +627,6 @@ impl Supervisor {
                 });
             }
             Request::Restart { plugin } => {
-                if let Some(plugin) = &plugin
-                    && !self.known_plugin(plugin)
-                {
-                    let _ = reply.send(unknown(plugin));
-                    return;
-                }
                 match &plugin {
                     Some(plugin) => {
                         say(&format!("restarting the daemons of `{plugin}`"));
@@ -992,13 +972,8 @@ impl Supervisor {
                     self.watches.insert(plugin, watch);
                 }
                 Err(error) => {
-                    let warning = format!(
-                        "plugin `{plugin}`: no autorestart: {}",
-                        std::iter::once(error.message())
-                            .chain(error.causes().iter().map(String::as_str))
-                            .collect::<Vec<_>>()
-                            .join(": ")
-                    );
+                    let warning =
+                        format!("plugin `{plugin}`: no autorestart: {}", error.one_line());
                     if !self.warnings.contains(&warning) {
                         say(&format!("warning: {warning}"));
                         self.warnings.push(warning);
@@ -1232,10 +1207,7 @@ fn start_worker(
         Err(error) => {
             worker.quick_exits += 1;
             let delay = spec::restart_delay(worker.quick_exits);
-            let reason = std::iter::once(error.message())
-                .chain(error.causes().iter().map(String::as_str))
-                .collect::<Vec<_>>()
-                .join(": ");
+            let reason = error.one_line();
             say(&format!(
                 "cannot start `{}` worker {}: {reason}: trying again in {:.1} s",
                 spec.id(),
@@ -1399,10 +1371,7 @@ fn collect(options: &Options) -> std::result::Result<Collected, String> {
     let plugins = manager.scan().map_err(|error| {
         format!(
             "cannot list the plugins (the daemons are left as they are): {}",
-            std::iter::once(error.message())
-                .chain(error.causes().iter().map(String::as_str))
-                .collect::<Vec<_>>()
-                .join(": ")
+            error.one_line()
         )
     })?;
     warnings.append(&mut manager.messages);
@@ -1430,10 +1399,7 @@ fn collect(options: &Options) -> std::result::Result<Collected, String> {
                 warnings.push(format!(
                     "plugin `{}`: cannot read its configuration (running daemons are kept, new ones not started): {}",
                     plugin.name,
-                    std::iter::once(error.message())
-                        .chain(error.causes().iter().map(String::as_str))
-                        .collect::<Vec<_>>()
-                        .join(": ")
+                    error.one_line()
                 ));
                 continue;
             }

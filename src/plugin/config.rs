@@ -510,8 +510,32 @@ fn is_exportable_name(name: &str) -> bool {
 }
 
 /// Python's `int(value)` or 0, as mfplugin coerces integers.
-fn integer_or_zero(value: &str) -> i64 {
+pub(crate) fn integer_or_zero(value: &str) -> i64 {
     value.trim().parse().unwrap_or(0)
+}
+
+/// A boolean key of the command schema (`debug`, `log_split_*`) as mfplugin coerces it:
+/// `value` is the key's value in its section (`None`: the key is absent); `AUTO`, or an
+/// absent key whose default is `AUTO`, reads `${module}_<variable>` through `lookup`.
+pub(crate) fn command_boolean(
+    key: &str,
+    value: Option<&str>,
+    module: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> bool {
+    let auto = COMMAND_BOOLEANS
+        .iter()
+        .find(|(name, _)| *name == key)
+        .and_then(|(_, auto)| *auto);
+    let text = match (value.map(str::trim), auto) {
+        (Some(value), Some(auto)) if value.eq_ignore_ascii_case("auto") => {
+            lookup(&format!("{module}_{auto}")).unwrap_or_default()
+        }
+        (Some(value), _) => value.to_owned(),
+        (None, Some(auto)) => lookup(&format!("{module}_{auto}")).unwrap_or_default(),
+        (None, None) => String::new(),
+    };
+    is_true(&text)
 }
 
 /// The `${MODULE}_CURRENT_PLUGIN_<SECTION>_<KEY>` variables of the public keys
@@ -541,17 +565,12 @@ pub fn exported_variables(
                 continue;
             }
             let integer = COMMAND_INTEGERS.iter().any(|(name, _)| name == key);
-            let boolean = COMMAND_BOOLEANS.iter().find(|(name, _)| name == key);
+            let boolean = COMMAND_BOOLEANS.iter().any(|(name, _)| name == key);
             let value = match (command, integer, boolean) {
                 (true, true, _) => integer_or_zero(&resolved.value).to_string(),
-                (true, _, Some((_, auto))) => {
-                    let text = match (resolved.value.trim(), auto) {
-                        (value, Some(auto)) if value.eq_ignore_ascii_case("auto") => {
-                            lookup(&format!("{module}_{auto}")).unwrap_or_default()
-                        }
-                        (value, _) => value.to_owned(),
-                    };
-                    u8::from(is_true(&text)).to_string()
+                (true, _, true) => {
+                    u8::from(command_boolean(key, Some(&resolved.value), module, &lookup))
+                        .to_string()
                 }
                 _ => resolved.value.clone(),
             };
@@ -563,14 +582,11 @@ pub fn exported_variables(
                     variables.insert(variable_name(section, key), default.to_string());
                 }
             }
-            for (key, auto) in COMMAND_BOOLEANS {
+            for (key, _) in COMMAND_BOOLEANS {
                 if !keys.contains_key(key) {
-                    let text = auto
-                        .and_then(|auto| lookup(&format!("{module}_{auto}")))
-                        .unwrap_or_default();
                     variables.insert(
                         variable_name(section, key),
-                        u8::from(is_true(&text)).to_string(),
+                        u8::from(command_boolean(key, None, module, &lookup)).to_string(),
                     );
                 }
             }

@@ -105,6 +105,21 @@ impl PluginFixture {
         self.release(&home)
     }
 
+    /// `mfenv plugin bootstrap create --no-input --template TEMPLATE NAME` in the work
+    /// directory; returns the plugin directory made.
+    pub fn bootstrap(&self, template: &str, name: &str) -> PathBuf {
+        self.ok(&[
+            "plugin",
+            "bootstrap",
+            "create",
+            "--no-input",
+            "--template",
+            template,
+            name,
+        ]);
+        self.work.join(name)
+    }
+
     /// The OP override of `name`.
     pub fn override_path(&self, name: &str) -> PathBuf {
         self.runtime
