@@ -485,9 +485,18 @@ fn random_number() -> u64 {
 /// else can write in `dir` (a shared or world-writable current directory) cannot make
 /// the write land in another file, whatever they plant there.
 pub(crate) fn create_temporary(dir: &Path, stem: &str) -> io::Result<(File, PathBuf)> {
+    create_temporary_named(dir, stem, &mut random_number)
+}
+
+/// [`create_temporary`] with the random numbers of the names from `numbers`.
+fn create_temporary_named(
+    dir: &Path,
+    stem: &str,
+    numbers: &mut dyn FnMut() -> u64,
+) -> io::Result<(File, PathBuf)> {
     use nix::fcntl::OFlag;
     for _ in 0..64 {
-        let path = dir.join(format!(".{stem}.{:016x}.tmp", random_number()));
+        let path = dir.join(format!(".{stem}.{:016x}.tmp", numbers()));
         let created = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -655,5 +664,28 @@ mod tests {
             "*.log\n!important.log\n/build\n",
         );
         assert_eq!(kept(dir.path()), ["important.log", "sub/build/y"]);
+    }
+
+    #[test]
+    fn a_temporary_file_never_opens_what_another_user_planted() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "precious").unwrap();
+        // The first two names are taken: a symlink to the victim, a dangling symlink.
+        symlink(&victim, dir.path().join(format!(".foo.{:016x}.tmp", 1))).unwrap();
+        symlink("nowhere", dir.path().join(format!(".foo.{:016x}.tmp", 2))).unwrap();
+        let mut next = 0;
+        let mut numbers = || {
+            next += 1;
+            next
+        };
+        let (mut file, path) = create_temporary_named(dir.path(), "foo", &mut numbers).unwrap();
+        assert_eq!(path, dir.path().join(format!(".foo.{:016x}.tmp", 3)));
+        io::Write::write_all(&mut file, b"archive").unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+        assert!(!dir.path().join("nowhere").exists());
+        assert!(fs::symlink_metadata(&path).unwrap().file_type().is_file());
+        assert_ne!(random_number(), random_number());
     }
 }
