@@ -191,7 +191,7 @@ pub fn read_label(home: &Path, module_lowercase: &str) -> Result<(String, String
 /// count as 9999, as in the original).
 pub fn read_format_version(home: &Path) -> std::result::Result<[u32; 3], String> {
     let path = home.join(FORMAT_VERSION_FILE);
-    let text = match std::fs::read_to_string(&path) {
+    let text = match read_small_file(&path, MAX_LABEL_SIZE) {
         Ok(text) => text,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
             return Err(format!(
