@@ -10,6 +10,10 @@
 //!   took the text up to the first `@`, so `plugin_a@b@mod` meant `a`: mfenv refuses it);
 //! - the hash is mfplugin's: md5 of `build_host, build_date, size, version, release`, so
 //!   provisioning decisions agree with installs made by the original tools.
+//! - the files of a plugin home are read only when they are regular files, and only up
+//!   to their limit ([`read_small_file`]): a fifo never blocks, a huge file is refused;
+//! - metadata within its limits ([`Metadata::check`]) is all install, list and release
+//!   accept.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read};
