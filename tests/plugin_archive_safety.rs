@@ -59,16 +59,7 @@ fn archive_with(plugins: &PluginFixture, file_name: &str, extra: &[Crafted<'_>])
     );
     let path = plugins.work.join(file_name);
     let mut all: Vec<Crafted<'_>> = entries;
-    for entry in extra {
-        all.push(match entry {
-            Crafted::Dir(n) => Crafted::Dir(n),
-            Crafted::File(n, d) => Crafted::File(n, d),
-            Crafted::Symlink(n, t) => Crafted::Symlink(n, t),
-            Crafted::HardLink(n, t) => Crafted::HardLink(n, t),
-            Crafted::Fifo(n) => Crafted::Fifo(n),
-            Crafted::CharDevice(n) => Crafted::CharDevice(n),
-        });
-    }
+    all.extend(extra.iter().copied());
     craft_archive(&path, &all);
     path
 }
@@ -324,5 +315,327 @@ fn a_missing_file_is_reported_with_its_path() {
         &plugins,
         &missing,
         &format!("file `{}` not found", missing.display()),
+    );
+}
+
+/// `mfenv ARGS` with a guard: it must end within a minute.
+fn run_guarded(plugins: &PluginFixture, args: &[&str]) -> std::process::Output {
+    output_within(plugins.command(args), std::time::Duration::from_secs(60))
+}
+
+/// Runs `info`, `hash` and `install` on `file`: each must fail with `phrase`, no panic,
+/// nothing on stdout, nothing written.
+fn assert_refused_everywhere(plugins: &PluginFixture, file: &Path, phrase: &str) {
+    let path = utf8_path(file);
+    for args in [&["plugin", "info", path][..], &["plugin", "hash", path][..]] {
+        let output = run_guarded(plugins, args);
+        let message = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {message}");
+        assert!(stdout(&output).is_empty(), "{args:?}");
+        assert!(
+            message.contains(phrase),
+            "{args:?}: expected `{phrase}` in:\n{message}"
+        );
+        assert!(!message.contains("panicked"), "{message}");
+    }
+    assert_refused(plugins, file, phrase);
+}
+
+#[test]
+fn a_path_of_eighty_thousand_components_is_refused_by_the_length_limit() {
+    let plugins = fixture_with_a_plugin();
+    let name = format!("metwork_plugin/{}x", "a/".repeat(80_000));
+    let file = archive_with(&plugins, "deep.plugin", &[Crafted::LongFile(&name, b"x")]);
+    assert!(fs::metadata(&file).unwrap().len() < 4096, "a small file");
+    assert_refused_everywhere(&plugins, &file, "a long name is longer than 4095 bytes");
+}
+
+#[test]
+fn names_beyond_the_depth_and_component_limits_are_refused() {
+    let plugins = fixture_with_a_plugin();
+    let deep = format!("metwork_plugin/{}x", "d/".repeat(257));
+    let file = archive_with(&plugins, "deep.plugin", &[Crafted::LongFile(&deep, b"x")]);
+    assert_refused(&plugins, &file, "is more than 256 directories deep");
+    let wide = format!("metwork_plugin/{}", "w".repeat(256));
+    let file = archive_with(&plugins, "wide.plugin", &[Crafted::PaxFile(&wide, b"x")]);
+    assert_refused(&plugins, &file, "has a component longer than 255 bytes");
+    // At the limits, the plugin installs.
+    let deepest = format!("metwork_plugin/{}x", "d/".repeat(256));
+    let widest = format!("metwork_plugin/{}", "w".repeat(255));
+    let file = archive_with(
+        &plugins,
+        "limits.plugin",
+        &[
+            Crafted::LongFile(&deepest, b"deep"),
+            Crafted::PaxFile(&widest, b"wide"),
+        ],
+    );
+    plugins.ok(&["plugin", "install", utf8_path(&file)]);
+    let home = plugins.base.join("evil");
+    let deepest_path = home.join(format!("{}x", "d/".repeat(256)));
+    assert_eq!(fs::read_to_string(deepest_path).unwrap(), "deep");
+    assert_eq!(
+        fs::read_to_string(home.join("w".repeat(255))).unwrap(),
+        "wide"
+    );
+}
+
+#[test]
+fn a_symlink_target_of_forty_thousand_components_is_refused() {
+    let plugins = fixture_with_a_plugin();
+    let target = "x/".repeat(40_000);
+    let file = archive_with(
+        &plugins,
+        "target.plugin",
+        &[Crafted::LongSymlink("metwork_plugin/link", &target)],
+    );
+    assert_refused_everywhere(&plugins, &file, "a long link is longer than 4095 bytes");
+}
+
+#[test]
+fn oversized_pax_headers_and_pax_sizes_are_refused() {
+    let plugins = fixture_with_a_plugin();
+    let comment = "c".repeat(70_000);
+    let records = pax_record("comment", &comment);
+    let file = archive_with(
+        &plugins,
+        "pax.plugin",
+        &[Crafted::PaxRecords(&records, "metwork_plugin/x", b"x")],
+    );
+    assert_refused_everywhere(&plugins, &file, "a pax header is larger than 65536 bytes");
+    let records = pax_record("size", "99999999999");
+    let file = archive_with(
+        &plugins,
+        "paxsize.plugin",
+        &[Crafted::PaxRecords(&records, "metwork_plugin/x", b"x")],
+    );
+    assert_refused(&plugins, &file, "has a pax size that is not its header's");
+}
+
+#[test]
+fn many_bad_entries_give_one_bounded_error() {
+    let plugins = fixture_with_a_plugin();
+    let names: Vec<String> = (0..500).map(|n| format!("/abs/{n}")).collect();
+    let extra: Vec<Crafted<'_>> = names.iter().map(|n| Crafted::File(n, b"x")).collect();
+    let file = archive_with(&plugins, "many.plugin", &extra);
+    assert_refused(&plugins, &file, "… and 480 more problems");
+    let output = plugins.run(&["plugin", "info", utf8_path(&file)]);
+    assert!(stderr(&output).lines().count() < 30, "{}", stderr(&output));
+}
+
+#[test]
+fn long_names_from_gnu_tar_and_pax_archives_install() {
+    let plugins = fixture_with_a_plugin();
+    let tree = plugins.root().join("tree");
+    let plugin = tree.join("metwork_plugin");
+    for (name, data) in valid_members("longnames") {
+        let path = tree.join(&name);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, data).unwrap();
+    }
+    let long_dir = plugin.join(format!("{}/{}", "n".repeat(120), "m".repeat(150)));
+    fs::create_dir_all(&long_dir).unwrap();
+    fs::write(long_dir.join("file"), "long").unwrap();
+    std::os::unix::fs::symlink(
+        format!("{}/{}/file", "n".repeat(120), "m".repeat(150)),
+        plugin.join("link"),
+    )
+    .unwrap();
+    for format in ["gnu", "pax"] {
+        let file = plugins.work.join(format!("{format}.plugin"));
+        let status = std::process::Command::new("tar")
+            .current_dir(&tree)
+            .args([
+                &format!("--format={format}"),
+                "-czf",
+                utf8_path(&file),
+                "metwork_plugin",
+            ])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        plugins.ok(&["plugin", "install", "--force", utf8_path(&file)]);
+        let home = plugins.base.join("longnames");
+        assert_eq!(fs::read_to_string(home.join("link")).unwrap(), "long");
+    }
+}
+
+#[test]
+fn a_fifo_or_a_device_is_refused_without_blocking() {
+    let plugins = fixture_with_a_plugin();
+    let fifo = plugins.work.join("fifo.plugin");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+    assert_refused_everywhere(
+        &plugins,
+        &fifo,
+        "it is a fifo (only regular files are read)",
+    );
+    let output = run_guarded(&plugins, &["plugin", "info", "/dev/zero"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("`/dev/zero` is not a plugin file"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        stderr(&output).contains("it is a device"),
+        "{}",
+        stderr(&output)
+    );
+    // Provisioning skips it (it is not a regular `*.plugin` file).
+    let dir = plugins.root().join("provision");
+    fs::create_dir_all(&dir).unwrap();
+    nix::unistd::mkfifo(
+        &dir.join("a.plugin"),
+        nix::sys::stat::Mode::from_bits_truncate(0o644),
+    )
+    .unwrap();
+    let output = run_guarded(&plugins, &["plugin", "provision", "--dir", utf8_path(&dir)]);
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
+#[test]
+fn provisioning_reports_a_bomb_and_installs_the_good_plugins_beside_it() {
+    let plugins = PluginFixture::new();
+    let dir = plugins.root().join("provision");
+    fs::create_dir_all(&dir).unwrap();
+    let good = plugins.released("good", "1.0.0");
+    fs::rename(&good, dir.join("good.plugin")).unwrap();
+    let name = format!("metwork_plugin/{}x", "a/".repeat(80_000));
+    let bomb = archive_with(&plugins, "bomb.plugin", &[Crafted::LongFile(&name, b"x")]);
+    fs::rename(&bomb, dir.join("bomb.plugin")).unwrap();
+    let output = run_guarded(&plugins, &["plugin", "provision", "--dir", utf8_path(&dir)]);
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{message}");
+    assert!(message.contains("bomb.plugin"), "{message}");
+    assert!(message.contains("longer than 4095 bytes"), "{message}");
+    assert!(!message.contains("panicked"), "{message}");
+    assert!(
+        plugins.base.join("good/bin/good_hello").is_file(),
+        "{message}"
+    );
+}
+
+#[test]
+fn installed_modes_are_never_group_or_world_writable_nor_special() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let plugins = fixture_with_a_plugin();
+    let file = archive_with(
+        &plugins,
+        "modes.plugin",
+        &[
+            Crafted::DirMode("metwork_plugin/bin/", 0o3777),
+            Crafted::FileMode("metwork_plugin/bin/job", b"#!/bin/sh\necho job\n", 0o4777),
+            Crafted::FileMode("metwork_plugin/bin/shared", b"x", 0o2666),
+            // No directory entries: `implied/deeper` comes from the path alone.
+            Crafted::FileMode("metwork_plugin/implied/deeper/file", b"x", 0o1646),
+        ],
+    );
+    let mut command = plugins.command(&["plugin", "install", utf8_path(&file)]);
+    // With umask 0, a mode taken from the archive or the umask would show.
+    unsafe {
+        command.pre_exec(|| {
+            nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+            Ok(())
+        });
+    }
+    let output = command.output().unwrap();
+    assert_success(&output);
+    let home = plugins.base.join("evil");
+    let mode = |relative: &str| {
+        fs::symlink_metadata(home.join(relative))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777
+    };
+    assert_eq!(mode("bin/job"), 0o755);
+    assert_eq!(mode("bin/shared"), 0o644);
+    assert_eq!(mode("bin"), 0o755);
+    assert_eq!(mode("implied"), 0o755);
+    assert_eq!(mode("implied/deeper"), 0o755);
+    assert_eq!(mode("implied/deeper/file"), 0o644);
+    for (path, value) in snapshot(&home) {
+        if !value.starts_with("link") {
+            let mode = mode(&path);
+            assert_eq!(mode & 0o7022, 0, "`{path}` has mode {mode:o}");
+        }
+    }
+    let output = plugins.run(&["plugin", "wrapper", "evil", "--", "job"]);
+    assert_eq!(stdout(&output), "job\n", "{}", stderr(&output));
+}
+
+#[test]
+fn metadata_beyond_its_limits_is_refused() {
+    let plugins = fixture_with_a_plugin();
+    let many = "\\n".repeat(80_000);
+    let some = "\\n".repeat(20_000);
+    let cases = [
+        (
+            metadata_json(&format!("1.0{many}"), 1),
+            "`metwork_plugin/.metadata.json` is larger than 65536 bytes",
+        ),
+        (
+            metadata_json(&format!("1.0{some}"), 1),
+            "the version is longer than 128 bytes",
+        ),
+        (
+            metadata_json("1.0\\u001b[2J", 1),
+            "the version `1.0\\x1b[2J` holds a `/` or a control character",
+        ),
+        (
+            metadata_json("../../1.0", 1),
+            "holds a `/` or a control character",
+        ),
+        (
+            metadata_json("1.0", 1).replace("plugin for tests", &"s".repeat(5000)),
+            "the summary is longer than 4096 bytes",
+        ),
+        (
+            metadata_json("1.0", 1).replace("plugin for tests", &"s".repeat(70_000)),
+            "is larger than 65536 bytes",
+        ),
+    ];
+    for (metadata, phrase) in cases {
+        let file = plugins.work.join("meta.plugin");
+        craft_archive(
+            &file,
+            &[
+                Crafted::File("metwork_plugin/.layerapi2_label", b"plugin_evil@generic\n"),
+                Crafted::File("metwork_plugin/.metadata.json", metadata.as_bytes()),
+                Crafted::File("metwork_plugin/.files.json", b"[]"),
+            ],
+        );
+        assert_refused(&plugins, &file, phrase);
+    }
+}
+
+#[test]
+fn an_installed_plugin_with_huge_metadata_is_listed_as_an_error() {
+    let plugins = fixture_with_a_plugin();
+    let newlines = "\\n".repeat(80_000);
+    let metadata = plugins.base.join("good/.metadata.json");
+    fs::write(&metadata, metadata_json(&format!("1.0{newlines}"), 1)).unwrap();
+    for args in [&["plugin", "list"][..], &["plugin", "list", "--raw"][..]] {
+        let output = run_guarded(&plugins, args);
+        assert_success(&output);
+        assert!(stdout(&output).lines().count() <= 5, "{}", stdout(&output));
+        assert!(stdout(&output).contains("error"), "{}", stdout(&output));
+        assert!(
+            stderr(&output).contains("it is larger than 65536 bytes"),
+            "{}",
+            stderr(&output)
+        );
+    }
+    // A fifo in place of the metadata does not block the listing either.
+    fs::remove_file(&metadata).unwrap();
+    nix::unistd::mkfifo(&metadata, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+    let output = run_guarded(&plugins, &["plugin", "list", "--raw"]);
+    assert_success(&output);
+    assert!(
+        stderr(&output).contains("it is a fifo"),
+        "{}",
+        stderr(&output)
     );
 }

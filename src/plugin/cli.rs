@@ -12,7 +12,9 @@
 //! the `exec` path.
 //!
 //! Results go to stdout (built in memory, written once by `crate::cli`), messages to
-//! stderr. When a command fails, the messages gathered so far are written to stderr
+//! stderr. Values from plugin files (metadata, configuration, names of files) are shown
+//! through [`printable`] in every human and `--raw` output, so they can neither add a
+//! line nor reach the terminal as escape sequences; `--json` output stays exact. When a command fails, the messages gathered so far are written to stderr
 //! before the error, so that a partly failed provisioning still tells what it did.
 //! `plugin make`, which runs pip and npm for minutes, writes its progress to stderr as
 //! it happens ([`crate::plugin::make`] does the work, in the environment computed here).
@@ -34,7 +36,7 @@ use crate::plugin::environment::{
 use crate::plugin::lock;
 use crate::plugin::manager::{BuildStamp, Description, Manager, ManagerOptions, absolute};
 use crate::plugin::model::to_json_indented;
-use crate::plugin::table::{Table, wrap};
+use crate::plugin::table::{Table, printable, wrap};
 
 /// What a plugin command produces.
 #[derive(Debug, Default)]
@@ -422,7 +424,7 @@ fn render_config(layered: &LayeredConfig, json: bool) -> String {
             if current_section.is_some() {
                 out.push('\n');
             }
-            out.push_str(&format!("[{section}]\n"));
+            out.push_str(&format!("[{}]\n", printable(section)));
             current_section = Some(section);
         }
         for (key, resolved) in keys {
@@ -430,11 +432,20 @@ fn render_config(layered: &LayeredConfig, json: bool) -> String {
                 Some(variant) => format!(", variant `{variant}`"),
                 None => String::new(),
             };
+            // A multi-line value continues on indented lines; any other control
+            // character is escaped.
+            let value: Vec<String> = resolved
+                .value
+                .split('\n')
+                .map(|line| printable(line).into_owned())
+                .collect();
             out.push_str(&format!(
-                "{key} = {}    # {}:{}{variant}\n",
-                resolved.value.replace('\n', "\n    "),
-                resolved.file.display(),
-                resolved.line
+                "{} = {}    # {}:{}{}\n",
+                printable(key),
+                value.join("\n    "),
+                printable_path(&resolved.file),
+                resolved.line,
+                printable(&variant)
             ));
         }
     }
@@ -559,10 +570,10 @@ fn execute(command: PluginCommand, manager: &mut Manager<'_>, env: &Env) -> Resu
                     .map(|row| {
                         format!(
                             "{}~~~{}~~~{}~~~{}\n",
-                            row.name,
-                            row.version,
-                            row.release,
-                            row.home.display()
+                            printable(&row.name),
+                            printable(&row.version),
+                            printable(&row.release),
+                            printable_path(&row.home)
                         )
                     })
                     .collect());
@@ -575,10 +586,10 @@ fn execute(command: PluginCommand, manager: &mut Manager<'_>, env: &Env) -> Resu
             ]];
             table_rows.extend(rows.iter().map(|row| {
                 vec![
-                    row.name.clone(),
-                    row.version.clone(),
-                    row.release.clone(),
-                    row.home.display().to_string(),
+                    printable(&row.name).into_owned(),
+                    printable(&row.version).into_owned(),
+                    printable(&row.release).into_owned(),
+                    printable_path(&row.home),
                 ]
             }));
             Ok(Table {
@@ -596,7 +607,7 @@ fn execute(command: PluginCommand, manager: &mut Manager<'_>, env: &Env) -> Resu
             let description = describe(manager, &target)?;
             if just_home {
                 return match &description.home {
-                    Some(home) => Ok(format!("{}\n", home.display())),
+                    Some(home) => Ok(format!("{}\n", printable_path(home))),
                     None => Err(Error::new(
                         ErrorKind::Usage,
                         format!("`{target}` is a `.plugin` file: it has no home"),
@@ -616,10 +627,10 @@ fn execute(command: PluginCommand, manager: &mut Manager<'_>, env: &Env) -> Resu
             let source = manager.check(&dir)?;
             Ok(format!(
                 "`{}`: plugin `{}` {}-{} is valid\n",
-                dir.display(),
+                printable_path(&dir),
                 source.name,
-                source.general.version,
-                source.general.release
+                printable(&source.general.version),
+                printable(&source.general.release)
             ))
         }
         PluginCommand::Install {
@@ -1043,9 +1054,14 @@ fn describe(manager: &mut Manager<'_>, target: &str) -> Result<Description> {
     }
 }
 
-/// The `info` table, then the files.
+/// `path` for a human or a `--raw` line, its control characters escaped.
+fn printable_path(path: &Path) -> String {
+    printable(&path.to_string_lossy()).into_owned()
+}
+
+/// The `info` table, then the files; every value with its control characters escaped.
 fn render_info(description: &Description) -> String {
-    let field = |name: &str, value: &str| vec![name.to_owned(), wrap(value, 60)];
+    let field = |name: &str, value: &str| vec![name.to_owned(), wrap(&printable(value), 60)];
     let table = Table {
         title: None,
         rows: vec![
@@ -1066,7 +1082,7 @@ fn render_info(description: &Description) -> String {
     let mut out = table.render();
     out.push_str("\nFiles:\n");
     for file in &description.files {
-        out.push_str(&format!("- {file}\n"));
+        out.push_str(&format!("- {}\n", printable(file)));
     }
     out
 }

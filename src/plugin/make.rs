@@ -744,11 +744,17 @@ fn unique_dir(parent: &Path, prefix: &str) -> Result<PathBuf> {
     }
 }
 
-/// Writes `path` through a temporary file and a rename: never half written.
+/// Writes `path` through a temporary file and a rename: never half written. The
+/// temporary file has a random name and is created exclusively, never through a symlink.
 fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
-    let file_name = path.file_name().unwrap_or_default().to_string_lossy();
-    let temporary = path.with_file_name(format!(".{file_name}.mfenv-tmp"));
-    let written = fs::write(&temporary, contents).and_then(|()| fs::rename(&temporary, path));
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let stem = path.file_name().unwrap_or_default().to_string_lossy();
+    let (mut file, temporary) = crate::plugin::release::create_temporary(dir, &stem)
+        .map_err(|err| Error::io("cannot create a temporary file in", dir, &err))?;
+    let written = file
+        .write_all(contents)
+        .and_then(|()| fs::rename(&temporary, path));
     written.map_err(|err| {
         let _ = fs::remove_file(&temporary);
         Error::io("cannot write", path, &err)

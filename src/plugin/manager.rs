@@ -40,7 +40,7 @@ use crate::plugin::archive::{self, ArchiveSummary};
 use crate::plugin::config::{self, General};
 use crate::plugin::lock::{self, ManagementLock};
 use crate::plugin::model::{
-    self, CONFIG_FILE, DEV_LINK, FILES_FILE, LABEL_FILE, METADATA_FILE, Metadata, ModuleNames,
+    self, CONFIG_FILE, DEV_LINK, LABEL_FILE, METADATA_FILE, Metadata, ModuleNames,
     POSTINSTALL_FILE, UNKNOWN, flatten,
 };
 use crate::plugin::overrides;
@@ -332,21 +332,10 @@ impl<'a> Manager<'a> {
         let state = if is_link {
             InstallState::DevLink
         } else {
-            let metadata_path = home.join(METADATA_FILE);
-            match fs::read_to_string(&metadata_path) {
-                Ok(text) => match Metadata::parse(&text) {
-                    Ok(metadata) => InstallState::Installed(Box::new(metadata)),
-                    Err(reason) => InstallState::BadMetadata(format!(
-                        "can't decode `{}`: {reason}",
-                        metadata_path.display()
-                    )),
-                },
-                Err(err) if err.kind() == io::ErrorKind::NotFound => InstallState::NotInstalled,
-                Err(err) => InstallState::BadMetadata(format!(
-                    "can't read `{}`: {}",
-                    metadata_path.display(),
-                    crate::error::io_reason(&err)
-                )),
+            match Metadata::read(&home) {
+                Ok(Some(metadata)) => InstallState::Installed(Box::new(metadata)),
+                Ok(None) => InstallState::NotInstalled,
+                Err(reason) => InstallState::BadMetadata(reason),
             }
         };
         Some(FoundPlugin {
@@ -499,18 +488,9 @@ impl<'a> Manager<'a> {
                 description.maintainer = metadata.packager.clone();
                 description.vendor = metadata.vendor.clone();
                 description.url = metadata.url.clone();
-                let files_path = plugin.home.join(FILES_FILE);
-                match fs::read_to_string(&files_path)
-                    .map_err(|err| crate::error::io_reason(&err))
-                    .and_then(|text| {
-                        serde_json::from_str::<Vec<String>>(text.trim())
-                            .map_err(|err| err.to_string())
-                    }) {
+                match model::read_files_list(&plugin.home) {
                     Ok(files) => description.files = files,
-                    Err(reason) => self.messages.push(format!(
-                        "warning: can't read `{}`: {reason}",
-                        files_path.display()
-                    )),
+                    Err(reason) => self.messages.push(format!("warning: {reason}")),
                 }
             }
             InstallState::BadMetadata(reason) => {

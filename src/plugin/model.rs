@@ -10,7 +10,14 @@
 //!   took the text up to the first `@`, so `plugin_a@b@mod` meant `a`: mfenv refuses it);
 //! - the hash is mfplugin's: md5 of `build_host, build_date, size, version, release`, so
 //!   provisioning decisions agree with installs made by the original tools.
+//! - the files of a plugin home are read only when they are regular files, and only up
+//!   to their limit ([`read_small_file`]): a fifo never blocks, a huge file is refused;
+//! - metadata within its limits ([`Metadata::check`]) is all install, list and release
+//!   accept.
 
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -18,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::env::Env;
 use crate::error::{Error, ErrorKind, Result};
 use crate::plugin::config::{self, General};
+use crate::plugin::table::printable;
 
 /// The single top directory of a `.plugin` archive.
 pub const TOP_DIRECTORY: &str = "metwork_plugin";
@@ -40,6 +48,75 @@ pub const DEV_LINK: &str = "dev_link";
 /// Build host, date and size of a plugin without metadata.
 pub const UNKNOWN: &str = "unknown";
 
+/// The longest plugin name, in bytes (it names a directory, `NAME.ini.new` and a
+/// `.plugin` file).
+pub const MAX_NAME_BYTES: usize = 100;
+/// The largest `.layerapi2_label` read.
+pub const MAX_LABEL_SIZE: u64 = 4096;
+/// The largest `.metadata.json`.
+pub const MAX_METADATA_SIZE: u64 = 64 << 10;
+/// The largest `.files.json`.
+pub const MAX_FILES_LIST_SIZE: u64 = 64 << 20;
+/// The longest `version` and `release` (they are part of the `.plugin` file name).
+pub const MAX_VERSION_BYTES: usize = 128;
+/// The longest other metadata value.
+pub const MAX_METADATA_VALUE_BYTES: usize = 4096;
+
+/// What a file that is not a regular file is, for messages.
+fn file_type_name(file_type: fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_fifo() {
+        "a fifo"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else if file_type.is_char_device() || file_type.is_block_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Opens the regular file `path` for reading. A fifo or a device is refused without
+/// blocking (an `InvalidInput` error saying what it is): the file is opened
+/// non-blocking, which changes nothing for a regular file, and checked through the
+/// descriptor, so it cannot be swapped between the check and the read.
+pub fn open_regular_file(path: &Path) -> io::Result<File> {
+    use nix::fcntl::OFlag;
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags((OFlag::O_NONBLOCK | OFlag::O_NOCTTY).bits())
+        .open(path)?;
+    let file_type = file.metadata()?.file_type();
+    if !file_type.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "it is {} (only regular files are read)",
+                file_type_name(file_type)
+            ),
+        ));
+    }
+    Ok(file)
+}
+
+/// The text of the regular file `path`, refused when larger than `limit` bytes or not
+/// UTF-8.
+pub fn read_small_file(path: &Path, limit: u64) -> io::Result<String> {
+    let file = open_regular_file(path)?;
+    let mut data = Vec::new();
+    file.take(limit + 1).read_to_end(&mut data)?;
+    if data.len() as u64 > limit {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("it is larger than {limit} bytes"),
+        ));
+    }
+    String::from_utf8(data)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "it is not UTF-8"))
+}
+
 /// Checks a plugin name against the original's rules, in its order, with its messages.
 pub fn validate_name(name: &str) -> std::result::Result<(), &'static str> {
     if name.starts_with("plugin_") {
@@ -58,6 +135,9 @@ pub fn validate_name(name: &str) -> std::result::Result<(), &'static str> {
     if name.is_empty() || !name.bytes().all(allowed) {
         return Err("A plugin name must follow ^[A-Za-z0-9_-]+$");
     }
+    if name.len() > MAX_NAME_BYTES {
+        return Err("A plugin name can't be longer than 100 characters");
+    }
     Ok(())
 }
 
@@ -69,26 +149,27 @@ pub fn bad_name_error(name: &str, reason: &str) -> Error {
 /// The plugin name in a label file's content (`plugin_<name>@<module>`).
 pub fn name_from_label(text: &str, module_lowercase: &str) -> std::result::Result<String, String> {
     let label = text.trim();
+    // Quoted in the messages: nothing of it may reach a terminal raw.
+    let shown = printable(label);
     if label.contains('\n') {
         return Err(format!(
-            "bad layerapi2_label: `{}` => a plugin label is a single line",
-            label.replace('\n', "\\n")
+            "bad layerapi2_label: `{shown}` => a plugin label is a single line"
         ));
     }
     let Some(rest) = label.strip_prefix("plugin_") else {
         return Err(format!(
-            "bad layerapi2_label: {label} => is it really a plugin? (it must start with 'plugin_')"
+            "bad layerapi2_label: {shown} => is it really a plugin? (it must start with 'plugin_')"
         ));
     };
     let suffix = format!("@{module_lowercase}");
     let Some(name) = rest.strip_suffix(&suffix) else {
         return Err(format!(
-            "bad layerapi2_label: {label} => is it really a plugin? (it must end with '{suffix}')"
+            "bad layerapi2_label: {shown} => is it really a plugin? (it must end with '{suffix}')"
         ));
     };
     if name.contains('@') {
         return Err(format!(
-            "bad layerapi2_label: {label} => a plugin name can't contain '@'"
+            "bad layerapi2_label: {shown} => a plugin name can't contain '@'"
         ));
     }
     validate_name(name).map_err(str::to_owned)?;
@@ -98,8 +179,8 @@ pub fn name_from_label(text: &str, module_lowercase: &str) -> std::result::Resul
 /// Reads `<home>/.layerapi2_label`; returns `(label, name)`.
 pub fn read_label(home: &Path, module_lowercase: &str) -> Result<(String, String)> {
     let path = home.join(LABEL_FILE);
-    let text =
-        std::fs::read_to_string(&path).map_err(|err| Error::io("cannot read", &path, &err))?;
+    let text = read_small_file(&path, MAX_LABEL_SIZE)
+        .map_err(|err| Error::io("cannot read", &path, &err))?;
     let name = name_from_label(&text, module_lowercase).map_err(|reason| {
         Error::new(
             ErrorKind::LayerFile,
@@ -114,7 +195,7 @@ pub fn read_label(home: &Path, module_lowercase: &str) -> Result<(String, String
 /// count as 9999, as in the original).
 pub fn read_format_version(home: &Path) -> std::result::Result<[u32; 3], String> {
     let path = home.join(FORMAT_VERSION_FILE);
-    let text = match std::fs::read_to_string(&path) {
+    let text = match read_small_file(&path, MAX_LABEL_SIZE) {
         Ok(text) => text,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
             return Err(format!(
@@ -149,9 +230,70 @@ pub struct Metadata {
 
 impl Metadata {
     /// Parses `.metadata.json` text: a JSON object with the ten keys, all strings
-    /// (other keys are ignored).
+    /// (other keys are ignored), within the limits of [`Metadata::check`].
     pub fn parse(text: &str) -> std::result::Result<Metadata, String> {
-        serde_json::from_str(text.trim()).map_err(|err| err.to_string())
+        if text.len() as u64 > MAX_METADATA_SIZE {
+            return Err(format!("it is larger than {MAX_METADATA_SIZE} bytes"));
+        }
+        let metadata: Metadata =
+            serde_json::from_str(text.trim()).map_err(|err| err.to_string())?;
+        metadata.check()?;
+        Ok(metadata)
+    }
+
+    /// Reads `<home>/.metadata.json`; `None` when there is none.
+    pub fn read(home: &Path) -> std::result::Result<Option<Metadata>, String> {
+        let path = home.join(METADATA_FILE);
+        match read_small_file(&path, MAX_METADATA_SIZE) {
+            Ok(text) => Metadata::parse(&text)
+                .map(Some)
+                .map_err(|reason| format!("can't decode `{}`: {reason}", path.display())),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(format!(
+                "can't read `{}`: {}",
+                path.display(),
+                crate::error::io_reason(&err)
+            )),
+        }
+    }
+
+    /// Checks the limits: `version` and `release` name files, so they are at most
+    /// [`MAX_VERSION_BYTES`] long, without `/` or control characters; the other values
+    /// are at most [`MAX_METADATA_VALUE_BYTES`] long.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        for (key, value) in [("version", &self.version), ("release", &self.release)] {
+            if value.len() > MAX_VERSION_BYTES {
+                return Err(format!(
+                    "the {key} is longer than {MAX_VERSION_BYTES} bytes ({} bytes)",
+                    value.len()
+                ));
+            }
+            if value.contains('/') || value.chars().any(char::is_control) {
+                return Err(format!(
+                    "the {key} `{}` holds a `/` or a control character",
+                    printable(value)
+                ));
+            }
+        }
+        let others = [
+            ("build_host", &self.build_host),
+            ("build_date", &self.build_date),
+            ("size", &self.size),
+            ("summary", &self.summary),
+            ("license", &self.license),
+            ("packager", &self.packager),
+            ("vendor", &self.vendor),
+            ("url", &self.url),
+        ];
+        for (key, value) in others {
+            if value.len() > MAX_METADATA_VALUE_BYTES {
+                return Err(format!(
+                    "the {key} is longer than {MAX_METADATA_VALUE_BYTES} bytes ({} bytes)",
+                    value.len()
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The plugin hash of these metadata (B3).
@@ -164,6 +306,23 @@ impl Metadata {
             &self.release,
         )
     }
+}
+
+/// Parses `.files.json` text: a JSON list of strings.
+pub fn parse_files_list(text: &str) -> std::result::Result<Vec<String>, String> {
+    if text.len() as u64 > MAX_FILES_LIST_SIZE {
+        return Err(format!("it is larger than {MAX_FILES_LIST_SIZE} bytes"));
+    }
+    serde_json::from_str::<Vec<String>>(text.trim()).map_err(|err| err.to_string())
+}
+
+/// Reads `<home>/.files.json`.
+pub fn read_files_list(home: &Path) -> std::result::Result<Vec<String>, String> {
+    let path = home.join(FILES_FILE);
+    read_small_file(&path, MAX_FILES_LIST_SIZE)
+        .map_err(|err| crate::error::io_reason(&err))
+        .and_then(|text| parse_files_list(&text))
+        .map_err(|reason| format!("can't read `{}`: {reason}", path.display()))
 }
 
 /// mfplugin's plugin hash: md5 hex of `build_host, build_date, size, version, release`.

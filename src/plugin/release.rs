@@ -16,14 +16,16 @@
 //!   builds a file it would refuse to install (a symlink leading outside the plugin is
 //!   an error naming it);
 //! - the output appears atomically: written to a hidden temporary file beside it, then
-//!   renamed.
+//!   renamed; the temporary file has a random name and is created exclusively, never
+//!   through a symlink ([`create_temporary`]), as the current directory may be shared;
+//! - what is built passes install's limits ([`Metadata::check`] for the metadata).
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
 use flate2::{Compression, GzBuilder};
@@ -31,12 +33,13 @@ use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use tar::{EntryType, Header};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::plugin::archive::{EntryKind, EntryValidator};
+use crate::plugin::archive::{EntryKind, EntryValidator, Problems};
 use crate::plugin::config::General;
 use crate::plugin::model::{
     FILES_FILE, METADATA_FILE, Metadata, RELEASEIGNORE_FILE, TOP_DIRECTORY, to_json_indented,
 };
 use crate::plugin::progress::Progress;
+use crate::plugin::table::printable;
 
 /// The mtime of every entry when `SOURCE_DATE_EPOCH` is unset (1980-01-01, the zip
 /// epoch, as other reproducible-build tools use).
@@ -311,7 +314,8 @@ fn total_size(entries: &[PackEntry]) -> u64 {
 /// Checks the entries as install will, so no unusable file is built.
 fn validate(entries: &[PackEntry], home: &Path) -> Result<()> {
     let mut validator = EntryValidator::new();
-    let mut problems = Vec::new();
+    let mut problems = Problems::default();
+    let mut links = false;
     for entry in entries {
         let name = archive_name(&entry.relative);
         let kind = match &entry.kind {
@@ -320,27 +324,42 @@ fn validate(entries: &[PackEntry], home: &Path) -> Result<()> {
             PackKind::Symlink { target } => EntryKind::Symlink(target.as_os_str().as_bytes()),
         };
         if let Err(problem) = validator.add(name.as_os_str().as_bytes(), kind) {
+            links |= matches!(entry.kind, PackKind::Symlink { .. });
             problems.push(problem);
+            if validator.is_full() {
+                break;
+            }
         }
     }
-    if let Err(more) = validator.finish() {
-        problems.extend(more);
-    }
-    if problems.is_empty() {
+    let mut link_problems = Problems::default();
+    validator.finish(&mut link_problems);
+    if problems.is_empty() && link_problems.is_empty() {
         return Ok(());
     }
+    let (headline, hint) = if links || !link_problems.is_empty() {
+        (
+            "it holds links that would lead outside the installed plugin",
+            "make them relative links inside the plugin, or list them in",
+        )
+    } else {
+        (
+            "it holds entries that install would refuse",
+            "rename or move them, or list them in",
+        )
+    };
     let mut error = Error::new(
         ErrorKind::LayerFile,
-        format!(
-            "cannot release `{}`: it holds links that would lead outside the installed plugin",
-            home.display()
-        ),
+        format!("cannot release `{}`: {headline}", home.display()),
     );
-    for problem in problems {
+    for problem in problems
+        .into_causes()
+        .into_iter()
+        .chain(link_problems.into_causes())
+    {
         error = error.caused_by(problem);
     }
     Err(error.with_hint(format!(
-        "make them relative links inside the plugin, or list them in `{}`",
+        "{hint} `{}`",
         home.join(RELEASEIGNORE_FILE).display()
     )))
 }
@@ -447,6 +466,55 @@ fn write_archive(
     Ok(())
 }
 
+/// A random 64-bit number (the keys of a std hash map come from the system's random
+/// source; no other crate is needed for names that are only hard to guess).
+fn random_number() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_nanos())
+        .unwrap_or(0);
+    hasher.write_u128(nanos);
+    hasher.write_u32(std::process::id());
+    hasher.finish()
+}
+
+/// Creates a new file `.<stem>.<random>.tmp` in `dir` for writing. The creation is
+/// exclusive and does not follow symlinks (`O_CREAT | O_EXCL | O_NOFOLLOW`): whoever
+/// else can write in `dir` (a shared or world-writable current directory) cannot make
+/// the write land in another file, whatever they plant there.
+pub(crate) fn create_temporary(dir: &Path, stem: &str) -> io::Result<(File, PathBuf)> {
+    create_temporary_named(dir, stem, &mut random_number)
+}
+
+/// [`create_temporary`] with the random numbers of the names from `numbers`.
+fn create_temporary_named(
+    dir: &Path,
+    stem: &str,
+    numbers: &mut dyn FnMut() -> u64,
+) -> io::Result<(File, PathBuf)> {
+    use nix::fcntl::OFlag;
+    for _ in 0..64 {
+        let path = dir.join(format!(".{stem}.{:016x}.tmp", numbers()));
+        let created = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags((OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC).bits())
+            .mode(0o644)
+            .open(&path);
+        match created {
+            Ok(file) => return Ok((file, path)),
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(err) => return Err(err),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        "every temporary name tried was taken",
+    ))
+}
+
 /// Builds the `.plugin` file described by `request`.
 pub fn build(request: &BuildRequest<'_>, progress: &mut Progress) -> Result<Built> {
     let (mut entries, warnings) = collect(request.home, &request.replacements)?;
@@ -494,12 +562,34 @@ pub fn build(request: &BuildRequest<'_>, progress: &mut Progress) -> Result<Buil
         request.release,
         request.module_lowercase,
     );
+    metadata
+        .check()
+        .and_then(|()| {
+            if file_name.contains('/') || file_name.len() > 255 {
+                Err(format!(
+                    "`{}` is not a usable file name (at most 255 bytes, no `/`)",
+                    printable(&file_name)
+                ))
+            } else {
+                Ok(())
+            }
+        })
+        .map_err(|reason| {
+            Error::new(
+                ErrorKind::LayerFile,
+                "the plugin metadata cannot be released",
+            )
+            .caused_by(reason)
+        })?;
     let path = request.output_dir.join(&file_name);
-    let temporary = request
-        .output_dir
-        .join(format!(".{file_name}.tmp-{}", std::process::id()));
-    let output =
-        File::create(&temporary).map_err(|err| Error::io("cannot create", &temporary, &err))?;
+    let (output, temporary) =
+        create_temporary(request.output_dir, request.name).map_err(|err| {
+            Error::io(
+                "cannot create a temporary file in",
+                request.output_dir,
+                &err,
+            )
+        })?;
     let mtime = request.source_date_epoch.unwrap_or(FIXED_MTIME);
     if let Err(err) = write_archive(&entries, output, mtime, progress) {
         let _ = fs::remove_file(&temporary);
@@ -574,5 +664,28 @@ mod tests {
             "*.log\n!important.log\n/build\n",
         );
         assert_eq!(kept(dir.path()), ["important.log", "sub/build/y"]);
+    }
+
+    #[test]
+    fn a_temporary_file_never_opens_what_another_user_planted() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "precious").unwrap();
+        // The first two names are taken: a symlink to the victim, a dangling symlink.
+        symlink(&victim, dir.path().join(format!(".foo.{:016x}.tmp", 1))).unwrap();
+        symlink("nowhere", dir.path().join(format!(".foo.{:016x}.tmp", 2))).unwrap();
+        let mut next = 0;
+        let mut numbers = || {
+            next += 1;
+            next
+        };
+        let (mut file, path) = create_temporary_named(dir.path(), "foo", &mut numbers).unwrap();
+        assert_eq!(path, dir.path().join(format!(".foo.{:016x}.tmp", 3)));
+        io::Write::write_all(&mut file, b"archive").unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+        assert!(!dir.path().join("nowhere").exists());
+        assert!(fs::symlink_metadata(&path).unwrap().file_type().is_file());
+        assert_ne!(random_number(), random_number());
     }
 }

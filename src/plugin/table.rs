@@ -4,6 +4,14 @@
 //!
 //! Widths count characters (not terminal columns): wide characters misalign the
 //! borders but never break the content.
+//!
+//! Values shown to humans or in `--raw` lines come from untrusted files (`.metadata.json`,
+//! `config.ini`, archive names): [`printable`] escapes their control characters, so a
+//! value can neither add a line nor send an escape sequence to the terminal. Rendering
+//! costs one pass over the cells, whatever their number of lines.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
 
 /// A table to render.
 #[derive(Debug, Clone, Default)]
@@ -26,10 +34,16 @@ impl Table {
         if columns == 0 {
             return String::new();
         }
+        // Each cell split once: looking lines up by index would be quadratic.
+        let cells: Vec<Vec<Vec<&str>>> = self
+            .rows
+            .iter()
+            .map(|row| row.iter().map(|cell| cell.lines().collect()).collect())
+            .collect();
         let mut widths = vec![0usize; columns];
-        for row in &self.rows {
-            for (index, cell) in row.iter().enumerate() {
-                for line in cell.lines() {
+        for row in &cells {
+            for (index, lines) in row.iter().enumerate() {
+                for line in lines {
                     widths[index] = widths[index].max(width(line));
                 }
             }
@@ -55,10 +69,10 @@ impl Table {
         }
         let mut out: String = top.into_iter().collect();
         out.push('\n');
-        for (row_index, row) in self.rows.iter().enumerate() {
+        for (row_index, row) in cells.iter().enumerate() {
             let height = row
                 .iter()
-                .map(|cell| cell.lines().count().max(1))
+                .map(|lines| lines.len().max(1))
                 .max()
                 .unwrap_or(1);
             for line_index in 0..height {
@@ -69,7 +83,8 @@ impl Table {
                     }
                     let text = row
                         .get(index)
-                        .and_then(|cell| cell.lines().nth(line_index))
+                        .and_then(|lines| lines.get(line_index))
+                        .copied()
                         .unwrap_or("");
                     out.push(' ');
                     out.push_str(text);
@@ -106,6 +121,38 @@ pub fn wrap(text: &str, limit: usize) -> String {
     out
 }
 
+/// True for the characters [`printable`] escapes: C0 and C1 controls, DEL, and the
+/// bidirectional overrides that reorder what a terminal shows.
+fn is_unprintable(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` with its control characters written as escapes (`\n`, `\t`, `\r`, `\x1b`,
+/// `\u{202e}`): one line, nothing a terminal interprets. Other text is unchanged, and
+/// text without control characters is not copied.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_unprintable) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x100 && is_unprintable(c) => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c if is_unprintable(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,6 +181,32 @@ mod tests {
 ║ foo  ║ 1.0.0   ║ 1       ║ /p/foo ║
 ╚══════╩═════════╩═════════╩════════╝
 "
+        );
+    }
+
+    #[test]
+    fn control_characters_are_escaped_and_other_text_is_kept() {
+        assert!(matches!(printable("1.0.0 é ✓"), Cow::Borrowed("1.0.0 é ✓")));
+        assert_eq!(printable("a\nb\tc\rd"), "a\\nb\\tc\\rd");
+        assert_eq!(printable("\u{1b}[31mred"), "\\x1b[31mred");
+        assert_eq!(printable("\u{7f}\u{85}\u{202e}"), "\\x7f\\x85\\u{202e}");
+        assert_eq!(printable("back\\slash"), "back\\slash");
+    }
+
+    #[test]
+    fn a_cell_of_many_lines_renders_every_line_once() {
+        let lines: Vec<String> = (0..5000).map(|n| n.to_string()).collect();
+        let table = Table {
+            title: None,
+            rows: vec![vec!["Files".into(), lines.join("\n")]],
+            header: false,
+        };
+        let rendered = table.render();
+        assert_eq!(rendered.lines().count(), 5000 + 2);
+        assert!(
+            rendered.contains("║       ║ 4999 ║\n"),
+            "{}",
+            &rendered[rendered.len() - 60..]
         );
     }
 

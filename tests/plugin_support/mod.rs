@@ -217,6 +217,7 @@ pub fn metadata_json(version: &str, size: u64) -> String {
 }
 
 /// An archive entry to craft.
+#[derive(Clone, Copy)]
 pub enum Crafted<'a> {
     Dir(&'a str),
     File(&'a str, &'a [u8]),
@@ -224,6 +225,52 @@ pub enum Crafted<'a> {
     HardLink(&'a str, &'a str),
     Fifo(&'a str),
     CharDevice(&'a str),
+    /// A file with this mode.
+    FileMode(&'a str, &'a [u8], u32),
+    /// A directory with this mode.
+    DirMode(&'a str, u32),
+    /// A file whose name is in a GNU long-name record (any length).
+    LongFile(&'a str, &'a [u8]),
+    /// A symlink whose name and target are in GNU long-name and long-link records.
+    LongSymlink(&'a str, &'a str),
+    /// A file whose name is in a pax extended header.
+    PaxFile(&'a str, &'a [u8]),
+    /// A pax extended header with these records, then a file.
+    PaxRecords(&'a [u8], &'a str, &'a [u8]),
+}
+
+/// Appends a GNU long-name (`L`) or long-link (`K`) record holding `value`.
+fn append_long_record<W: Write>(builder: &mut tar::Builder<W>, kind: u8, value: &str) {
+    let mut data = value.as_bytes().to_vec();
+    data.push(0);
+    let mut header = tar::Header::new_gnu();
+    header.as_old_mut().name[..13].copy_from_slice(b"././@LongLink");
+    header.set_mode(0o644);
+    header.set_entry_type(tar::EntryType::new(kind));
+    header.set_size(data.len() as u64);
+    header.set_cksum();
+    builder.append(&header, data.as_slice()).expect("append");
+}
+
+/// Appends a pax extended header (`x`) holding `records`.
+fn append_pax<W: Write>(builder: &mut tar::Builder<W>, records: &[u8]) {
+    let mut header = tar::Header::new_ustar();
+    header.as_old_mut().name[..9].copy_from_slice(b"PaxHeader");
+    header.set_mode(0o644);
+    header.set_entry_type(tar::EntryType::XHeader);
+    header.set_size(records.len() as u64);
+    header.set_cksum();
+    builder.append(&header, records).expect("append");
+}
+
+/// One pax record `LEN key=value\n` (LEN counts the whole record).
+pub fn pax_record(key: &str, value: &str) -> Vec<u8> {
+    let body = format!(" {key}={value}\n");
+    let mut length = body.len() + 1;
+    while format!("{length}").len() + body.len() != length {
+        length += 1;
+    }
+    format!("{length}{body}").into_bytes()
 }
 
 /// A gzip tar with exactly `entries`, names written raw into the headers (so `..`
@@ -237,16 +284,38 @@ pub fn craft_archive(path: &Path, entries: &[Crafted<'_>]) {
         let mut header = Header::new_gnu();
         header.set_mode(0o644);
         header.set_mtime(1_700_000_000);
-        let (name, data, kind, link): (&str, &[u8], EntryType, Option<&str>) = match entry {
+        let (name, data, kind, link): (&str, &[u8], EntryType, Option<&str>) = match *entry {
             Crafted::Dir(name) => (name, b"", EntryType::Directory, None),
             Crafted::File(name, data) => (name, data, EntryType::Regular, None),
             Crafted::Symlink(name, target) => (name, b"", EntryType::Symlink, Some(target)),
             Crafted::HardLink(name, target) => (name, b"", EntryType::Link, Some(target)),
             Crafted::Fifo(name) => (name, b"", EntryType::Fifo, None),
             Crafted::CharDevice(name) => (name, b"", EntryType::Char, None),
+            Crafted::FileMode(name, data, _) => (name, data, EntryType::Regular, None),
+            Crafted::DirMode(name, _) => (name, b"", EntryType::Directory, None),
+            Crafted::LongFile(name, data) => {
+                append_long_record(&mut builder, b'L', name);
+                ("metwork_plugin/long", data, EntryType::Regular, None)
+            }
+            Crafted::LongSymlink(name, target) => {
+                append_long_record(&mut builder, b'L', name);
+                append_long_record(&mut builder, b'K', target);
+                ("metwork_plugin/long", b"", EntryType::Symlink, Some("long"))
+            }
+            Crafted::PaxFile(name, data) => {
+                append_pax(&mut builder, &pax_record("path", name));
+                ("metwork_plugin/short", data, EntryType::Regular, None)
+            }
+            Crafted::PaxRecords(records, name, data) => {
+                append_pax(&mut builder, records);
+                (name, data, EntryType::Regular, None)
+            }
         };
         if kind == EntryType::Directory {
             header.set_mode(0o755);
+        }
+        if let Crafted::FileMode(_, _, mode) | Crafted::DirMode(_, mode) = *entry {
+            header.set_mode(mode);
         }
         header.set_entry_type(kind);
         header.set_size(data.len() as u64);
@@ -264,6 +333,30 @@ pub fn craft_archive(path: &Path, entries: &[Crafted<'_>]) {
     }
     let encoder = builder.into_inner().expect("tar end");
     encoder.finish().expect("gzip end").flush().expect("flush");
+}
+
+/// Runs `command` to its end, killing it and failing the test after `limit`: a
+/// command that used to hang makes the test fail instead of hanging it.
+pub fn output_within(mut command: Command, limit: std::time::Duration) -> Output {
+    use std::process::Stdio;
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sender.send(child.wait_with_output());
+    });
+    match receiver.recv_timeout(limit) {
+        Ok(output) => output.expect("output"),
+        Err(_) => {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            panic!("the command did not finish within {limit:?}: {command:?}");
+        }
+    }
 }
 
 /// The members every valid plugin archive has, for plugin `name`.
