@@ -30,6 +30,14 @@ pub struct ManagementLock {
     pub path: PathBuf,
 }
 
+impl ManagementLock {
+    /// The locked file: a child process that inherits it holds the lock until it
+    /// exits, even when this process is killed first.
+    pub fn file(&self) -> &File {
+        &self._lock
+    }
+}
+
 /// Takes the lock of `runtime_home`, waiting at most `timeout`.
 pub fn acquire(runtime_home: &Path, timeout: Duration) -> Result<ManagementLock> {
     let path = runtime_home.join(LOCK_FILE);
