@@ -259,6 +259,32 @@ fn wait_for_the_lock(fixture: &PluginFixture) {
     assert!(lock.is_ok(), "cannot wait for `{}`", path.display());
 }
 
+/// The `crontab` that `child` runs to install a crontab (not `crontab -l`), once it
+/// runs; `None` when `child` exits first.
+fn installing_crontab_of(child: &mut std::process::Child) -> Option<u32> {
+    let children = format!("/proc/{0}/task/{0}/children", child.id());
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(10) {
+        if child.try_wait().ok().flatten().is_some() {
+            return None;
+        }
+        let pids = fs::read_to_string(&children).unwrap_or_default();
+        for pid in pids.split_whitespace() {
+            let Ok(command) = fs::read(format!("/proc/{pid}/cmdline")) else {
+                continue;
+            };
+            let words: Vec<&[u8]> = command.split(|&byte| byte == 0).collect();
+            let is_crontab = words
+                .first()
+                .is_some_and(|program| program.ends_with(b"crontab"));
+            if is_crontab && words.get(1) != Some(&&b"-l"[..]) {
+                return pid.parse().ok();
+            }
+        }
+    }
+    None
+}
+
 /// A small xorshift generator: the kill moments of one run, reproducible from the seed
 /// printed.
 struct Moments(u64);
@@ -292,15 +318,15 @@ fn a_killed_crontab_update_leaves_the_old_or_the_new_crontab_whole() {
         "cron-kill",
         "* * * * * echo {{ GENERIC_CURRENT_PLUGIN_NAME }}\n",
     );
-    // About 450 kB of the user's own jobs: writing them takes a while.
-    let mut old = String::from(FOREIGN);
-    for index in 0..5000 {
-        old.push_str(&format!(
-            "{} 3 * * * /bin/true user job {index:05} {}\n",
-            index % 60,
-            "x".repeat(50)
-        ));
+    // About 450 kB of the user's own jobs, in lines of 64 bytes: a crontab cut at a
+    // pipe page boundary is still one that `crontab` accepts, as a cut crontab of
+    // ordinary lines sometimes is.
+    let mut old = String::new();
+    for index in 0..7000 {
+        let line = format!("{:02} 3 * * * /bin/true user job {index:05} ", index % 60);
+        old.push_str(&format!("{line:x<63}\n"));
     }
+    assert_eq!(old.len(), 7000 * 64);
     let new = format!("{old}{}", block("cron-kill", "* * * * * echo cron-kill\n"));
     let update = || {
         let mut command = fixture.command(&["cron", "install", "cron-kill"]);
@@ -315,14 +341,36 @@ fn a_killed_crontab_update_leaves_the_old_or_the_new_crontab_whole() {
     assert_eq!(read_crontab(), new);
 
     let mut moments = Moments::new();
-    let (mut kept_old, mut got_new) = (0, 0);
+    let (mut kept_old, mut got_new, mut broken) = (0, 0, Vec::new());
     for round in 0..40 {
         write_crontab(&old);
         let mut child = update();
-        let delay = moments.below(span + span / 5);
-        std::thread::sleep(std::time::Duration::from_micros(delay));
-        let _ = child.kill();
-        let _ = child.wait();
+        // Every other round kills mfenv while the crontab is being installed: the
+        // `crontab` mfenv started for it is paused as soon as it runs (a slow
+        // reader), then resumed as mfenv is killed.
+        let moment = if round % 2 == 0 {
+            let delay = moments.below(span + span / 5);
+            std::thread::sleep(std::time::Duration::from_micros(delay));
+            let _ = child.kill();
+            let _ = child.wait();
+            format!("after {delay} µs")
+        } else {
+            let delay = moments.below(3000);
+            let installing = installing_crontab_of(&mut child).map(|pid| {
+                let pid = nix::unistd::Pid::from_raw(pid as i32);
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP);
+                pid
+            });
+            std::thread::sleep(std::time::Duration::from_micros(delay));
+            // Resumed just before mfenv dies: a process group left with a stopped
+            // member would get a SIGHUP.
+            if let Some(pid) = installing {
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT);
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            format!("{delay} µs after its `crontab` was paused")
+        };
         wait_for_the_lock(&fixture);
         let crontab = read_crontab();
         if crontab == old {
@@ -330,16 +378,20 @@ fn a_killed_crontab_update_leaves_the_old_or_the_new_crontab_whole() {
         } else if crontab == new {
             got_new += 1;
         } else {
-            panic!(
-                "round {round}, killed after {delay} µs: the crontab is neither the old \
-                 nor the new one ({} bytes, old {}, new {})",
-                crontab.len(),
-                old.len(),
-                new.len()
-            );
+            broken.push(format!(
+                "round {round}, killed {moment}: {} bytes",
+                crontab.len()
+            ));
         }
     }
     println!("old crontab kept {kept_old} times, new one installed {got_new} times");
+    assert!(
+        broken.is_empty(),
+        "the crontab was neither the old one ({} bytes) nor the new one ({} bytes):\n{}",
+        old.len(),
+        new.len(),
+        broken.join("\n")
+    );
     // The next run cleans what killed runs left in RUNTIME/tmp.
     write_crontab(&old);
     assert!(update().wait().unwrap().success());
