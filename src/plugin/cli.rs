@@ -1108,14 +1108,12 @@ fn update_crontab(action: CronAction, env: &Env) -> Result<CronOutcome> {
     let module = &context.module;
     let mut updated = current.clone();
     let mut changes = Vec::new();
-    let mut note = |outcome: &mut CronOutcome,
-                    update: cron::Update,
-                    name: &str,
-                    block: &str,
-                    stale: bool| {
-        for line in &update.stray_markers {
-            outcome.messages.push(format!(
-                "mfenv: warning: removed a marker line of plugin `{name}` that opened or closed no block (line {line} of `crontab -l`); the lines around it were kept: check them"
+    let backup = context.runtime_home.join(CRONTAB_BACKUP);
+    let mut note = |update: cron::Update, name: &str, block: &str, stale: bool| {
+        for _ in &update.stray_markers {
+            changes.push(format!(
+                "mfenv: warning: removed a marker line of plugin `{name}` that opened or closed no block; the lines around it were kept: check them (the crontab as it was is in `{}`)",
+                backup.display()
             ));
         }
         match update.change {
@@ -1167,7 +1165,7 @@ fn update_crontab(action: CronAction, env: &Env) -> Result<CronOutcome> {
                 for name in cron::block_names(&current, module) {
                     if !plugins.iter().any(|plugin| plugin.name == name) {
                         let update = cron::remove_block(&updated, module, &name);
-                        updated = note(&mut outcome, update, &name, "", true);
+                        updated = note(update, &name, "", true);
                     }
                 }
             }
@@ -1178,7 +1176,7 @@ fn update_crontab(action: CronAction, env: &Env) -> Result<CronOutcome> {
                     Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                         // No crontab (any more): no block.
                         let update = cron::remove_block(&updated, module, &plugin.name);
-                        updated = note(&mut outcome, update, &plugin.name, "", false);
+                        updated = note(update, &plugin.name, "", false);
                         continue;
                     }
                     Err(err) => {
@@ -1223,7 +1221,7 @@ fn update_crontab(action: CronAction, env: &Env) -> Result<CronOutcome> {
                         }
                         let block = cron::block(module, &plugin.name, &rendered.text);
                         let update = cron::set_block(&updated, module, &plugin.name, &block);
-                        updated = note(&mut outcome, update, &plugin.name, &block, false);
+                        updated = note(update, &plugin.name, &block, false);
                     }
                     Err(error) => {
                         outcome.messages.push(format!(
@@ -1244,7 +1242,7 @@ fn update_crontab(action: CronAction, env: &Env) -> Result<CronOutcome> {
             };
             for name in names {
                 let update = cron::remove_block(&updated, module, &name);
-                updated = note(&mut outcome, update, &name, "", false);
+                updated = note(update, &name, "", false);
             }
         }
     }
