@@ -193,7 +193,7 @@ fn a_created_default_plugin_releases_installs_and_runs_its_tool_in_the_wrapper()
     write_executable(
         &fake_bin.join("crontab"),
         &format!(
-            "#!/bin/sh\nF='{}'\nif [ \"$1\" = -l ]; then\n  [ -f \"$F\" ] && exec cat \"$F\"\n  echo 'no crontab for test' >&2; exit 1\nfi\ncat > \"$F\"\n",
+            "#!/bin/sh\nF='{}'\nif [ \"$1\" = -l ]; then\n  [ -f \"$F\" ] && exec cat \"$F\"\n  echo 'no crontab for test' >&2; exit 1\nfi\ncat -- \"${{1:--}}\" > \"$F\"\n",
             crontab_file.display()
         ),
     );

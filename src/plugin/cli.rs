@@ -642,13 +642,11 @@ fn execute(command: PluginCommand, manager: &mut Manager<'_>, env: &Env) -> Resu
             manager
                 .messages
                 .push(format!("installed plugin at `{}`", home.display()));
-            if home.join("crontab").is_file()
-                && let Some(name) = home.file_name().and_then(|name| name.to_str())
-            {
-                let command = CronCommand::Install {
-                    name: Some(name.to_owned()),
-                };
-                follow_with_cron(manager, command, env, false);
+            if let Some(name) = home.file_name().and_then(|name| name.to_str()) {
+                // Also without a crontab file: a replaced version may have had one.
+                let action = CronAction::Install(Some(vec![name.to_owned()]));
+                let quiet = !home.join("crontab").is_file();
+                follow_with_cron(manager, action, env, quiet);
             }
             Ok(String::new())
         }
@@ -662,8 +660,7 @@ fn execute(command: PluginCommand, manager: &mut Manager<'_>, env: &Env) -> Resu
                 "uninstalled plugin `{name}` from `{}`",
                 home.display()
             ));
-            let command = CronCommand::Uninstall { name: Some(name) };
-            follow_with_cron(manager, command, env, true);
+            follow_with_cron(manager, CronAction::Uninstall(Some(name)), env, true);
             Ok(String::new())
         }
         PluginCommand::Develop { dir } => {
@@ -700,7 +697,18 @@ fn execute(command: PluginCommand, manager: &mut Manager<'_>, env: &Env) -> Resu
                 Some(dir) => absolute(&dir, &cwd),
                 None => manager.provisioning_dir(),
             };
-            manager.provision(&dir)?;
+            let provisioned = manager.provision(&dir);
+            // The plugins that did go in get their crontab, also when others failed.
+            let homes = std::mem::take(&mut manager.provisioned);
+            let names: Vec<String> = homes
+                .iter()
+                .filter_map(|home| home.file_name()?.to_str().map(str::to_owned))
+                .collect();
+            if !names.is_empty() {
+                let quiet = !homes.iter().any(|home| home.join("crontab").is_file());
+                follow_with_cron(manager, CronAction::Install(Some(names)), env, quiet);
+            }
+            provisioned?;
             Ok(String::new())
         }
         PluginCommand::Config { target, json } => {
@@ -754,57 +762,178 @@ fn read_user_crontab() -> Result<Option<String>> {
         .map_err(|_| Error::new(ErrorKind::Io, "the user's crontab is not valid UTF-8"))
 }
 
-/// Replaces the user's crontab with `text` (`crontab -`).
-fn write_user_crontab(text: &str) -> Result<()> {
+/// Where the user's crontab as it was before mfenv's last change is kept (below the
+/// runtime home); `crontab FILE` puts it back.
+pub const CRONTAB_BACKUP: &str = "var/crontab.previous";
+/// The complete new crontab handed to `crontab FILE`: `RUNTIME/tmp/crontab.new.<pid>`.
+const CRONTAB_NEW_PREFIX: &str = "tmp/crontab.new.";
+
+/// Writes `text` to a new private file at `path` (mode 0600), flushed to disk.
+fn write_private_file(path: &Path, text: &str) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|err| Error::io("cannot create", parent, &err))?;
+    }
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(Error::io("cannot remove", path, &err)),
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|err| Error::io("cannot create", path, &err))?;
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|err| Error::io("cannot write", path, &err))
+}
+
+/// Removes the new-crontab files of killed runs. The lock is held, and a `crontab`
+/// still reading such a file would hold it too (see [`write_user_crontab`]).
+fn remove_crontab_leftovers(runtime_home: &Path) {
+    let Some(prefix) = Path::new(CRONTAB_NEW_PREFIX)
+        .file_name()
+        .and_then(|name| name.to_str())
+    else {
+        return;
+    };
+    let Ok(reader) = std::fs::read_dir(runtime_home.join("tmp")) else {
+        return;
+    };
+    for entry in reader.flatten() {
+        if entry
+            .file_name()
+            .to_str()
+            .is_some_and(|name| name.starts_with(prefix))
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Replaces the user's crontab `previous` with `text`, the plugin-management `lock`
+/// held: `previous` is saved to [`CRONTAB_BACKUP`] first (renamed into place), then the
+/// complete `text` is written to a private file and handed to `crontab FILE`, which
+/// installs a whole file or nothing. Piping into `crontab -` would install whatever was
+/// read when mfenv died. The `crontab` child inherits the lock, so a crontab still
+/// being installed after mfenv was killed keeps the next edit waiting.
+fn write_user_crontab(
+    runtime_home: &Path,
+    lock: &lock::ManagementLock,
+    previous: &str,
+    text: &str,
+) -> Result<()> {
+    use nix::fcntl::{FcntlArg, FdFlag, fcntl};
     use std::process::{Command, Stdio};
     let failed =
         |reason: String| Error::new(ErrorKind::Io, "cannot install the crontab").caused_by(reason);
-    let mut child = Command::new("crontab")
-        .arg("-")
-        .stdin(Stdio::piped())
+    let backup = runtime_home.join(CRONTAB_BACKUP);
+    let backup_new = runtime_home.join(format!(
+        "{CRONTAB_NEW_PREFIX}{}.previous",
+        std::process::id()
+    ));
+    write_private_file(&backup_new, previous)?;
+    std::fs::rename(&backup_new, &backup)
+        .map_err(|err| Error::io("cannot save the previous crontab to", &backup, &err))?;
+    let new = runtime_home.join(format!("{CRONTAB_NEW_PREFIX}{}", std::process::id()));
+    write_private_file(&new, text)?;
+    let set_inherited = |inherited: bool| {
+        let flags = if inherited {
+            FdFlag::empty()
+        } else {
+            FdFlag::FD_CLOEXEC
+        };
+        fcntl(lock.file(), FcntlArg::F_SETFD(flags))
+            .map_err(|errno| failed(format!("cannot pass the lock on: {}", errno.desc())))
+    };
+    set_inherited(true)?;
+    let child = Command::new("crontab")
+        .arg(&new)
+        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|err| failed(crate::error::io_reason(&err)))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(text.as_bytes())
-            .map_err(|err| failed(crate::error::io_reason(&err)))?;
-    }
+        .spawn();
+    // Only this child may inherit the lock.
+    let restored = set_inherited(false);
     let output = child
-        .wait_with_output()
+        .and_then(|child| child.wait_with_output())
         .map_err(|err| failed(crate::error::io_reason(&err)))?;
+    restored?;
+    let _ = std::fs::remove_file(&new);
     if !output.status.success() {
-        return Err(failed(
-            String::from_utf8_lossy(&output.stderr).trim().to_owned(),
-        ));
+        return Err(
+            failed(String::from_utf8_lossy(&output.stderr).trim().to_owned()).with_hint(format!(
+                "the crontab was left as it was; `{}` holds it too",
+                backup.display()
+            )),
+        );
     }
     Ok(())
 }
 
 const NO_CRONTAB_WARNING: &str = "mfenv: warning: no `crontab` command (no crontab installed): the plugins' crontabs are left as they are";
 
-/// Runs `mfenv cron` after a plugin install or uninstall: its failures are warnings
-/// (the plugin is installed or uninstalled all the same); `quiet_without_crontab`
-/// drops the warning about a missing `crontab` command.
+/// What the crontab step works on.
+enum CronAction {
+    /// The blocks of these plugins, or of every installed plugin (then the blocks of
+    /// plugins that are not installed go).
+    Install(Option<Vec<String>>),
+    /// The block of this plugin, or every block of the module.
+    Uninstall(Option<String>),
+}
+
+/// What the crontab step did.
+#[derive(Default)]
+struct CronOutcome {
+    /// Errors, warnings and the changes made, in order.
+    messages: Vec<String>,
+    changed: bool,
+    /// The plugins whose crontab could not be rendered (their old block is kept).
+    skipped: Vec<String>,
+}
+
+/// Runs the crontab step after a plugin install, uninstall or provisioning: its
+/// failures are warnings (the plugins are installed or uninstalled all the same);
+/// `quiet_without_crontab` drops the warning about a missing `crontab` command.
 fn follow_with_cron(
     manager: &mut Manager<'_>,
-    command: CronCommand,
+    action: CronAction,
     env: &Env,
     quiet_without_crontab: bool,
 ) {
-    match run_cron(command, env) {
-        Ok(output) => manager.messages.extend(
-            output
-                .stderr
-                .into_iter()
-                .filter(|line| !(quiet_without_crontab && line == NO_CRONTAB_WARNING)),
-        ),
+    match update_crontab(action, env) {
+        Ok(outcome) => {
+            manager.messages.extend(
+                outcome
+                    .messages
+                    .into_iter()
+                    .filter(|line| !(quiet_without_crontab && line == NO_CRONTAB_WARNING)),
+            );
+            if !outcome.skipped.is_empty() {
+                manager.messages.push(format!(
+                    "mfenv: warning: the crontab of {} was not updated: fix the errors above and run `mfenv cron install`",
+                    backticked(&outcome.skipped)
+                ));
+            }
+        }
         Err(error) => manager.messages.push(format!(
-            "mfenv: warning: the plugin's crontab was not updated: {}",
+            "mfenv: warning: the crontab was not updated: {}",
             crate::plugin::model::flatten(&error)
         )),
     }
+}
+
+fn backticked(names: &[String]) -> String {
+    let list: Vec<String> = names.iter().map(|name| format!("`{name}`")).collect();
+    list.join(", ")
+}
+
+fn lines_count(block: &str) -> String {
+    // The marker lines are not counted.
+    let count = block.lines().count().saturating_sub(2);
+    format!("{count} line{}", if count == 1 { "" } else { "s" })
 }
 
 /// `mfenv plugin make DIR`: the checked plugin's dependencies built in its environment
@@ -936,48 +1065,139 @@ fn format_version(env: &Env) -> String {
 
 /// `mfenv cron install|uninstall`.
 pub fn run_cron(command: CronCommand, env: &Env) -> Result<PluginOutput> {
+    let action = match command {
+        CronCommand::Install { name } => CronAction::Install(name.map(|name| vec![name])),
+        CronCommand::Uninstall { name } => CronAction::Uninstall(name),
+    };
+    let mut outcome = update_crontab(action, env)?;
+    let no_crontab = outcome
+        .messages
+        .iter()
+        .any(|line| line == NO_CRONTAB_WARNING);
+    if !outcome.changed && !no_crontab {
+        outcome.messages.push("the crontab is unchanged".to_owned());
+    }
+    if !outcome.skipped.is_empty() {
+        // The messages first: crate::cli writes only the error on failure.
+        let mut text = outcome.messages.join("\n");
+        text.push('\n');
+        let _ = std::io::stderr().write_all(text.as_bytes());
+        let verb = if outcome.skipped.len() == 1 {
+            "is"
+        } else {
+            "are"
+        };
+        return Err(Error::new(
+            ErrorKind::LayerFile,
+            format!(
+                "the crontab of {} {verb} not installed",
+                backticked(&outcome.skipped)
+            ),
+        )
+        .with_hint("fix the errors above and run `mfenv cron install` again"));
+    }
+    Ok(PluginOutput {
+        stdout: String::new(),
+        stderr: outcome.messages,
+    })
+}
+
+/// One read-modify-write of the user's crontab, under the plugin-management lock so
+/// that concurrent installs, uninstalls, provisioning and `mfenv cron` keep each
+/// other's blocks, and so that the blocks written match the plugins installed.
+fn update_crontab(action: CronAction, env: &Env) -> Result<CronOutcome> {
     let context = ModuleContext::from_env(env, dirs::home_dir().as_deref());
-    let mut manager = Manager::new(&context, env, manager_options(env)?);
-    let mut output = PluginOutput::default();
+    let options = manager_options(env)?;
+    let lock = lock::acquire(&context.runtime_home, options.lock_timeout)?;
+    remove_crontab_leftovers(&context.runtime_home);
+    let mut manager = Manager::new(&context, env, options);
+    let mut outcome = CronOutcome::default();
     let Some(current) = read_user_crontab()? else {
-        output.stderr.push(NO_CRONTAB_WARNING.to_owned());
-        return Ok(output);
+        outcome.messages.push(NO_CRONTAB_WARNING.to_owned());
+        return Ok(outcome);
     };
     let module = &context.module;
     let mut updated = current.clone();
-    let mut skipped = Vec::new();
-    match command {
-        CronCommand::Install { name } => {
-            let plugins = match name {
-                Some(name) => match manager.find(&name)? {
-                    Some(plugin) if plugin.is_installed() => vec![plugin],
-                    _ => return Err(not_installed_error(&context, &name)),
-                },
+    let mut changes = Vec::new();
+    let backup = context.runtime_home.join(CRONTAB_BACKUP);
+    let mut note = |update: cron::Update, name: &str, block: &str, stale: bool| {
+        for _ in &update.stray_markers {
+            changes.push(format!(
+                "mfenv: warning: removed a marker line of plugin `{name}` that opened or closed no block; the lines around it were kept: check them (the crontab as it was is in `{}`)",
+                backup.display()
+            ));
+        }
+        match update.change {
+            cron::Change::Unchanged => {}
+            cron::Change::Added => changes.push(format!(
+                "added the crontab block of plugin `{name}` ({})",
+                lines_count(block)
+            )),
+            cron::Change::Replaced => changes.push(format!(
+                "updated the crontab block of plugin `{name}` ({})",
+                lines_count(block)
+            )),
+            cron::Change::Removed if stale => changes.push(format!(
+                "removed the crontab block of plugin `{name}`, which is not installed"
+            )),
+            cron::Change::Removed => {
+                changes.push(format!("removed the crontab block of plugin `{name}`"));
+            }
+        }
+        update.crontab
+    };
+    match action {
+        CronAction::Install(names) => {
+            let everything = names.is_none();
+            let plugins = match names {
+                Some(names) => {
+                    let mut plugins = Vec::new();
+                    for name in names {
+                        match manager.find(&name)? {
+                            Some(plugin) if plugin.is_installed() => plugins.push(plugin),
+                            _ => return Err(not_installed_error(&context, &name)),
+                        }
+                    }
+                    plugins
+                }
                 None => manager
                     .scan()?
                     .into_iter()
                     .filter(|plugin| plugin.is_installed())
                     .collect(),
             };
-            output.stderr.append(&mut manager.messages);
+            outcome.messages.append(&mut manager.messages);
             let configuration = configuration_of(env);
             let find_home = |name: &str| {
                 installed_home(&context, name).map(|home| home.to_string_lossy().into_owned())
             };
             let inputs = environment_inputs(env, &context, &configuration, &find_home);
+            if everything {
+                for name in cron::block_names(&current, module) {
+                    if !plugins.iter().any(|plugin| plugin.name == name) {
+                        let update = cron::remove_block(&updated, module, &name);
+                        updated = note(update, &name, "", true);
+                    }
+                }
+            }
             for plugin in plugins {
                 let file = plugin.home.join("crontab");
                 let text = match std::fs::read_to_string(&file) {
                     Ok(text) => text,
-                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                        // No crontab (any more): no block.
+                        let update = cron::remove_block(&updated, module, &plugin.name);
+                        updated = note(update, &plugin.name, "", false);
+                        continue;
+                    }
                     Err(err) => {
-                        output.stderr.push(format!(
+                        outcome.messages.push(format!(
                             "mfenv: error: plugin `{}`: cannot read `{}`: {}: its crontab is skipped",
                             plugin.name,
                             file.display(),
                             crate::error::io_reason(&err)
                         ));
-                        skipped.push(plugin.name);
+                        outcome.skipped.push(plugin.name);
                         continue;
                     }
                 };
@@ -992,58 +1212,57 @@ pub fn run_cron(command: CronCommand, env: &Env) -> Result<PluginOutput> {
                     }) {
                         Ok(environment) => environment,
                         Err(error) => {
-                            output.stderr.push(format!(
+                            outcome.messages.push(format!(
                                 "mfenv: error: plugin `{}`: {}: its crontab is skipped",
                                 plugin.name,
                                 crate::plugin::model::flatten(&error)
                             ));
-                            skipped.push(plugin.name);
+                            outcome.skipped.push(plugin.name);
                             continue;
                         }
                     };
                 match cron::render_crontab(&text, |name| plugin_env.get(name).map(str::to_owned)) {
                     Ok(rendered) => {
-                        let block = cron::block(module, &plugin.name, &rendered);
-                        updated = cron::replace_block(&updated, module, &plugin.name, &block);
+                        for line in &rendered.dropped_markers {
+                            outcome.messages.push(format!(
+                                "mfenv: warning: plugin `{}`: line {line} of `{}` reads as a crontab block marker: dropped",
+                                plugin.name,
+                                file.display()
+                            ));
+                        }
+                        let block = cron::block(module, &plugin.name, &rendered.text);
+                        let update = cron::set_block(&updated, module, &plugin.name, &block);
+                        updated = note(update, &plugin.name, &block, false);
                     }
-                    Err(variable) => {
-                        output.stderr.push(format!(
-                            "mfenv: error: plugin `{}`: undefined variable `{variable}` in `{}`: its crontab is skipped",
+                    Err(error) => {
+                        outcome.messages.push(format!(
+                            "mfenv: error: plugin `{}`: {error} in `{}` line {}: its crontab is skipped",
                             plugin.name,
-                            file.display()
+                            file.display(),
+                            error.line()
                         ));
-                        skipped.push(plugin.name);
+                        outcome.skipped.push(plugin.name);
                     }
                 }
             }
         }
-        CronCommand::Uninstall { name } => {
+        CronAction::Uninstall(name) => {
             let names = match name {
                 Some(name) => vec![name],
                 None => cron::block_names(&current, module),
             };
             for name in names {
-                updated = cron::remove_block(&updated, module, &name);
+                let update = cron::remove_block(&updated, module, &name);
+                updated = note(update, &name, "", false);
             }
         }
     }
     if updated != current {
-        write_user_crontab(&updated)?;
+        write_user_crontab(&context.runtime_home, &lock, &current, &updated)?;
+        outcome.changed = true;
+        outcome.messages.append(&mut changes);
     }
-    if !skipped.is_empty() {
-        // The messages first: crate::cli writes only the error on failure.
-        let mut text = output.stderr.join("\n");
-        text.push('\n');
-        let _ = std::io::stderr().write_all(text.as_bytes());
-        let list: Vec<String> = skipped.iter().map(|name| format!("`{name}`")).collect();
-        let verb = if skipped.len() == 1 { "is" } else { "are" };
-        return Err(Error::new(
-            ErrorKind::LayerFile,
-            format!("the crontab of {} {verb} not installed", list.join(", ")),
-        )
-        .with_hint("fix the errors above and run `mfenv cron install` again"));
-    }
-    Ok(output)
+    Ok(outcome)
 }
 
 fn describe(manager: &mut Manager<'_>, target: &str) -> Result<Description> {

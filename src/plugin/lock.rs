@@ -2,7 +2,8 @@
 //! `RUNTIME/tmp/plugin_management_lock`, the file mfplugin locks, so mfenv and the
 //! original tools never manage plugins at the same time.
 //!
-//! Install, uninstall, develop and provision hold it for their whole run. Waiting
+//! Install, uninstall, develop and provision hold it for their whole run, and every
+//! read-modify-write of the user's crontab holds it too. Waiting
 //! longer than the timeout is an error (the original silently skipped the operation).
 //! The lock is released when the [`ManagementLock`] is dropped, or by the kernel when
 //! the process dies, so a killed install never leaves it held.
@@ -28,6 +29,14 @@ const POLL_EVERY: Duration = Duration::from_millis(50);
 pub struct ManagementLock {
     _lock: Flock<File>,
     pub path: PathBuf,
+}
+
+impl ManagementLock {
+    /// The locked file: a child process that inherits it holds the lock until it
+    /// exits, even when this process is killed first.
+    pub fn file(&self) -> &File {
+        &self._lock
+    }
 }
 
 /// Takes the lock of `runtime_home`, waiting at most `timeout`.

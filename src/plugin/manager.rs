@@ -148,6 +148,9 @@ pub struct Manager<'a> {
     pub options: ManagerOptions,
     /// Messages for stderr, in order.
     pub messages: Vec<String>,
+    /// The homes of the plugins `provision` installed or updated (their crontabs are
+    /// the CLI's to update).
+    pub provisioned: Vec<PathBuf>,
 }
 
 /// A unique suffix for staging names within this process.
@@ -248,6 +251,7 @@ impl<'a> Manager<'a> {
             env,
             options,
             messages: Vec::new(),
+            provisioned: Vec::new(),
         }
     }
 
@@ -1022,7 +1026,8 @@ impl<'a> Manager<'a> {
         let wanted = summary.metadata.hash();
         let installed = self.find(&name)?;
         let Some(plugin) = installed else {
-            self.install_checked(handle, &summary, None, false)?;
+            let home = self.install_checked(handle, &summary, None, false)?;
+            self.provisioned.push(home);
             self.messages.push(format!(
                 "installed plugin `{name}` {}-{} from `{}`",
                 summary.metadata.version,
@@ -1045,7 +1050,8 @@ impl<'a> Manager<'a> {
         if current.as_deref() == Some(wanted.as_str()) {
             return Ok(false);
         }
-        self.install_checked(handle, &summary, None, true)?;
+        let home = self.install_checked(handle, &summary, None, true)?;
+        self.provisioned.push(home);
         self.messages.push(format!(
             "updated plugin `{name}` to {}-{} from `{}`",
             summary.metadata.version,
