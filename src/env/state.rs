@@ -134,10 +134,10 @@ impl State {
                     let _ = write!(out, "{from_end}");
                 }
             }
-            out.push(',');
-            escape_into(&mut out, record.python2.as_deref().unwrap_or(""));
-            out.push(',');
-            escape_into(&mut out, record.python3.as_deref().unwrap_or(""));
+            for version in [&record.python2, &record.python3] {
+                out.push(',');
+                encode_version(&mut out, version.as_deref());
+            }
             for extra in &record.extras {
                 out.push(',');
                 out.push_str(&extra.key);
@@ -188,8 +188,8 @@ fn decode_record(text: &str) -> Result<Record, String> {
     let home = unescape(next("home")?)?;
     let label = unescape(next("label")?)?;
     let paths = decode_steps(next("steps")?)?;
-    let python2 = Some(unescape(next("python2")?)?).filter(|v| !v.is_empty());
-    let python3 = Some(unescape(next("python3")?)?).filter(|v| !v.is_empty());
+    let python2 = decode_version(next("python2")?)?;
+    let python3 = decode_version(next("python3")?)?;
     let mut extras = Vec::new();
     for field in fields {
         let (key, rest) = field
@@ -252,6 +252,24 @@ fn decode_steps(text: &str) -> Result<Vec<PathChange>, String> {
         });
     }
     Ok(changes)
+}
+
+/// A python version: empty for unset, a lone `~` (always escaped inside values) for
+/// set but empty, else the escaped version.
+fn encode_version(out: &mut String, version: Option<&str>) {
+    match version {
+        None => {}
+        Some("") => out.push('~'),
+        Some(version) => escape_into(out, version),
+    }
+}
+
+fn decode_version(text: &str) -> Result<Option<String>, String> {
+    match text {
+        "" => Ok(None),
+        "~" => Ok(Some(String::new())),
+        text => unescape(text).map(Some),
+    }
 }
 
 fn needs_escape(c: char) -> bool {
@@ -331,7 +349,8 @@ mod tests {
                             moved_from_end: vec![17, 3],
                         },
                     ],
-                    python2: None,
+                    // Set but empty differs from unset (it gives `lib/python/…`).
+                    python2: Some(String::new()),
                     python3: Some("3.13".into()),
                     extras: vec![
                         ExtraChange {

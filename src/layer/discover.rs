@@ -102,6 +102,9 @@ pub struct Catalog<'env> {
     /// Per device: whether its file system counts subdirectories in a directory's link
     /// count (see [`leaf_directory`]).
     counting_devices: FastMap<u64, bool>,
+    /// Some loaded marker matches no layer of the path nor of the state: layers met
+    /// by their home outside the path must have their marker looked at.
+    outside_markers: bool,
 }
 
 impl<'env> Catalog<'env> {
@@ -148,7 +151,26 @@ impl<'env> Catalog<'env> {
             broken: Vec::new(),
             notes,
             counting_devices: FastMap::default(),
+            outside_markers: false,
         }
+    }
+
+    /// Says that some set loaded marker belongs to no known layer (see
+    /// [`Catalog::marked_loaded`]).
+    pub fn expect_outside_markers(&mut self) {
+        self.outside_markers = true;
+    }
+
+    /// True when the layer lies outside the layers path and its loaded marker is set,
+    /// once [`Catalog::expect_outside_markers`] said such markers exist (otherwise no
+    /// marker is looked at: the common case costs nothing).
+    pub fn marked_loaded(&self, id: LayerId) -> bool {
+        let layer = &self.layers[id];
+        self.outside_markers
+            && !layer.in_layers_path
+            && crate::env::state::marker_is_set(
+                self.env.get(&crate::env::state::marker_name(&layer.home)),
+            )
     }
 
     pub fn file_names(&self) -> &LayerFileNames {
@@ -227,10 +249,21 @@ impl<'env> Catalog<'env> {
         }
         let content = self.read_layer_file(id, LayerFileKind::Dependencies)?;
         let env = self.env;
-        let deps: Rc<[Dependency]> = content
-            .map(|text| model::parse_dependencies(&text, |name| env.get(name)))
-            .unwrap_or_default()
-            .into();
+        let deps: Rc<[Dependency]> = match content {
+            Some(text) => {
+                let deps = model::parse_dependencies(&text, |name| env.get(name));
+                if deps.iter().any(model::is_spaced_optional) {
+                    let path = self.file_path(id, LayerFileKind::Dependencies);
+                    for line in model::spaced_optional_lines(&text) {
+                        self.notes.push(format!(
+                            "`{path}` line {line}: white space after `-`: the optional dependency is looked up with that space in its label (as layerapi2 does), so it is never found"
+                        ));
+                    }
+                }
+                deps.into()
+            }
+            None => Rc::from(Vec::new()),
+        };
         self.layers[id].dependencies = Some(Rc::clone(&deps));
         Ok(deps)
     }
@@ -321,6 +354,9 @@ impl<'env> Catalog<'env> {
 
     /// Whether a layer file may exist (false only when the listing says it does not).
     fn may_have(&mut self, id: LayerId, kind: LayerFileKind) -> bool {
+        if self.names.is_disabled(kind) {
+            return false;
+        }
         match self.listing(id) {
             HomeListing::Listed { files, .. } => files[kind as usize],
             HomeListing::Unknown => true,
@@ -569,6 +605,9 @@ impl<'env> Catalog<'env> {
     }
 
     fn read_label(&self, home: &str) -> LabelRead {
+        if self.names.is_disabled(LayerFileKind::Label) {
+            return LabelRead::NotALayer;
+        }
         let path = format!("{home}/{}", self.names.get(LayerFileKind::Label));
         self.parse_label_file(open_file(&path), &path)
     }
@@ -576,6 +615,9 @@ impl<'env> Catalog<'env> {
     /// Like [`Catalog::read_label`] for `directory/name`: a shorter path walk for the
     /// kernel, which matters when hundreds of layers are walked.
     fn read_label_at(&self, directory: &OwnedFd, name: &str, home: &str) -> LabelRead {
+        if self.names.is_disabled(LayerFileKind::Label) {
+            return LabelRead::NotALayer;
+        }
         let relative = format!("{name}/{}", self.names.get(LayerFileKind::Label));
         let opened = openat(
             directory,

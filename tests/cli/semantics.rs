@@ -466,17 +466,33 @@ fn a_layer_takes_precedence_over_its_dependencies() {
 }
 
 #[test]
+fn python_versions_set_but_empty_prepend_unversioned_site_packages_as_layerapi2() {
+    let mut fixture = Fixture::new();
+    fixture
+        .env
+        .insert("PYTHON3_SHORT_VERSION".into(), "".into());
+    let home = fixture.layer(LayerSpec::new("py", "py@x").dirs(&[
+        "lib",
+        "lib/python/site-packages",
+        "local",
+    ]));
+    let mut session = Session::new(&fixture);
+    assert!(session.load(&["py@x"]).status.success());
+    assert_eq!(
+        session.entries("PYTHONPATH"),
+        [
+            under(&home, "lib/python/site-packages"),
+            under(&home, "lib")
+        ]
+    );
+    assert!(session.unload(&["py@x"]).status.success());
+    assert_eq!(session.var("PYTHONPATH"), None, "exact restore");
+}
+
+#[test]
 fn without_python_versions_the_site_packages_paths_are_skipped() {
-    for version in [None, Some("")] {
-        let mut fixture = Fixture::new();
-        if let Some(version) = version {
-            fixture
-                .env
-                .insert("PYTHON3_SHORT_VERSION".into(), version.into());
-            fixture
-                .env
-                .insert("PYTHON2_SHORT_VERSION".into(), version.into());
-        }
+    {
+        let fixture = Fixture::new();
         let dirs = all_prepend_dirs();
         let dirs: Vec<&str> = dirs.iter().map(String::as_str).collect();
         let home = fixture.layer(LayerSpec::new("all", "all@x").dirs(&dirs));
@@ -484,15 +500,12 @@ fn without_python_versions_the_site_packages_paths_are_skipped() {
             let mut session = Session::new(&fixture);
             let output = session.apply(args);
             let code = stdout(&output);
-            assert!(!code.contains("null"), "{version:?} {args:?}:\n{code}");
-            assert!(
-                !code.contains("site-packages"),
-                "{version:?} {args:?}:\n{code}"
-            );
+            assert!(!code.contains("null"), "{args:?}:\n{code}");
+            assert!(!code.contains("site-packages"), "{args:?}:\n{code}");
             assert_eq!(
                 session.entries("PYTHONPATH"),
                 [under(&home, "local/lib"), under(&home, "lib")],
-                "{version:?} {args:?}"
+                "{args:?}"
             );
         }
     }
@@ -797,13 +810,61 @@ fn layer_file_names_can_be_overridden() {
 }
 
 #[test]
-fn an_empty_file_name_override_keeps_the_default() {
-    let mut fixture = Fixture::new();
-    fixture
-        .env
-        .insert("LAYERAPI2_LAYER_LABEL_FILENAME".into(), String::new());
-    fixture.layer(LayerSpec::new("a", "a@x"));
-    assert_eq!(stdout(&fixture.run(&["is-installed", "a@x"])), "1\n");
+fn an_empty_file_name_override_means_the_layers_have_no_such_file() {
+    let fixture = Fixture::new();
+    let layers = fixture.entries[0].clone();
+    fixture.layer(LayerSpec::new("base", "base@x"));
+    fixture.layer(LayerSpec::new("rival", "rival@x").conflicts("base@x\n"));
+    fixture.layer(
+        LayerSpec::new("top", "top@x")
+            .deps("base@x\n")
+            .extra_env("FROM_ENV=1\n")
+            .profile("export FROM_PROFILE=1\n")
+            .unprofile("export FROM_UNPROFILE=1\n"),
+    );
+    let empty = |name: &str| BTreeMap::from([(name.to_owned(), String::new())]);
+
+    // No label file: no directory is a layer.
+    let output = fixture.run_with(
+        &["layers", "--raw"],
+        &empty("LAYERAPI2_LAYER_LABEL_FILENAME"),
+    );
+    assert_success(&output);
+    assert_eq!(stdout(&output), "");
+    let output = fixture.run_with(
+        &["is-installed", "top@x"],
+        &empty("LAYERAPI2_LAYER_LABEL_FILENAME"),
+    );
+    assert_eq!(stdout(&output), "0\n");
+
+    for (variable, absent) in [
+        ("LAYERAPI2_LAYER_DEPENDENCIES_FILENAME", "base"),
+        ("LAYERAPI2_LAYER_EXTRA_ENV_FILENAME", "FROM_ENV"),
+        (
+            "LAYERAPI2_LAYER_INTERACTIVE_PROFILE_FILENAME",
+            "FROM_PROFILE",
+        ),
+    ] {
+        let mut session = Session::new(&fixture);
+        session.set(variable, "");
+        session.load(&["top@x"]);
+        assert!(session.is_loaded("top@x"), "{variable}");
+        match absent {
+            "base" => assert!(!session.is_loaded("base@x"), "{variable}"),
+            name => assert_eq!(session.var(name), None, "{variable}"),
+        }
+    }
+    let mut session = Session::new(&fixture);
+    session.set("LAYERAPI2_LAYER_INTERACTIVE_UNPROFILE_FILENAME", "");
+    session.load(&["top@x"]);
+    session.unload(&["top@x"]);
+    assert_eq!(session.var("FROM_UNPROFILE"), None);
+    let mut session = Session::new(&fixture);
+    session.set("LAYERAPI2_LAYER_CONFLICTS_FILENAME", "");
+    session.load(&["top@x"]);
+    session.load(&["rival@x"]);
+    assert!(session.is_loaded("top@x") && session.is_loaded("base@x"));
+    assert!(layers.join("top").is_dir());
 }
 
 #[test]
@@ -1243,4 +1304,52 @@ fn a_broken_optional_dependency_is_ignored_like_a_missing_one() {
     let mut session = Session::new(&fixture);
     session.load(&["main@x"]);
     assert_eq!(session.loaded(), ["main@x"]);
+}
+
+#[test]
+fn options_given_twice_are_accepted() {
+    let fixture = Fixture::new();
+    fixture.layer(LayerSpec::new("a", "a@x"));
+    let mut session = Session::new(&fixture);
+    session.apply(&["load", "--debug", "-d", "-f", "-f", "a@x"]);
+    assert!(session.is_loaded("a@x"));
+    session.apply(&[
+        "unload", "-d", "--debug", "--shell", "zsh", "--shell", "bash", "a@x",
+    ]);
+    assert!(!session.is_loaded("a@x"));
+    let output = session.run(&["layers", "-r", "-r", "-m", "yes", "-m", "no"]);
+    assert_success(&output);
+    assert!(stdout(&output).starts_with("a@x "));
+}
+
+#[test]
+fn a_space_after_the_dash_of_an_optional_dependency_is_part_of_its_label() {
+    let fixture = Fixture::new();
+    fixture.layer(LayerSpec::new("b", "b@x"));
+    let home = fixture.layer(LayerSpec::new("a", "a@x").deps("c@x\n- b@x\n-\t/opt\n"));
+    fixture.layer(LayerSpec::new("c", "c@x"));
+    let mut session = Session::new(&fixture);
+    let output = session.apply(&["load", "--debug", "a@x"]);
+    assert!(session.is_loaded("a@x") && session.is_loaded("c@x"));
+    assert!(!session.is_loaded("b@x"), "` b@x` is not `b@x`");
+    let debug = stderr(&output);
+    let file = under(&home, ".layerapi2_dependencies");
+    for line in [2, 3] {
+        assert!(
+            debug.contains(&format!("`{file}` line {line}: white space after `-`")),
+            "{debug}"
+        );
+    }
+}
+
+#[test]
+fn spaces_a_substitution_brings_into_a_label_are_kept() {
+    let mut fixture = Fixture::new();
+    fixture.env.insert("LBL".into(), " a@x ".into());
+    fixture.layer(LayerSpec::new("a", "{LBL}"));
+    assert_eq!(stdout(&fixture.run(&["is-installed", "a@x"])), "0\n");
+    assert_eq!(stdout(&fixture.run(&["is-installed", " a@x "])), "1\n");
+    let mut session = Session::new(&fixture);
+    session.load(&[" a@x "]);
+    assert!(session.is_loaded(" a@x "));
 }
