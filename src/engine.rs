@@ -257,10 +257,24 @@ impl<'env> Engine<'env> {
         if unexplained {
             let all = self.catalog.all().to_vec();
             for id in all {
-                let home = &self.catalog.layer(id).home;
-                if !loaded.contains(&id) && self.marker_set(home) {
-                    loaded.push(id);
+                let marker = marker_name(&self.catalog.layer(id).home);
+                if marker_is_set(self.env.get(&marker)) {
+                    explained.insert(marker);
+                    if !loaded.contains(&id) {
+                        loaded.push(id);
+                    }
                 }
+            }
+            // Markers of layers loaded by their home outside the path: those layers are
+            // loaded too, which the planner learns when it meets them.
+            let outside = self.env.vars().iter().any(|(name, value)| {
+                name.starts_with("LAYERAPI2_LAYER_")
+                    && name.ends_with("_LOADED")
+                    && marker_is_set(Some(value))
+                    && !explained.contains(name)
+            });
+            if outside {
+                self.catalog.expect_outside_markers();
             }
         }
         Ok(loaded)
