@@ -76,10 +76,13 @@ Examples:
 /// on PATH, LD_LIBRARY_PATH, PYTHONPATH, NODE_PATH and PKG_CONFIG_PATH, sets the
 /// variables of its `.layerapi2_extra_env`, and loads its dependencies first.
 #[derive(Debug, Parser)]
+// An option given twice is accepted (a flag stays set, the last value wins), as with
+// layerapi2's option parser: MetWork's `layer_load` adds `--debug` to the user's own.
 #[command(
     name = "mfenv",
     version,
     propagate_version = true,
+    args_override_self = true,
     max_term_width = 100
 )]
 #[command(after_help = "Set up your shell with `mfenv hook --help`.")]
@@ -525,6 +528,13 @@ fn write_stdout(text: &str) -> u8 {
 type Failure = (Error, Vec<String>);
 
 fn run(cli: Cli, env: &Env) -> std::result::Result<Output, Failure> {
+    // Commands that build variable names, labels or paths from the module name.
+    if matches!(
+        cli.command,
+        Command::Plugin(_) | Command::Cron(_) | Command::Daemons(_) | Command::Cronwrap(_)
+    ) {
+        crate::context::ModuleContext::validate(env).map_err(|error| (error, Vec::new()))?;
+    }
     match cli.command {
         Command::Load(args) => {
             let requests = requests(Action::Load, &args.layers);

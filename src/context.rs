@@ -14,6 +14,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::env::Env;
+use crate::error::{Error, ErrorKind, Result};
+use crate::layer::model::is_valid_variable_name;
 
 /// Where the module's runtime, plugins and system configuration live.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +71,32 @@ impl ModuleContext {
         }
     }
 
+    /// Checks the module names of `env` before anything is built from them: `MFMODULE`
+    /// becomes part of variable names (`${MODULE}_CURRENT_PLUGIN_NAME`) and
+    /// `MFMODULE_LOWERCASE` part of labels and paths, so both must be
+    /// `[A-Za-z_][A-Za-z0-9_]*` (unset or empty: the defaults).
+    pub fn validate(env: &Env) -> Result<()> {
+        for name in ["MFMODULE", "MFMODULE_LOWERCASE"] {
+            if env.is_not_utf8(name) {
+                return Err(Error::new(
+                    ErrorKind::Environment,
+                    format!("`{name}` is not a valid module name"),
+                )
+                .caused_by("its value is not valid UTF-8"));
+            }
+            if let Some(value) = env.get(name).filter(|value| !value.is_empty())
+                && !is_valid_variable_name(value)
+            {
+                return Err(Error::new(
+                    ErrorKind::Environment,
+                    format!("`{name}` is not a valid module name: `{}`", value.escape_debug()),
+                )
+                .caused_by("module names are made of letters, digits and `_`, and do not start with a digit"));
+            }
+        }
+        Ok(())
+    }
+
     /// The label of plugin `name`: `plugin_<name>@<module>`.
     pub fn plugin_label(&self, name: &str) -> String {
         format!("plugin_{name}@{}", self.module_lowercase)
@@ -113,6 +141,22 @@ mod tests {
             ModuleContext::from_env(&env, Some(Path::new("/h"))).plugins_base_dir,
             Path::new("/p")
         );
+    }
+
+    #[test]
+    fn module_names_that_cannot_be_part_of_a_variable_name_are_refused() {
+        for bad in ["X;./RUN_ME;Y", "1MF", "MF DATA", "a-b", "$(id)", "MFÉ"] {
+            let env = Env::from_pairs([("MFMODULE", bad)]);
+            let error = ModuleContext::validate(&env).unwrap_err();
+            assert!(error.message().contains("`MFMODULE`"), "{bad}");
+            let env = Env::from_pairs([("MFMODULE_LOWERCASE", bad)]);
+            assert!(ModuleContext::validate(&env).is_err(), "{bad}");
+        }
+        for good in ["MFDATA", "mfserv", "_X1"] {
+            let env = Env::from_pairs([("MFMODULE", good), ("MFMODULE_LOWERCASE", good)]);
+            assert!(ModuleContext::validate(&env).is_ok());
+        }
+        assert!(ModuleContext::validate(&Env::from_pairs([("MFMODULE", "")])).is_ok());
     }
 
     #[test]

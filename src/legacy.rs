@@ -5,7 +5,9 @@
 //! `plugins.{list,install,uninstall,info,hash,check}` accept their original options
 //! (GLib style: `--opt=value` or `--opt value`, options after positional arguments) and
 //! are translated into the equivalent mfenv command line. As with the originals, bad
-//! usage prints the help on stdout and exits with 1. `mfenv install-aliases DIR` makes
+//! usage prints the help on stdout and exits with 1, an option given twice is accepted
+//! (a flag stays set, the last value of a string option wins, `--prepend-env`
+//! accumulates) and `layers` ignores arguments. `mfenv install-aliases DIR` makes
 //! the symlinks.
 
 use std::ffi::OsString;
@@ -46,7 +48,11 @@ pub enum Translation {
 
 /// list installed layers
 #[derive(Debug, Parser)]
-#[command(name = "layers", disable_version_flag = true)]
+#[command(
+    name = "layers",
+    disable_version_flag = true,
+    args_override_self = true
+)]
 struct Layers {
     /// raw output
     #[arg(short, long)]
@@ -54,11 +60,18 @@ struct Layers {
     /// Loaded layer filter (default: no filter, possible values: yes, no)
     #[arg(short = 'm', long)]
     loaded_filter: Option<String>,
+    /// Ignored, as the original ignores arguments
+    #[arg(hide = true, value_parser = clap::value_parser!(OsString))]
+    ignored: Vec<OsString>,
 }
 
 /// output 1 is the given layer is installed
 #[derive(Debug, Parser)]
-#[command(name = "is_layer_installed", disable_version_flag = true)]
+#[command(
+    name = "is_layer_installed",
+    disable_version_flag = true,
+    args_override_self = true
+)]
 struct IsLayerInstalled {
     #[arg(value_name = "LAYER LABEL")]
     layer: String,
@@ -66,7 +79,11 @@ struct IsLayerInstalled {
 
 /// output 1 is the given layer is already loaded
 #[derive(Debug, Parser)]
-#[command(name = "is_layer_loaded", disable_version_flag = true)]
+#[command(
+    name = "is_layer_loaded",
+    disable_version_flag = true,
+    args_override_self = true
+)]
 struct IsLayerLoaded {
     #[arg(value_name = "LAYER LABEL OR LAYER HOME")]
     layer: String,
@@ -74,7 +91,11 @@ struct IsLayerLoaded {
 
 /// print corresponding layer home
 #[derive(Debug, Parser)]
-#[command(name = "get_layer_home", disable_version_flag = true)]
+#[command(
+    name = "get_layer_home",
+    disable_version_flag = true,
+    args_override_self = true
+)]
 struct GetLayerHome {
     #[arg(value_name = "LAYER LABEL")]
     label: String,
@@ -82,7 +103,11 @@ struct GetLayerHome {
 
 /// output bash commands to eval to load the given layer
 #[derive(Debug, Parser)]
-#[command(name = "layer_load_bash_cmds", disable_version_flag = true)]
+#[command(
+    name = "layer_load_bash_cmds",
+    disable_version_flag = true,
+    args_override_self = true
+)]
 struct LayerLoadBashCmds {
     /// debug mode
     #[arg(short, long)]
@@ -99,7 +124,11 @@ struct LayerLoadBashCmds {
 
 /// output bash commands to eval to unload the given layer
 #[derive(Debug, Parser)]
-#[command(name = "layer_unload_bash_cmds", disable_version_flag = true)]
+#[command(
+    name = "layer_unload_bash_cmds",
+    disable_version_flag = true,
+    args_override_self = true
+)]
 struct LayerUnloadBashCmds {
     /// debug mode
     #[arg(short, long)]
@@ -110,7 +139,11 @@ struct LayerUnloadBashCmds {
 
 /// wrapper to execute the given command in a process with some specific layers loaded
 #[derive(Debug, Parser)]
-#[command(name = "layer_wrapper", disable_version_flag = true)]
+#[command(
+    name = "layer_wrapper",
+    disable_version_flag = true,
+    args_override_self = true
+)]
 struct LayerWrapper {
     /// debug mode
     #[arg(short, long)]
@@ -153,7 +186,11 @@ struct LayerWrapper {
 
 /// run a command in the environment of a plugin
 #[derive(Debug, Parser)]
-#[command(name = "plugin_wrapper", disable_version_flag = true)]
+#[command(
+    name = "plugin_wrapper",
+    disable_version_flag = true,
+    args_override_self = true
+)]
 struct PluginWrapper {
     /// change working directory to the plugin home
     #[arg(long)]
@@ -389,6 +426,64 @@ mod tests {
                 "--",
                 "env",
                 "-i"
+            ]
+        );
+    }
+
+    #[test]
+    fn options_given_twice_are_accepted_the_last_value_winning() {
+        assert_eq!(
+            run(
+                "layers",
+                &["layers", "-r", "-r", "-m", "yes", "-m", "no", "extra"]
+            ),
+            ["mfenv", "layers", "--raw", "-m", "no"]
+        );
+        assert_eq!(
+            run(
+                "layer_load_bash_cmds",
+                &["layer_load_bash_cmds", "--debug", "--debug", "-d", "x"]
+            ),
+            ["mfenv", "load", "--shell", "bash", "--debug", "--", "x"]
+        );
+        assert_eq!(
+            run(
+                "layer_unload_bash_cmds",
+                &["layer_unload_bash_cmds", "--debug", "-d", "x"]
+            ),
+            ["mfenv", "unload", "--shell", "bash", "--debug", "--", "x"]
+        );
+        assert_eq!(
+            run(
+                "layer_wrapper",
+                &[
+                    "layer_wrapper",
+                    "-c",
+                    "-c",
+                    "--layers=a",
+                    "--layers=b",
+                    "-x",
+                    "P",
+                    "-x",
+                    "Q",
+                    "-p",
+                    "A,1",
+                    "-p",
+                    "B,2",
+                    "--",
+                    "true"
+                ]
+            ),
+            [
+                "mfenv",
+                "exec",
+                "--cwd",
+                "--extra-env-prefix=Q",
+                "--layers=b",
+                "--prepend-env=A,1",
+                "--prepend-env=B,2",
+                "--",
+                "true"
             ]
         );
     }

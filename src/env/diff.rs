@@ -23,7 +23,7 @@ use crate::env::state::{
 };
 use crate::env::{Env, EnvOverlay};
 use crate::error::{Error, ErrorKind, Result};
-use crate::layer::model::{ExtraEnvEntry, extra_env_value};
+use crate::layer::model::{ExtraEnvEntry, extra_env_value, is_valid_variable_name};
 use crate::layer::model::{PATH_VARIABLES, PREPEND_STEPS, PythonVersions, SubPath};
 
 /// One thing the shell must do.
@@ -202,6 +202,23 @@ impl<'env> Applier<'env> {
                     (key, list.join())
                 }
             };
+            // Names built from plugin configuration or the module name: checked here,
+            // where they are about to become shell code.
+            if !is_valid_variable_name(key) || value.contains('\0') {
+                return Err(Error::new(
+                    ErrorKind::Environment,
+                    format!(
+                        "cannot set `{}` for layer `{}`",
+                        key.escape_debug(),
+                        facts.label
+                    ),
+                )
+                .caused_by(if value.contains('\0') {
+                    "its value holds a NUL byte"
+                } else {
+                    "it is not a valid variable name"
+                }));
+            }
             self.check_usable(key, &facts.label)?;
             record.extras.push(ExtraChange {
                 key: key.clone(),
@@ -246,15 +263,20 @@ impl<'env> Applier<'env> {
     }
 
     /// Prepends `value` to the path list `name`, whether or not it exists
-    /// (`exec --prepend-env`); an empty value changes nothing.
+    /// (`exec --prepend-env`). An empty value prepends nothing but, as layerapi2's
+    /// `field_prepend` does, drops the empty elements and sets the variable (`""` when
+    /// it was unset).
     pub fn prepend_plain(&mut self, name: &str, value: &str) -> Result<()> {
         self.sync_path_lists();
         self.check_usable(name, "--prepend-env")?;
         let mut list = PathList::parse(self.current.get(name).unwrap_or(""));
-        if list.prepend(value).is_some() {
-            let joined = list.join();
-            self.set(name, &joined);
+        if value.is_empty() {
+            list.remove("");
+        } else {
+            list.prepend(value);
         }
+        let joined = list.join();
+        self.set(name, &joined);
         Ok(())
     }
 
