@@ -77,13 +77,6 @@ impl ModuleContext {
     /// `[A-Za-z_][A-Za-z0-9_]*` (unset or empty: the defaults).
     pub fn validate(env: &Env) -> Result<()> {
         for name in ["MFMODULE", "MFMODULE_LOWERCASE"] {
-            if env.is_not_utf8(name) {
-                return Err(Error::new(
-                    ErrorKind::Environment,
-                    format!("`{name}` is not a valid module name"),
-                )
-                .caused_by("its value is not valid UTF-8"));
-            }
             if let Some(value) = env.get(name).filter(|value| !value.is_empty())
                 && !is_valid_variable_name(value)
             {

@@ -73,8 +73,8 @@ struct Layers {
     args_override_self = true
 )]
 struct IsLayerInstalled {
-    #[arg(value_name = "LAYER LABEL")]
-    layer: String,
+    #[arg(value_name = "LAYER LABEL", value_parser = clap::value_parser!(OsString))]
+    layer: OsString,
 }
 
 /// output 1 is the given layer is already loaded
@@ -85,8 +85,8 @@ struct IsLayerInstalled {
     args_override_self = true
 )]
 struct IsLayerLoaded {
-    #[arg(value_name = "LAYER LABEL OR LAYER HOME")]
-    layer: String,
+    #[arg(value_name = "LAYER LABEL OR LAYER HOME", value_parser = clap::value_parser!(OsString))]
+    layer: OsString,
 }
 
 /// print corresponding layer home
@@ -97,8 +97,8 @@ struct IsLayerLoaded {
     args_override_self = true
 )]
 struct GetLayerHome {
-    #[arg(value_name = "LAYER LABEL")]
-    label: String,
+    #[arg(value_name = "LAYER LABEL", value_parser = clap::value_parser!(OsString))]
+    label: OsString,
 }
 
 /// output bash commands to eval to load the given layer
@@ -118,8 +118,12 @@ struct LayerLoadBashCmds {
     /// do not check existing paths in prepend
     #[arg(short, long)]
     force_prepend: bool,
-    #[arg(required = true, value_name = "LAYER_LABEL OR LAYER_HOME")]
-    layers: Vec<String>,
+    #[arg(
+        required = true,
+        value_name = "LAYER_LABEL OR LAYER_HOME",
+        value_parser = clap::value_parser!(OsString)
+    )]
+    layers: Vec<OsString>,
 }
 
 /// output bash commands to eval to unload the given layer
@@ -133,8 +137,12 @@ struct LayerUnloadBashCmds {
     /// debug mode
     #[arg(short, long)]
     debug: bool,
-    #[arg(required = true, value_name = "LAYER_LABEL OR LAYER_HOME")]
-    layers: Vec<String>,
+    #[arg(
+        required = true,
+        value_name = "LAYER_LABEL OR LAYER_HOME",
+        value_parser = clap::value_parser!(OsString)
+    )]
+    layers: Vec<OsString>,
 }
 
 /// wrapper to execute the given command in a process with some specific layers loaded
@@ -164,8 +172,8 @@ struct LayerWrapper {
     #[arg(short = 'k', long)]
     empty_env_keeps: Option<String>,
     /// coma separated list of layers labels/homes ('-' before the name of the layer means 'optional dependency')
-    #[arg(short, long, allow_hyphen_values = true)]
-    layers: Option<String>,
+    #[arg(short, long, allow_hyphen_values = true, value_parser = clap::value_parser!(OsString))]
+    layers: Option<OsString>,
     /// ENV_VAR,VALUE string to prepend VALUE in : separated ENV_VAR (like PATH) (can be used multiple times)
     #[arg(short, long)]
     prepend_env: Vec<String>,
@@ -266,15 +274,24 @@ pub fn translate(name: &str, args: &[OsString]) -> Translation {
             Err(exit) => return exit,
         },
         "is_layer_installed" => match parse::<IsLayerInstalled>(args) {
-            Ok(parsed) => push(&mut out, &["is-installed", "--", &parsed.layer]),
+            Ok(parsed) => {
+                push(&mut out, &["is-installed", "--"]);
+                out.push(parsed.layer);
+            }
             Err(exit) => return exit,
         },
         "is_layer_loaded" => match parse::<IsLayerLoaded>(args) {
-            Ok(parsed) => push(&mut out, &["is-loaded", "--", &parsed.layer]),
+            Ok(parsed) => {
+                push(&mut out, &["is-loaded", "--"]);
+                out.push(parsed.layer);
+            }
             Err(exit) => return exit,
         },
         "get_layer_home" => match parse::<GetLayerHome>(args) {
-            Ok(parsed) => push(&mut out, &["home", "--", &parsed.label]),
+            Ok(parsed) => {
+                push(&mut out, &["home", "--"]);
+                out.push(parsed.label);
+            }
             Err(exit) => return exit,
         },
         "layer_load_bash_cmds" => match parse::<LayerLoadBashCmds>(args) {
@@ -290,7 +307,7 @@ pub fn translate(name: &str, args: &[OsString]) -> Translation {
                     push(&mut out, &["--force-prepend"]);
                 }
                 push(&mut out, &["--"]);
-                out.extend(parsed.layers.into_iter().map(OsString::from));
+                out.extend(parsed.layers);
             }
             Err(exit) => return exit,
         },
@@ -301,7 +318,7 @@ pub fn translate(name: &str, args: &[OsString]) -> Translation {
                     push(&mut out, &["--debug"]);
                 }
                 push(&mut out, &["--"]);
-                out.extend(parsed.layers.into_iter().map(OsString::from));
+                out.extend(parsed.layers);
             }
             Err(exit) => return exit,
         },
@@ -327,8 +344,10 @@ pub fn translate(name: &str, args: &[OsString]) -> Translation {
                 if let Some(keeps) = &parsed.empty_env_keeps {
                     out.push(format!("--empty-env-keeps={keeps}").into());
                 }
-                if let Some(layers) = &parsed.layers {
-                    out.push(format!("--layers={layers}").into());
+                if let Some(layers) = parsed.layers {
+                    let mut option = OsString::from("--layers=");
+                    option.push(layers);
+                    out.push(option);
                 }
                 for entry in &parsed.prepend_env {
                     out.push(format!("--prepend-env={entry}").into());

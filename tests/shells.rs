@@ -456,6 +456,7 @@ for_each_shell! {
     escaped_values_round_trip_through_the_shell,
     special_shell_variables_in_extra_env_are_refused_and_change_nothing,
     a_nul_byte_in_an_extra_env_value_is_refused_and_changes_nothing,
+    a_latin1_layer_tree_loads_and_unloads_byte_for_byte,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1807,4 +1808,113 @@ fn a_nul_byte_in_an_extra_env_value_is_refused_and_changes_nothing(shell: Shell)
         )),
         "{error}"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Layer trees that are not UTF-8
+// ---------------------------------------------------------------------------------------
+
+type RawEnv = BTreeMap<Vec<u8>, Vec<u8>>;
+
+/// The dump `name` of `ran` as bytes, shell-owned variables left out.
+fn raw_env(ran: &Ran, name: &str) -> RawEnv {
+    let bytes = fs::read(ran.dir.path().join(format!("{name}.env")))
+        .unwrap_or_else(|err| panic!("no dump `{name}` ({err})\n{}", ran.describe()));
+    bytes
+        .split(|byte| *byte == 0)
+        .filter(|entry| !entry.is_empty())
+        .filter_map(|entry| {
+            let at = entry.iter().position(|b| *b == b'=')?;
+            let name = &entry[..at];
+            (!SHELL_OWNED.iter().any(|owned| owned.as_bytes() == name))
+                .then(|| (name.to_vec(), entry[at + 1..].to_vec()))
+        })
+        .collect()
+}
+
+fn raw_marker(home: &[u8]) -> Vec<u8> {
+    use md5::{Digest, Md5};
+    let hex: String = Md5::digest(home)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("LAYERAPI2_LAYER_{hex}_LOADED").into_bytes()
+}
+
+fn a_latin1_layer_tree_loads_and_unloads_byte_for_byte(shell: Shell) {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let fixture = Fixture::new();
+    // `café@t` in Latin-1: directory name, label, value and a dependency naming it.
+    let entry = fixture.entries[0].clone();
+    let home = entry.join(OsStr::from_bytes(b"caf\xe9"));
+    fs::create_dir_all(home.join("bin")).expect("layer dir");
+    fs::write(home.join(".layerapi2_label"), b"caf\xe9@t\n").expect("label");
+    fs::write(
+        home.join(".layerapi2_extra_env"),
+        b"GREETING=h\xe9llo '\xff'\nPLAIN=ok\n",
+    )
+    .expect("extra_env");
+    fixture.layer(LayerSpec::new("top", "top@t").extra_env("TOP=1\n"));
+    fs::write(entry.join("top/.layerapi2_dependencies"), b"caf\xe9@t\n").expect("deps");
+    let home_bytes = home.as_os_str().as_bytes().to_vec();
+
+    let mut session = Session::new(&fixture, shell);
+    session.hook().dump("before");
+    session.line("layer_load top@t").dump("loaded");
+    match shell {
+        Shell::Fish => session.line("set label caf(/usr/bin/printf '\\351')@t"),
+        _ => session.line("label=\"caf$(/usr/bin/printf '\\351')@t\""),
+    };
+    let label = match shell {
+        Shell::Fish => "$label",
+        _ => "\"$label\"",
+    };
+    session
+        .line(&format!("layer_unload {label}"))
+        .dump("unloaded")
+        .line(&format!("layer_load {label}"))
+        .dump("by_label")
+        .line(&format!("layer_unload {label}"))
+        .dump("end");
+    let ran = session.run();
+    ran.assert_clean();
+
+    let before = raw_env(&ran, "before");
+    let loaded = raw_env(&ran, "loaded");
+    assert_eq!(
+        loaded.get(b"GREETING".as_slice()).map(Vec::as_slice),
+        Some(b"h\xe9llo '\xff'".as_slice()),
+        "{}",
+        ran.describe()
+    );
+    assert_eq!(
+        loaded.get(b"TOP".as_slice()).map(Vec::as_slice),
+        Some(b"1".as_slice())
+    );
+    assert_eq!(
+        loaded.get(&raw_marker(&home_bytes)).map(Vec::as_slice),
+        Some(b"1".as_slice()),
+        "the marker hashes the home's bytes"
+    );
+    let mut bin = home_bytes.clone();
+    bin.extend_from_slice(b"/bin");
+    assert!(
+        loaded[b"PATH".as_slice()]
+            .split(|b| *b == b':')
+            .any(|e| e == bin),
+        "{}",
+        String::from_utf8_lossy(&loaded[b"PATH".as_slice()])
+    );
+    assert_eq!(
+        raw_env(&ran, "unloaded"),
+        before,
+        "the unload (and its fix-up) restores"
+    );
+    let by_label = raw_env(&ran, "by_label");
+    assert_eq!(
+        by_label.get(b"GREETING".as_slice()).map(Vec::as_slice),
+        Some(b"h\xe9llo '\xff'".as_slice())
+    );
+    assert_eq!(raw_env(&ran, "end"), before);
 }

@@ -33,7 +33,8 @@ const VERSION: &str = "1";
 /// The loaded-marker variable name of a home (md5 of the exact home string).
 pub fn marker_name(home: &str) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let digest = Md5::digest(home.as_bytes());
+    // The md5 of the home's bytes, which differ from its text when not UTF-8.
+    let digest = Md5::digest(&*crate::env::bytes::encode(home));
     let mut name = String::with_capacity(16 + 32 + 7);
     name.push_str("LAYERAPI2_LAYER_");
     for byte in digest.iter() {

@@ -7,8 +7,8 @@
 //! path and reads each file at most once (every parsed file is kept).
 //!
 //! A directory is a layer when its label file can be opened (which also proves the
-//! directory exists). A layer whose label cannot be read, is not UTF-8, is empty or spans
-//! several lines is "broken": it is left out of label lookups and listed in
+//! directory exists). A layer whose label cannot be read, is empty or spans several
+//! lines is "broken": it is left out of label lookups and listed in
 //! [`Catalog::broken`] so that callers can report it. Homes are built as `entry + "/" +
 //! name`, byte for byte as layerapi2 does, because the loaded marker hashes that string.
 
@@ -23,6 +23,7 @@ use nix::fcntl::{OFlag, openat};
 use nix::sys::stat::Mode;
 
 use crate::env::Env;
+use crate::env::bytes::to_path;
 use crate::error::{Error, ErrorKind, Result, io_reason};
 use crate::layer::model::{
     self, Dependency, ExtraEnvEntry, LayerFileKind, LayerFileNames, LayerRef, PREPEND_STEPS,
@@ -331,7 +332,7 @@ impl<'env> Catalog<'env> {
         let listed = list_dir(&self.layers[id].home, |name, kind| {
             if let Some(kind) = LayerFileKind::ALL
                 .into_iter()
-                .find(|kind| names.get(*kind).as_bytes() == name)
+                .find(|kind| *crate::env::bytes::encode(names.get(*kind)) == *name)
             {
                 files[kind as usize] = true;
             }
@@ -374,7 +375,7 @@ impl<'env> Catalog<'env> {
             return None;
         }
         let path = self.file_path(id, kind);
-        Path::new(&path).is_file().then_some(path)
+        to_path(&path).is_file().then_some(path)
     }
 
     /// Which of the 18 prepend steps apply: bit `i` is set when step `i`'s directory exists.
@@ -419,7 +420,7 @@ impl<'env> Catalog<'env> {
                 !below_missing && {
                     path.truncate(prefix_len);
                     path.push_str(relative);
-                    fs::metadata(&path).map(|m| m.is_dir()).unwrap_or(false)
+                    fs::metadata(to_path(&path)).is_ok_and(|m| m.is_dir())
                 }
             };
         // Probe the top-level directories first so deeper probes can be skipped.
@@ -578,7 +579,7 @@ impl<'env> Catalog<'env> {
 
     /// The sorted names of the immediate children of a layers-path entry.
     fn list_children(&mut self, entry: &str) -> Vec<String> {
-        let reader = match fs::read_dir(entry) {
+        let reader = match fs::read_dir(to_path(entry)) {
             Ok(reader) => reader,
             Err(err) => {
                 if err.kind() != io::ErrorKind::NotFound {
@@ -592,13 +593,8 @@ impl<'env> Catalog<'env> {
         };
         let mut names = Vec::new();
         for child in reader.flatten() {
-            match child.file_name().into_string() {
-                Ok(name) => names.push(name),
-                Err(raw) => self.notes.push(format!(
-                    "`{entry}/{}` has a name that is not UTF-8: skipped",
-                    raw.to_string_lossy()
-                )),
-            }
+            // Names are bytes too (a Latin-1 directory name is a fine home).
+            names.push(crate::env::bytes::decode_os(child.file_name()));
         }
         names.sort_unstable();
         names
@@ -621,7 +617,7 @@ impl<'env> Catalog<'env> {
         let relative = format!("{name}/{}", self.names.get(LayerFileKind::Label));
         let opened = openat(
             directory,
-            relative.as_str(),
+            &*to_path(&relative),
             OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
             Mode::empty(),
         )
@@ -681,19 +677,20 @@ fn open_file(path: &str) -> io::Result<File> {
     fs::OpenOptions::new()
         .read(true)
         .custom_flags(nix::libc::O_NONBLOCK)
-        .open(path)
+        .open(to_path(path))
 }
 
 fn open_directory(path: &str) -> Option<OwnedFd> {
     nix::fcntl::open(
-        path,
+        &*to_path(path),
         OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
     .ok()
 }
 
-/// Reads a whole layer file as UTF-8, refusing files over [`MAX_LAYER_FILE_BYTES`].
+/// Reads a whole layer file as bytes (see [`crate::env::bytes`]), refusing files over
+/// [`MAX_LAYER_FILE_BYTES`].
 ///
 /// Layer files are small: one `read` into a 1 KiB buffer usually gets all of it, and a
 /// short read of a regular file means its end, which saves a second call per file.
@@ -719,7 +716,8 @@ fn read_limited(mut file: File, path: &str) -> std::result::Result<String, Strin
             MAX_LAYER_FILE_BYTES / 1024
         ));
     }
-    String::from_utf8(bytes).map_err(|_| format!("`{path}` is not valid UTF-8"))
+    // Bytes, not necessarily UTF-8 (an old tree may hold Latin-1): carried exactly.
+    Ok(crate::env::bytes::decode_owned(bytes))
 }
 
 /// True when directory `path` certainly has no subdirectory: its link count is 2 (itself
@@ -729,6 +727,7 @@ fn read_limited(mut file: File, path: &str) -> std::result::Result<String, Strin
 /// the file system check per device.
 fn leaf_directory(path: &str, devices: &mut FastMap<u64, bool>) -> bool {
     use nix::sys::statfs::{EXT4_SUPER_MAGIC, TMPFS_MAGIC, XFS_SUPER_MAGIC, statfs};
+    let path = &*to_path(path);
     let Ok(stat) = nix::sys::stat::stat(path) else {
         return false;
     };
@@ -757,7 +756,7 @@ enum EntryKind {
 fn list_dir(path: &str, mut each: impl FnMut(&[u8], EntryKind)) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     let fd = nix::fcntl::open(
-        path,
+        &*to_path(path),
         OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         Mode::empty(),
     )?;
