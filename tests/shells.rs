@@ -1653,7 +1653,8 @@ fn special_in(shell: Shell, name: &str) -> Option<String> {
         command
             .env_clear()
             .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-            .env("HOME", dir.path());
+            .env("HOME", dir.path())
+            .current_dir(dir.path());
         let (_, stdout, stderr) = run_with_timeout(command, dir.path());
         let stdout = String::from_utf8_lossy(&stdout);
         if dir.path().join(CANARY).exists() {
