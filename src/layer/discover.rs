@@ -124,7 +124,17 @@ impl<'env> Catalog<'env> {
         if let Some(path) = layers_path {
             for entry in path.split(':') {
                 if entry.starts_with('/') {
-                    entries.push(entry.to_owned());
+                    // Listed twice (maybe once with a trailing `/`): walked once.
+                    if entries
+                        .iter()
+                        .any(|known: &String| home_key(known) == home_key(entry))
+                    {
+                        notes.push(format!(
+                            "`{entry}` is listed more than once in LAYERAPI2_LAYERS_PATH: walked once"
+                        ));
+                    } else {
+                        entries.push(entry.to_owned());
+                    }
                 } else {
                     notes.push(format!(
                         "not an absolute path (`{entry}`) in LAYERAPI2_LAYERS_PATH: skipped"
@@ -135,7 +145,7 @@ impl<'env> Catalog<'env> {
         for extra in extra_entries {
             let listed = entries
                 .iter()
-                .any(|entry| entry.trim_end_matches('/') == extra.trim_end_matches('/'));
+                .any(|entry| home_key(entry) == home_key(extra));
             if extra.starts_with('/') && !listed {
                 entries.push((*extra).to_owned());
             }
@@ -229,7 +239,7 @@ impl<'env> Catalog<'env> {
     /// The layer whose home is `home`, if that directory is a layer; it need not be in
     /// the layers path. A home whose label is broken is an error.
     pub fn find_home(&mut self, home: &str) -> Result<Option<LayerId>> {
-        if let Some(id) = self.by_home.get(home) {
+        if let Some(id) = self.by_home.get(&*home_key(home)) {
             return Ok(Some(*id));
         }
         match self.read_label(home) {
@@ -463,7 +473,7 @@ impl<'env> Catalog<'env> {
     /// A layer known only by what the state recorded (its directory vanished or broke
     /// since it was loaded): it has no files, so it can still be unloaded.
     pub fn remember(&mut self, home: &str, label: &str) -> LayerId {
-        if let Some(id) = self.by_home.get(home) {
+        if let Some(id) = self.by_home.get(&*home_key(home)) {
             return *id;
         }
         self.add_layer(home.to_owned(), label.to_owned(), false)
@@ -471,7 +481,7 @@ impl<'env> Catalog<'env> {
 
     fn add_layer(&mut self, home: String, label: String, in_layers_path: bool) -> LayerId {
         let id = self.layers.len();
-        self.by_home.insert(home.clone(), id);
+        self.by_home.insert(home_key(&home).into_owned(), id);
         self.layers.push(Layer {
             home,
             label,
@@ -526,7 +536,7 @@ impl<'env> Catalog<'env> {
             let home = format!("{entry}/{name}");
             // Already met by its home (a dependency given as a path, a loaded layer from
             // the state): its label was read then, or is known.
-            if let Some(id) = self.by_home.get(&home) {
+            if let Some(id) = self.by_home.get(&*home_key(&home)) {
                 let label = self.layers[*id].label.clone();
                 self.found(home, label);
                 return true;
@@ -554,7 +564,7 @@ impl<'env> Catalog<'env> {
     }
 
     fn found(&mut self, home: String, label: String) {
-        let id = match self.by_home.get(&home) {
+        let id = match self.by_home.get(&*home_key(&home)) {
             Some(id) => *id,
             None => self.add_layer(home, label.clone(), false),
         };
@@ -663,6 +673,30 @@ impl<'env> Catalog<'env> {
             .map(Some)
             .map_err(|reason| Error::new(ErrorKind::LayerFile, reason))
     }
+}
+
+/// The key a directory is known by: its path with repeated `/` collapsed and no
+/// trailing `/`, so that `/p/a`, `/p//a` and `/p/a/` (a layers-path entry written with a
+/// trailing slash, a dependency written by hand) are one layer. The layer keeps the
+/// home string it was first met under, which its loaded marker hashes. Lexical only:
+/// symlinks are not resolved (no system call on the load path).
+fn home_key(home: &str) -> std::borrow::Cow<'_, str> {
+    let trimmed = home.trim_end_matches('/');
+    let trimmed = if trimmed.is_empty() {
+        &home[..home.len().min(1)]
+    } else {
+        trimmed
+    };
+    if !trimmed.contains("//") {
+        return std::borrow::Cow::Borrowed(trimmed);
+    }
+    let mut key = String::with_capacity(trimmed.len());
+    for c in trimmed.chars() {
+        if !(c == '/' && key.ends_with('/')) {
+            key.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(key)
 }
 
 enum LabelRead {
@@ -815,6 +849,15 @@ fn list_dir(path: &str, mut each: impl FnMut(&[u8], EntryKind)) -> io::Result<()
 #[cfg(test)]
 mod listing_tests {
     use super::*;
+
+    #[test]
+    fn homes_differing_by_repeated_or_trailing_slashes_have_one_key() {
+        assert_eq!(home_key("/p/a"), "/p/a");
+        assert_eq!(home_key("/p//a/"), "/p/a");
+        assert_eq!(home_key("//p///a//"), "/p/a");
+        assert_eq!(home_key("/"), "/");
+        assert!(matches!(home_key("/p/a"), std::borrow::Cow::Borrowed(_)));
+    }
 
     #[test]
     fn listing_gives_every_entry_with_its_kind() {
