@@ -826,3 +826,23 @@ fn a_kept_non_utf8_variable_survives_empty_env() {
         String::from_utf8_lossy(&dump).replace('\0', "\n")
     );
 }
+
+#[test]
+fn empty_env_reads_the_python_version_and_the_layers_path_before_emptying() {
+    let tree = Tree::new();
+    let py = tree
+        .fixture
+        .layer(LayerSpec::new("py", "py@t").dirs(&["lib/python3.13/site-packages"]));
+    let mut start = tree.fixture.base_env();
+    start.insert("PYTHON3_SHORT_VERSION".into(), "3.13".into());
+    // Neither PYTHON3_SHORT_VERSION nor LAYERAPI2_LAYERS_PATH is kept.
+    let env = tree.exec_env_from(&start, &["-E", "-k", "HOME", "-l", "py@t"]);
+    assert!(!env.contains_key("PYTHON3_SHORT_VERSION"));
+    assert!(!env.contains_key("LAYERAPI2_LAYERS_PATH"));
+    let pythonpath = &env["PYTHONPATH"];
+    assert!(
+        pythonpath.contains(&under(&py, "lib/python3.13/site-packages")),
+        "{pythonpath}"
+    );
+    assert!(!pythonpath.contains("null"), "{pythonpath}");
+}

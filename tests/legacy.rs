@@ -790,3 +790,33 @@ fn layer_wrapper_prepend_of_an_empty_value_drops_empty_entries_and_sets_the_vari
     assert_eq!(env["LIST"], "a:b");
     assert_eq!(env["NEWV"], "");
 }
+
+#[test]
+fn layer_wrapper_applies_cwd_and_prefix_to_the_last_layer_even_after_a_trailing_comma() {
+    let tree = tree();
+    let output = tree.run(
+        "layer_wrapper",
+        &["--layers=base@t,tool@t,", "-c", "--", "pwd", "-P"],
+    );
+    assert_success(&output);
+    assert_eq!(
+        PathBuf::from(stdout(&output).trim_end()),
+        fs::canonicalize(&tree.tool).unwrap()
+    );
+    let env = wrapper_env(&tree, &["--layers=base@t,tool@t,", "-x", "P", "--"]);
+    assert_eq!(env["P_LABEL"], "tool@t");
+}
+
+#[test]
+fn layer_load_bash_cmds_takes_several_labels_and_layers_takes_a_glued_filter() {
+    let tree = tree();
+    let env = tree.loaded_with_legacy(&tree.fixture.base_env(), &["base@t", "extra@t"]);
+    assert!(is_loaded(&env, &tree.base) && is_loaded(&env, &tree.extra));
+    let output = tree.run_in(&env, "layers", &["-myes", "-r"]);
+    assert_success(&output);
+    let listed = stdout(&output);
+    assert!(
+        listed.contains("base@t ") && listed.contains("extra@t ") && !listed.contains("tool@t"),
+        "{listed}"
+    );
+}

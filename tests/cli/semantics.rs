@@ -1353,3 +1353,102 @@ fn spaces_a_substitution_brings_into_a_label_are_kept() {
     session.load(&[" a@x "]);
     assert!(session.is_loaded(" a@x "));
 }
+
+// ---------------------------------------------------------------------------------------
+// Deliberate differences from layerapi2, pinned
+
+#[test]
+fn one_directory_reached_under_two_home_strings_is_one_layer_and_its_profile_runs_once() {
+    let mut fixture = Fixture::new();
+    let entry = text(&fixture.entries[0]).to_owned();
+    // The layers path written with a trailing slash: homes are `entry//name`.
+    fixture
+        .env
+        .insert("LAYERAPI2_LAYERS_PATH".into(), format!("{entry}/"));
+    fixture.layer(LayerSpec::new("a", "a@x").profile("export RUNS=\"${RUNS:-}a\"\n"));
+    fixture.layer(LayerSpec::new("b", "b@x").deps(&format!("{entry}/a/\n{entry}//a\n")));
+    let mut session = Session::new(&fixture);
+    session.apply(&["load", "b@x", &format!("{entry}/a")]);
+    assert_eq!(session.var("RUNS"), Some("a"), "sourced once");
+    let bin = format!("{entry}//a/bin");
+    assert_eq!(
+        session
+            .entries("PATH")
+            .iter()
+            .filter(|e| **e == bin)
+            .count(),
+        1
+    );
+    assert!(
+        !session.entries("PATH").contains(&format!("{entry}/a/bin")),
+        "one home string: the one of the layers path"
+    );
+    session.unload(&[&format!("{entry}/a/")]);
+    assert!(!session.is_loaded("a@x") && !session.is_loaded("b@x"));
+}
+
+#[test]
+fn a_layers_path_entry_listed_twice_is_walked_once() {
+    let mut fixture = Fixture::new();
+    let entry = text(&fixture.entries[0]).to_owned();
+    fixture.env.insert(
+        "LAYERAPI2_LAYERS_PATH".into(),
+        format!("{entry}:{entry}/:{entry}"),
+    );
+    let home = fixture.layer(LayerSpec::new("a", "a@x"));
+    let output = fixture.run(&["layers", "--raw"]);
+    assert_success(&output);
+    assert_eq!(stdout(&output), format!("a@x {}\n", text(&home)));
+}
+
+#[test]
+fn a_dependency_unloaded_by_a_siblings_conflict_fails_the_load() {
+    let fixture = Fixture::new();
+    fixture.layer(LayerSpec::new("a", "a@x"));
+    fixture.layer(LayerSpec::new("b", "b@x").conflicts("a@x\n"));
+    fixture.layer(LayerSpec::new("top", "top@x").deps("a@x\nb@x\n"));
+    let output = fixture.run(&["load", "top@x"]);
+    let stderr = assert_error(&output);
+    assert!(
+        stderr.contains("`top@x` needs `a@x`, which another of its dependencies conflicts with"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_optional_dependency_conflicting_with_its_parent_is_skipped() {
+    let fixture = Fixture::new();
+    fixture.layer(LayerSpec::new("opt", "opt@x").conflicts("top@x\n"));
+    fixture.layer(LayerSpec::new("top", "top@x").deps("-opt@x\n"));
+    let mut session = Session::new(&fixture);
+    session.load(&["top@x"]);
+    assert_eq!(session.loaded(), ["top@x"]);
+}
+
+#[test]
+fn the_fix_up_unloads_a_dependent_loaded_by_its_home_outside_the_path() {
+    let fixture = Fixture::new();
+    fixture.layer(LayerSpec::new("base", "base@x"));
+    let outside = fixture.path().join("elsewhere/tool");
+    write_layer(&outside, &LayerSpec::new("", "tool@x").deps("base@x\n"));
+    let mut session = Session::new(&fixture);
+    session.load(&[text(&outside)]);
+    assert!(session.is_loaded(text(&outside)) && session.is_loaded("base@x"));
+    session.unload(&["base@x"]);
+    assert!(!session.is_loaded(text(&outside)));
+    assert!(!session.entries("PATH").contains(&under(&outside, "bin")));
+}
+
+#[test]
+fn non_ascii_labels_work_whatever_the_locale() {
+    for locale in ["C", "POSIX", "C.UTF-8"] {
+        let mut fixture = Fixture::new();
+        fixture.env.insert("LANG".into(), locale.into());
+        fixture.env.insert("LC_ALL".into(), locale.into());
+        fixture.layer(LayerSpec::new("e", "été日本@x"));
+        let mut session = Session::new(&fixture);
+        session.load(&["été日本@x"]);
+        assert!(session.is_loaded("été日本@x"), "{locale}");
+        assert!(!stdout(&session.run(&["home", "été日本@x"])).is_empty());
+    }
+}
