@@ -14,6 +14,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::env::Env;
+use crate::env::bytes::to_path;
 use crate::error::{Error, ErrorKind, Result};
 use crate::layer::model::is_valid_variable_name;
 
@@ -42,13 +43,15 @@ impl ModuleContext {
         let module_lowercase = non_empty("MFMODULE_LOWERCASE")
             .map(str::to_owned)
             .unwrap_or_else(|| module.to_lowercase());
+        // Values are bytes carried as text (see `env::bytes`): paths take the bytes.
+        let path = |value: &str| to_path(value).into_owned();
         let runtime_home = match non_empty("MFMODULE_RUNTIME_HOME") {
-            Some(runtime) => PathBuf::from(runtime),
+            Some(runtime) => path(runtime),
             None => {
                 let data_dir = non_empty("XDG_DATA_HOME")
                     .filter(|dir| dir.starts_with('/'))
-                    .map(PathBuf::from)
-                    .or_else(|| non_empty("HOME").map(|home| Path::new(home).join(".local/share")))
+                    .map(path)
+                    .or_else(|| non_empty("HOME").map(|home| path(home).join(".local/share")))
                     .or_else(|| fallback_home.map(|home| home.join(".local/share")))
                     .unwrap_or_else(|| PathBuf::from("/tmp"));
                 data_dir.join("mfenv")
@@ -56,11 +59,11 @@ impl ModuleContext {
         };
         // Present even when empty, as mfplugin reads it; empty means the current directory.
         let plugins_base_dir = match env.get("MFMODULE_PLUGINS_BASE_DIR") {
-            Some(dir) => PathBuf::from(dir),
+            Some(dir) => path(dir),
             None => runtime_home.join("var/plugins"),
         };
         let sysconf_dir = non_empty("MFENV_SYSCONF_DIR")
-            .map(PathBuf::from)
+            .map(path)
             .unwrap_or_else(|| PathBuf::from("/etc/metwork.config.d"));
         ModuleContext {
             module,

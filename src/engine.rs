@@ -166,11 +166,14 @@ impl<'env> Engine<'env> {
         let names = LayerFileNames::from_lookup(|name| env.get(name).map(str::to_owned));
         // Plugin layers are found in the plugins base dir even when the path omits it.
         let context = ModuleContext::from_env(env, None);
-        let plugins_base_dir = context.plugins_base_dir.to_str().unwrap_or_default();
+        let plugins_base_dir = {
+            use std::os::unix::ffi::OsStrExt;
+            crate::env::bytes::decode(context.plugins_base_dir.as_os_str().as_bytes())
+        };
         let catalog = Catalog::new(
             env,
             env.get("LAYERAPI2_LAYERS_PATH"),
-            &[plugins_base_dir],
+            &[&plugins_base_dir],
             names,
         );
         let mut messages = debug.then(Vec::new);

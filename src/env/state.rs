@@ -197,7 +197,11 @@ fn decode_record(text: &str) -> Result<Record, String> {
             .split_once('=')
             .ok_or_else(|| format!("bad extra `{field}`"))?;
         let bad = || format!("bad extra `{field}`");
-        if !crate::layer::model::is_valid_variable_name(key) {
+        // A state forged with a name the shells treat specially would make the unload
+        // fail midway: refused like garbage (the layerapi2 rule applies instead).
+        if !crate::layer::model::is_valid_variable_name(key)
+            || crate::layer::model::reserved_reason(key).is_some()
+        {
             return Err(bad());
         }
         let digest = rest.get(..8).ok_or_else(bad)?;
@@ -407,6 +411,9 @@ mod tests {
         assert!(State::decode("1:|/a%G0,a,,,").is_err());
         assert!(State::decode("1:|/a,a,,,,FOO=1234567é-").is_err());
         assert!(State::decode("1:|/a,a,,,,FOO=12345678é").is_err());
+        assert!(State::decode("1:|/a,a,,,,FOO=12345678-").is_ok());
+        assert!(State::decode("1:|/a,a,,,,OPTIND=12345678-").is_err());
+        assert!(State::decode("1:|/a,a,,,,status=12345678-").is_err());
     }
 
     #[test]
