@@ -563,6 +563,8 @@ impl<'env> Engine<'env> {
             kept = emptied.keep_only(keeps);
             applier = new_applier(&kept, State::default(), options, &self.python);
             loaded = Vec::new();
+            // The markers of the starting environment are gone with it.
+            self.catalog.ignore_outside_markers();
         }
         let mut failures = Vec::new();
         let mut last_layer = None;
@@ -664,6 +666,13 @@ impl<'env> Engine<'env> {
         let (steps, now, messages) = planner.into_parts();
         if let Some(debug) = &mut self.debug {
             debug.extend(messages);
+        }
+        // A later plan of the same invocation (`exec -l a,b`) must not take a layer
+        // this one unloaded for loaded because of the marker of the starting environment.
+        if result.is_ok() {
+            for step in steps.iter().filter(|step| step.action == Action::Unload) {
+                self.catalog.forget_marker(step.layer);
+            }
         }
         result.map(|value| (steps, now, value))
     }

@@ -48,6 +48,8 @@ pub struct Layer {
     extra_env: Option<Rc<[ExtraEnvEntry]>>,
     /// What the home holds, from one listing (`None`: not listed yet).
     listing: Option<HomeListing>,
+    /// Unloaded in this invocation (see [`Catalog::forget_marker`]).
+    marker_forgotten: bool,
 }
 
 /// The top-level directories of a home that prepends look at.
@@ -172,6 +174,17 @@ impl<'env> Catalog<'env> {
         self.outside_markers = true;
     }
 
+    /// Markers of the starting environment no longer count (`exec --empty-env`).
+    pub fn ignore_outside_markers(&mut self) {
+        self.outside_markers = false;
+    }
+
+    /// The layer was unloaded by a plan applied in this invocation: its marker in the
+    /// starting environment no longer says it is loaded.
+    pub fn forget_marker(&mut self, id: LayerId) {
+        self.layers[id].marker_forgotten = true;
+    }
+
     /// True when the layer lies outside the layers path and its loaded marker is set,
     /// once [`Catalog::expect_outside_markers`] said such markers exist (otherwise no
     /// marker is looked at: the common case costs nothing).
@@ -179,6 +192,7 @@ impl<'env> Catalog<'env> {
         let layer = &self.layers[id];
         self.outside_markers
             && !layer.in_layers_path
+            && !layer.marker_forgotten
             && crate::env::state::marker_is_set(
                 self.env.get(&crate::env::state::marker_name(&layer.home)),
             )
@@ -490,6 +504,7 @@ impl<'env> Catalog<'env> {
             conflicts: None,
             extra_env: None,
             listing: None,
+            marker_forgotten: false,
         });
         id
     }

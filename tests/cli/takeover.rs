@@ -207,3 +207,34 @@ fn a_layer_the_old_tools_loaded_by_its_home_outside_the_path_is_loaded() {
     assert_eq!(session.var("L"), None);
     assert!(!session.entries("PATH").contains(&format!("{home}/bin")));
 }
+
+#[test]
+fn exec_from_an_empty_environment_loads_a_layer_the_old_tools_loaded_outside_the_path() {
+    let (fixture, home, env) = old_shell_outside_the_path();
+    let mut session = Session::new(&fixture);
+    session.env = env;
+    let program = env_program_path();
+    let output = session.run(&[
+        "exec",
+        "-E",
+        "-k",
+        "HOME",
+        "-l",
+        &home,
+        "--",
+        text(&program),
+        "-0",
+    ]);
+    assert_success(&output);
+    let inside = env_from_nul_dump(&output.stdout);
+    assert_eq!(inside.get("L").map(String::as_str), Some("+k"));
+    assert_eq!(
+        inside.get("PATH").map(String::as_str),
+        Some(format!("{home}/bin").as_str())
+    );
+    // Without emptying, it is loaded already: nothing changes.
+    let output = session.run(&["exec", "-l", &home, "--", text(&program), "-0"]);
+    assert_success(&output);
+    let inside = env_from_nul_dump(&output.stdout);
+    assert_eq!(inside.get("L").map(String::as_str), Some("base+k"));
+}
