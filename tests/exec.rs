@@ -846,3 +846,25 @@ fn empty_env_reads_the_python_version_and_the_layers_path_before_emptying() {
     );
     assert!(!pythonpath.contains("null"), "{pythonpath}");
 }
+
+#[test]
+fn a_layer_with_a_nul_byte_in_a_value_stops_the_command_naming_the_file_and_line() {
+    let tree = Tree::new();
+    let home = tree
+        .fixture
+        .layer(LayerSpec::new("nul", "nul@t").extra_env("A=1\nB=x\0y\n"));
+    let marker = tree.fixture.path().join("ran");
+    let output = tree
+        .command(&["exec", "-l", "nul@t", "--", "touch", utf8_path(&marker)])
+        .output()
+        .unwrap();
+    let stderr = assert_failed_without_output(&output, 1);
+    assert!(
+        stderr.contains(&format!(
+            "the value of `B` in `{}` at line 2 holds a NUL byte",
+            under(&home, ".layerapi2_extra_env")
+        )),
+        "{stderr}"
+    );
+    assert!(!marker.exists(), "the command did not run");
+}
