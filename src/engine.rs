@@ -8,6 +8,9 @@
 //! Which layers are loaded comes from the markers in the environment. Layers mfenv loaded
 //! are found through the state records without walking the layers path; only markers
 //! that no record explains (layers loaded by the original tools) need the full walk.
+//! Markers that not even the walk explains belong to layers loaded by their home
+//! outside the path: the catalog is told, and the planner counts such a layer as
+//! loaded when it meets it.
 
 use std::collections::BTreeSet;
 

@@ -11,6 +11,10 @@
 //! - fix-up: every loaded layer with a mandatory dependency that is installed but not
 //!   loaded is unloaded, until nothing changes.
 //!
+//! A layer met by its home outside the layers path may carry a loaded marker (the
+//! original tools loaded it there): the first time the planner meets a layer it asks
+//! the source, and such a layer counts as loaded from then on.
+//!
 //! Improvements over layerapi2: cycles are reported as cycles with their chain (no depth
 //! cap), a missing dependency names the whole chain, a layer whose mandatory dependency
 //! got unloaded by a later conflict fails the load instead of leaving a broken
