@@ -800,6 +800,11 @@ mod tests {
             extra_env_keys_lenient("A=1\nBAD-KEY=2\n# c\nB = 3\nnoequal\n"),
             ["A", "B"]
         );
+        // Unsetting these would fail or change the shell: never emitted.
+        assert_eq!(
+            extra_env_keys_lenient("OPTIND=1\nstatus=2\nFISH_VERSION=3\nC=4\n"),
+            ["C"]
+        );
     }
 
     #[test]
