@@ -76,10 +76,13 @@ Examples:
 /// on PATH, LD_LIBRARY_PATH, PYTHONPATH, NODE_PATH and PKG_CONFIG_PATH, sets the
 /// variables of its `.layerapi2_extra_env`, and loads its dependencies first.
 #[derive(Debug, Parser)]
+// An option given twice is accepted (a flag stays set, the last value wins), as with
+// layerapi2's option parser: MetWork's `layer_load` adds `--debug` to the user's own.
 #[command(
     name = "mfenv",
     version,
     propagate_version = true,
+    args_override_self = true,
     max_term_width = 100
 )]
 #[command(after_help = "Set up your shell with `mfenv hook --help`.")]
@@ -123,6 +126,7 @@ enum Command {
     )]
     IsInstalled {
         /// A layer label or an absolute layer home
+        #[arg(value_parser = layer_argument())]
         layer: String,
     },
     /// Print 1 if the layer (label or home) is loaded, else 0
@@ -131,6 +135,7 @@ enum Command {
     )]
     IsLoaded {
         /// A layer label or an absolute layer home
+        #[arg(value_parser = layer_argument())]
         layer: String,
     },
     /// Print the home directory of the layer with this label
@@ -139,6 +144,7 @@ enum Command {
     )]
     Home {
         /// A layer label
+        #[arg(value_parser = layer_argument())]
         label: String,
     },
     /// Print the shell integration: layer_load, layer_unload, layer_load_without_optional
@@ -188,6 +194,13 @@ enum Command {
         #[arg(default_value = "")]
         prefix: String,
     },
+}
+
+/// A layer label or home from the command line: bytes, as in layer files (a Latin-1
+/// label is given as its Latin-1 bytes), so not necessarily UTF-8.
+fn layer_argument() -> impl clap::builder::TypedValueParser<Value = String> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::OsStringValueParser::new().map(crate::env::bytes::decode_os)
 }
 
 /// A shell to write code for.
@@ -258,7 +271,7 @@ struct LoadArgs {
     #[arg(short, long)]
     force_prepend: bool,
     /// Layer labels or absolute layer homes, loaded as one transaction
-    #[arg(required = true, value_name = "LAYER")]
+    #[arg(required = true, value_name = "LAYER", value_parser = layer_argument())]
     layers: Vec<String>,
 }
 
@@ -267,14 +280,14 @@ struct UnloadArgs {
     #[command(flatten)]
     common: ShellOptions,
     /// Layer labels or absolute layer homes, unloaded as one transaction
-    #[arg(required = true, value_name = "LAYER")]
+    #[arg(required = true, value_name = "LAYER", value_parser = layer_argument())]
     layers: Vec<String>,
 }
 
 #[derive(Debug, Args)]
 struct ExecArgs {
     /// Comma-separated layer labels or homes; a `-` prefix makes one optional
-    #[arg(short, long, value_name = "LAYERS", allow_hyphen_values = true)]
+    #[arg(short, long, value_name = "LAYERS", allow_hyphen_values = true, value_parser = layer_argument())]
     layers: Vec<String>,
     /// Unload every loaded layer first
     #[arg(short, long)]
@@ -472,14 +485,13 @@ fn run_cli(args: Vec<OsString>, vars: Vec<(OsString, OsString)>) -> u8 {
             return if err.use_stderr() { 2 } else { 0 };
         }
     };
-    let raw_vars = vars.clone();
     let env = Env::from_os(vars);
     let color = io::stderr().is_terminal() && env.get("NO_COLOR").is_none_or(str::is_empty);
     match run(cli, &env) {
         Ok(output) => {
             write_stderr(&output.stderr);
             match output.exec {
-                Some(target) => exec_command(target, &raw_vars, color),
+                Some(target) => exec_command(target, color),
                 None => match write_stdout(&output.stdout) {
                     0 => output.status,
                     failure => failure,
@@ -488,7 +500,7 @@ fn run_cli(args: Vec<OsString>, vars: Vec<(OsString, OsString)>) -> u8 {
         }
         Err((error, messages)) => {
             write_stderr(&messages);
-            let _ = io::stderr().write_all(error.render(color).as_bytes());
+            let _ = io::stderr().write_all(&crate::env::bytes::encode(&error.render(color)));
             error.exit_code()
         }
     }
@@ -503,14 +515,14 @@ fn write_stderr(messages: &[String]) {
         text.push_str(message);
         text.push('\n');
     }
-    let _ = io::stderr().write_all(text.as_bytes());
+    let _ = io::stderr().write_all(&crate::env::bytes::encode(&text));
 }
 
 /// Writes stdout in one go. A closed pipe is a quiet success.
 fn write_stdout(text: &str) -> u8 {
     let mut stdout = io::stdout().lock();
     match stdout
-        .write_all(text.as_bytes())
+        .write_all(&crate::env::bytes::encode(text))
         .and_then(|()| stdout.flush())
     {
         Ok(()) => 0,
@@ -525,6 +537,13 @@ fn write_stdout(text: &str) -> u8 {
 type Failure = (Error, Vec<String>);
 
 fn run(cli: Cli, env: &Env) -> std::result::Result<Output, Failure> {
+    // Commands that build variable names, labels or paths from the module name.
+    if matches!(
+        cli.command,
+        Command::Plugin(_) | Command::Cron(_) | Command::Daemons(_) | Command::Cronwrap(_)
+    ) {
+        crate::context::ModuleContext::validate(env).map_err(|error| (error, Vec::new()))?;
+    }
     match cli.command {
         Command::Load(args) => {
             let requests = requests(Action::Load, &args.layers);
@@ -1066,35 +1085,31 @@ fn plugin_wrapper(
 }
 
 /// Replaces this process with the command; returns only on failure (126 or 127).
-fn exec_command(target: ExecTarget, raw_vars: &[(OsString, OsString)], color: bool) -> u8 {
+fn exec_command(target: ExecTarget, color: bool) -> u8 {
+    use crate::env::bytes::to_os;
     use std::os::unix::process::CommandExt;
     let program = &target.command[0];
     let mut command = std::process::Command::new(program);
     command.args(&target.command[1..]);
     let environment = &target.environment;
+    // Values go back to the bytes they stand for (see `env::bytes`).
     if environment.cleared {
         command.env_clear();
-        command.envs(environment.env.vars());
-        // Kept variables whose value is not UTF-8 pass through untouched.
-        for (name, value) in raw_vars {
-            if let Some(name) = name.to_str()
-                && environment.env.is_not_utf8(name)
-            {
-                command.env(name, value);
-            }
+        for (name, value) in environment.env.vars() {
+            command.env(name, to_os(value));
         }
     } else {
         for change in &environment.changes {
             match &change.after {
-                Some(value) => command.env(&change.name, value),
+                Some(value) => command.env(&change.name, to_os(value)),
                 None => command.env_remove(&change.name),
             };
         }
     }
     if let Some(cwd) = &environment.cwd
-        && std::path::Path::new(cwd).is_dir()
+        && crate::env::bytes::to_path(cwd).is_dir()
     {
-        command.current_dir(cwd);
+        command.current_dir(crate::env::bytes::to_path(cwd));
     }
     let error = command.exec();
     let (code, reason) = match error.kind() {

@@ -14,6 +14,9 @@
 use std::path::{Path, PathBuf};
 
 use crate::env::Env;
+use crate::env::bytes::to_path;
+use crate::error::{Error, ErrorKind, Result};
+use crate::layer::model::is_valid_variable_name;
 
 /// Where the module's runtime, plugins and system configuration live.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,13 +43,15 @@ impl ModuleContext {
         let module_lowercase = non_empty("MFMODULE_LOWERCASE")
             .map(str::to_owned)
             .unwrap_or_else(|| module.to_lowercase());
+        // Values are bytes carried as text (see `env::bytes`): paths take the bytes.
+        let path = |value: &str| to_path(value).into_owned();
         let runtime_home = match non_empty("MFMODULE_RUNTIME_HOME") {
-            Some(runtime) => PathBuf::from(runtime),
+            Some(runtime) => path(runtime),
             None => {
                 let data_dir = non_empty("XDG_DATA_HOME")
                     .filter(|dir| dir.starts_with('/'))
-                    .map(PathBuf::from)
-                    .or_else(|| non_empty("HOME").map(|home| Path::new(home).join(".local/share")))
+                    .map(path)
+                    .or_else(|| non_empty("HOME").map(|home| path(home).join(".local/share")))
                     .or_else(|| fallback_home.map(|home| home.join(".local/share")))
                     .unwrap_or_else(|| PathBuf::from("/tmp"));
                 data_dir.join("mfenv")
@@ -54,11 +59,11 @@ impl ModuleContext {
         };
         // Present even when empty, as mfplugin reads it; empty means the current directory.
         let plugins_base_dir = match env.get("MFMODULE_PLUGINS_BASE_DIR") {
-            Some(dir) => PathBuf::from(dir),
+            Some(dir) => path(dir),
             None => runtime_home.join("var/plugins"),
         };
         let sysconf_dir = non_empty("MFENV_SYSCONF_DIR")
-            .map(PathBuf::from)
+            .map(path)
             .unwrap_or_else(|| PathBuf::from("/etc/metwork.config.d"));
         ModuleContext {
             module,
@@ -67,6 +72,25 @@ impl ModuleContext {
             plugins_base_dir,
             sysconf_dir,
         }
+    }
+
+    /// Checks the module names of `env` before anything is built from them: `MFMODULE`
+    /// becomes part of variable names (`${MODULE}_CURRENT_PLUGIN_NAME`) and
+    /// `MFMODULE_LOWERCASE` part of labels and paths, so both must be
+    /// `[A-Za-z_][A-Za-z0-9_]*` (unset or empty: the defaults).
+    pub fn validate(env: &Env) -> Result<()> {
+        for name in ["MFMODULE", "MFMODULE_LOWERCASE"] {
+            if let Some(value) = env.get(name).filter(|value| !value.is_empty())
+                && !is_valid_variable_name(value)
+            {
+                return Err(Error::new(
+                    ErrorKind::Environment,
+                    format!("`{name}` is not a valid module name: `{}`", value.escape_debug()),
+                )
+                .caused_by("module names are made of letters, digits and `_`, and do not start with a digit"));
+            }
+        }
+        Ok(())
     }
 
     /// The label of plugin `name`: `plugin_<name>@<module>`.
@@ -113,6 +137,22 @@ mod tests {
             ModuleContext::from_env(&env, Some(Path::new("/h"))).plugins_base_dir,
             Path::new("/p")
         );
+    }
+
+    #[test]
+    fn module_names_that_cannot_be_part_of_a_variable_name_are_refused() {
+        for bad in ["X;./RUN_ME;Y", "1MF", "MF DATA", "a-b", "$(id)", "MFÉ"] {
+            let env = Env::from_pairs([("MFMODULE", bad)]);
+            let error = ModuleContext::validate(&env).unwrap_err();
+            assert!(error.message().contains("`MFMODULE`"), "{bad}");
+            let env = Env::from_pairs([("MFMODULE_LOWERCASE", bad)]);
+            assert!(ModuleContext::validate(&env).is_err(), "{bad}");
+        }
+        for good in ["MFDATA", "mfserv", "_X1"] {
+            let env = Env::from_pairs([("MFMODULE", good), ("MFMODULE_LOWERCASE", good)]);
+            assert!(ModuleContext::validate(&env).is_ok());
+        }
+        assert!(ModuleContext::validate(&Env::from_pairs([("MFMODULE", "")])).is_ok());
     }
 
     #[test]

@@ -8,6 +8,9 @@
 //! Which layers are loaded comes from the markers in the environment. Layers mfenv loaded
 //! are found through the state records without walking the layers path; only markers
 //! that no record explains (layers loaded by the original tools) need the full walk.
+//! Markers that not even the walk explains belong to layers loaded by their home
+//! outside the path: the catalog is told, and the planner counts such a layer as
+//! loaded when it meets it.
 
 use std::collections::BTreeSet;
 
@@ -166,11 +169,14 @@ impl<'env> Engine<'env> {
         let names = LayerFileNames::from_lookup(|name| env.get(name).map(str::to_owned));
         // Plugin layers are found in the plugins base dir even when the path omits it.
         let context = ModuleContext::from_env(env, None);
-        let plugins_base_dir = context.plugins_base_dir.to_str().unwrap_or_default();
+        let plugins_base_dir = {
+            use std::os::unix::ffi::OsStrExt;
+            crate::env::bytes::decode(context.plugins_base_dir.as_os_str().as_bytes())
+        };
         let catalog = Catalog::new(
             env,
             env.get("LAYERAPI2_LAYERS_PATH"),
-            &[plugins_base_dir],
+            &[&plugins_base_dir],
             names,
         );
         let mut messages = debug.then(Vec::new);
@@ -257,10 +263,24 @@ impl<'env> Engine<'env> {
         if unexplained {
             let all = self.catalog.all().to_vec();
             for id in all {
-                let home = &self.catalog.layer(id).home;
-                if !loaded.contains(&id) && self.marker_set(home) {
-                    loaded.push(id);
+                let marker = marker_name(&self.catalog.layer(id).home);
+                if marker_is_set(self.env.get(&marker)) {
+                    explained.insert(marker);
+                    if !loaded.contains(&id) {
+                        loaded.push(id);
+                    }
                 }
+            }
+            // Markers of layers loaded by their home outside the path: those layers are
+            // loaded too, which the planner learns when it meets them.
+            let outside = self.env.vars().iter().any(|(name, value)| {
+                name.starts_with("LAYERAPI2_LAYER_")
+                    && name.ends_with("_LOADED")
+                    && marker_is_set(Some(value))
+                    && !explained.contains(name)
+            });
+            if outside {
+                self.catalog.expect_outside_markers();
             }
         }
         Ok(loaded)
@@ -546,6 +566,8 @@ impl<'env> Engine<'env> {
             kept = emptied.keep_only(keeps);
             applier = new_applier(&kept, State::default(), options, &self.python);
             loaded = Vec::new();
+            // The markers of the starting environment are gone with it.
+            self.catalog.ignore_outside_markers();
         }
         let mut failures = Vec::new();
         let mut last_layer = None;
@@ -647,6 +669,13 @@ impl<'env> Engine<'env> {
         let (steps, now, messages) = planner.into_parts();
         if let Some(debug) = &mut self.debug {
             debug.extend(messages);
+        }
+        // A later plan of the same invocation (`exec -l a,b`) must not take a layer
+        // this one unloaded for loaded because of the marker of the starting environment.
+        if result.is_ok() {
+            for step in steps.iter().filter(|step| step.action == Action::Unload) {
+                self.catalog.forget_marker(step.layer);
+            }
         }
         result.map(|value| (steps, now, value))
     }

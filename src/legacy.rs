@@ -5,7 +5,9 @@
 //! `plugins.{list,install,uninstall,info,hash,check}` accept their original options
 //! (GLib style: `--opt=value` or `--opt value`, options after positional arguments) and
 //! are translated into the equivalent mfenv command line. As with the originals, bad
-//! usage prints the help on stdout and exits with 1. `mfenv install-aliases DIR` makes
+//! usage prints the help on stdout and exits with 1, an option given twice is accepted
+//! (a flag stays set, the last value of a string option wins, `--prepend-env`
+//! accumulates) and `layers` ignores arguments. `mfenv install-aliases DIR` makes
 //! the symlinks.
 
 use std::ffi::OsString;
@@ -46,7 +48,11 @@ pub enum Translation {
 
 /// list installed layers
 #[derive(Debug, Parser)]
-#[command(name = "layers", disable_version_flag = true)]
+#[command(
+    name = "layers",
+    disable_version_flag = true,
+    args_override_self = true
+)]
 struct Layers {
     /// raw output
     #[arg(short, long)]
@@ -54,35 +60,54 @@ struct Layers {
     /// Loaded layer filter (default: no filter, possible values: yes, no)
     #[arg(short = 'm', long)]
     loaded_filter: Option<String>,
+    /// Ignored, as the original ignores arguments
+    #[arg(hide = true, value_parser = clap::value_parser!(OsString))]
+    ignored: Vec<OsString>,
 }
 
 /// output 1 is the given layer is installed
 #[derive(Debug, Parser)]
-#[command(name = "is_layer_installed", disable_version_flag = true)]
+#[command(
+    name = "is_layer_installed",
+    disable_version_flag = true,
+    args_override_self = true
+)]
 struct IsLayerInstalled {
-    #[arg(value_name = "LAYER LABEL")]
-    layer: String,
+    #[arg(value_name = "LAYER LABEL", value_parser = clap::value_parser!(OsString))]
+    layer: OsString,
 }
 
 /// output 1 is the given layer is already loaded
 #[derive(Debug, Parser)]
-#[command(name = "is_layer_loaded", disable_version_flag = true)]
+#[command(
+    name = "is_layer_loaded",
+    disable_version_flag = true,
+    args_override_self = true
+)]
 struct IsLayerLoaded {
-    #[arg(value_name = "LAYER LABEL OR LAYER HOME")]
-    layer: String,
+    #[arg(value_name = "LAYER LABEL OR LAYER HOME", value_parser = clap::value_parser!(OsString))]
+    layer: OsString,
 }
 
 /// print corresponding layer home
 #[derive(Debug, Parser)]
-#[command(name = "get_layer_home", disable_version_flag = true)]
+#[command(
+    name = "get_layer_home",
+    disable_version_flag = true,
+    args_override_self = true
+)]
 struct GetLayerHome {
-    #[arg(value_name = "LAYER LABEL")]
-    label: String,
+    #[arg(value_name = "LAYER LABEL", value_parser = clap::value_parser!(OsString))]
+    label: OsString,
 }
 
 /// output bash commands to eval to load the given layer
 #[derive(Debug, Parser)]
-#[command(name = "layer_load_bash_cmds", disable_version_flag = true)]
+#[command(
+    name = "layer_load_bash_cmds",
+    disable_version_flag = true,
+    args_override_self = true
+)]
 struct LayerLoadBashCmds {
     /// debug mode
     #[arg(short, long)]
@@ -93,24 +118,40 @@ struct LayerLoadBashCmds {
     /// do not check existing paths in prepend
     #[arg(short, long)]
     force_prepend: bool,
-    #[arg(required = true, value_name = "LAYER_LABEL OR LAYER_HOME")]
-    layers: Vec<String>,
+    #[arg(
+        required = true,
+        value_name = "LAYER_LABEL OR LAYER_HOME",
+        value_parser = clap::value_parser!(OsString)
+    )]
+    layers: Vec<OsString>,
 }
 
 /// output bash commands to eval to unload the given layer
 #[derive(Debug, Parser)]
-#[command(name = "layer_unload_bash_cmds", disable_version_flag = true)]
+#[command(
+    name = "layer_unload_bash_cmds",
+    disable_version_flag = true,
+    args_override_self = true
+)]
 struct LayerUnloadBashCmds {
     /// debug mode
     #[arg(short, long)]
     debug: bool,
-    #[arg(required = true, value_name = "LAYER_LABEL OR LAYER_HOME")]
-    layers: Vec<String>,
+    #[arg(
+        required = true,
+        value_name = "LAYER_LABEL OR LAYER_HOME",
+        value_parser = clap::value_parser!(OsString)
+    )]
+    layers: Vec<OsString>,
 }
 
 /// wrapper to execute the given command in a process with some specific layers loaded
 #[derive(Debug, Parser)]
-#[command(name = "layer_wrapper", disable_version_flag = true)]
+#[command(
+    name = "layer_wrapper",
+    disable_version_flag = true,
+    args_override_self = true
+)]
 struct LayerWrapper {
     /// debug mode
     #[arg(short, long)]
@@ -131,8 +172,8 @@ struct LayerWrapper {
     #[arg(short = 'k', long)]
     empty_env_keeps: Option<String>,
     /// coma separated list of layers labels/homes ('-' before the name of the layer means 'optional dependency')
-    #[arg(short, long, allow_hyphen_values = true)]
-    layers: Option<String>,
+    #[arg(short, long, allow_hyphen_values = true, value_parser = clap::value_parser!(OsString))]
+    layers: Option<OsString>,
     /// ENV_VAR,VALUE string to prepend VALUE in : separated ENV_VAR (like PATH) (can be used multiple times)
     #[arg(short, long)]
     prepend_env: Vec<String>,
@@ -153,7 +194,11 @@ struct LayerWrapper {
 
 /// run a command in the environment of a plugin
 #[derive(Debug, Parser)]
-#[command(name = "plugin_wrapper", disable_version_flag = true)]
+#[command(
+    name = "plugin_wrapper",
+    disable_version_flag = true,
+    args_override_self = true
+)]
 struct PluginWrapper {
     /// change working directory to the plugin home
     #[arg(long)]
@@ -229,15 +274,24 @@ pub fn translate(name: &str, args: &[OsString]) -> Translation {
             Err(exit) => return exit,
         },
         "is_layer_installed" => match parse::<IsLayerInstalled>(args) {
-            Ok(parsed) => push(&mut out, &["is-installed", "--", &parsed.layer]),
+            Ok(parsed) => {
+                push(&mut out, &["is-installed", "--"]);
+                out.push(parsed.layer);
+            }
             Err(exit) => return exit,
         },
         "is_layer_loaded" => match parse::<IsLayerLoaded>(args) {
-            Ok(parsed) => push(&mut out, &["is-loaded", "--", &parsed.layer]),
+            Ok(parsed) => {
+                push(&mut out, &["is-loaded", "--"]);
+                out.push(parsed.layer);
+            }
             Err(exit) => return exit,
         },
         "get_layer_home" => match parse::<GetLayerHome>(args) {
-            Ok(parsed) => push(&mut out, &["home", "--", &parsed.label]),
+            Ok(parsed) => {
+                push(&mut out, &["home", "--"]);
+                out.push(parsed.label);
+            }
             Err(exit) => return exit,
         },
         "layer_load_bash_cmds" => match parse::<LayerLoadBashCmds>(args) {
@@ -253,7 +307,7 @@ pub fn translate(name: &str, args: &[OsString]) -> Translation {
                     push(&mut out, &["--force-prepend"]);
                 }
                 push(&mut out, &["--"]);
-                out.extend(parsed.layers.into_iter().map(OsString::from));
+                out.extend(parsed.layers);
             }
             Err(exit) => return exit,
         },
@@ -264,7 +318,7 @@ pub fn translate(name: &str, args: &[OsString]) -> Translation {
                     push(&mut out, &["--debug"]);
                 }
                 push(&mut out, &["--"]);
-                out.extend(parsed.layers.into_iter().map(OsString::from));
+                out.extend(parsed.layers);
             }
             Err(exit) => return exit,
         },
@@ -290,8 +344,10 @@ pub fn translate(name: &str, args: &[OsString]) -> Translation {
                 if let Some(keeps) = &parsed.empty_env_keeps {
                     out.push(format!("--empty-env-keeps={keeps}").into());
                 }
-                if let Some(layers) = &parsed.layers {
-                    out.push(format!("--layers={layers}").into());
+                if let Some(layers) = parsed.layers {
+                    let mut option = OsString::from("--layers=");
+                    option.push(layers);
+                    out.push(option);
                 }
                 for entry in &parsed.prepend_env {
                     out.push(format!("--prepend-env={entry}").into());
@@ -389,6 +445,64 @@ mod tests {
                 "--",
                 "env",
                 "-i"
+            ]
+        );
+    }
+
+    #[test]
+    fn options_given_twice_are_accepted_the_last_value_winning() {
+        assert_eq!(
+            run(
+                "layers",
+                &["layers", "-r", "-r", "-m", "yes", "-m", "no", "extra"]
+            ),
+            ["mfenv", "layers", "--raw", "-m", "no"]
+        );
+        assert_eq!(
+            run(
+                "layer_load_bash_cmds",
+                &["layer_load_bash_cmds", "--debug", "--debug", "-d", "x"]
+            ),
+            ["mfenv", "load", "--shell", "bash", "--debug", "--", "x"]
+        );
+        assert_eq!(
+            run(
+                "layer_unload_bash_cmds",
+                &["layer_unload_bash_cmds", "--debug", "-d", "x"]
+            ),
+            ["mfenv", "unload", "--shell", "bash", "--debug", "--", "x"]
+        );
+        assert_eq!(
+            run(
+                "layer_wrapper",
+                &[
+                    "layer_wrapper",
+                    "-c",
+                    "-c",
+                    "--layers=a",
+                    "--layers=b",
+                    "-x",
+                    "P",
+                    "-x",
+                    "Q",
+                    "-p",
+                    "A,1",
+                    "-p",
+                    "B,2",
+                    "--",
+                    "true"
+                ]
+            ),
+            [
+                "mfenv",
+                "exec",
+                "--cwd",
+                "--extra-env-prefix=Q",
+                "--layers=b",
+                "--prepend-env=A,1",
+                "--prepend-env=B,2",
+                "--",
+                "true"
             ]
         );
     }

@@ -826,3 +826,45 @@ fn a_kept_non_utf8_variable_survives_empty_env() {
         String::from_utf8_lossy(&dump).replace('\0', "\n")
     );
 }
+
+#[test]
+fn empty_env_reads_the_python_version_and_the_layers_path_before_emptying() {
+    let tree = Tree::new();
+    let py = tree
+        .fixture
+        .layer(LayerSpec::new("py", "py@t").dirs(&["lib/python3.13/site-packages"]));
+    let mut start = tree.fixture.base_env();
+    start.insert("PYTHON3_SHORT_VERSION".into(), "3.13".into());
+    // Neither PYTHON3_SHORT_VERSION nor LAYERAPI2_LAYERS_PATH is kept.
+    let env = tree.exec_env_from(&start, &["-E", "-k", "HOME", "-l", "py@t"]);
+    assert!(!env.contains_key("PYTHON3_SHORT_VERSION"));
+    assert!(!env.contains_key("LAYERAPI2_LAYERS_PATH"));
+    let pythonpath = &env["PYTHONPATH"];
+    assert!(
+        pythonpath.contains(&under(&py, "lib/python3.13/site-packages")),
+        "{pythonpath}"
+    );
+    assert!(!pythonpath.contains("null"), "{pythonpath}");
+}
+
+#[test]
+fn a_layer_with_a_nul_byte_in_a_value_stops_the_command_naming_the_file_and_line() {
+    let tree = Tree::new();
+    let home = tree
+        .fixture
+        .layer(LayerSpec::new("nul", "nul@t").extra_env("A=1\nB=x\0y\n"));
+    let marker = tree.fixture.path().join("ran");
+    let output = tree
+        .command(&["exec", "-l", "nul@t", "--", "touch", utf8_path(&marker)])
+        .output()
+        .unwrap();
+    let stderr = assert_failed_without_output(&output, 1);
+    assert!(
+        stderr.contains(&format!(
+            "the value of `B` in `{}` at line 2 holds a NUL byte",
+            under(&home, ".layerapi2_extra_env")
+        )),
+        "{stderr}"
+    );
+    assert!(!marker.exists(), "the command did not run");
+}

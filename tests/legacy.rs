@@ -368,7 +368,7 @@ fn layers_help_goes_to_stdout_with_exit_0_and_bad_usage_exits_1() {
         "{}",
         stdout(&output)
     );
-    for args in [&["--bogus"][..], &["extra_argument"], &["-m"]] {
+    for args in [&["--bogus"][..], &["-m"]] {
         let output = tree.run("layers", args);
         assert_help_and_exit_1(&output, "layers");
     }
@@ -734,5 +734,89 @@ fn layer_wrapper_exits_1_when_the_command_cannot_be_launched() {
         output.status.code(),
         Some(1),
         "A7: layer_wrapper exits with 1 when execvp fails"
+    );
+}
+
+#[test]
+fn options_given_twice_are_accepted_as_by_the_original() {
+    let tree = tree();
+    let base = tree.fixture.base_env();
+    // MetWork's own `layer_load` adds `--debug` to the user's arguments.
+    let env = tree.loaded_with_legacy(&base, &["--debug", "--debug", "-d", "tool@t"]);
+    assert!(is_loaded(&env, &tree.tool) && is_loaded(&env, &tree.base));
+    let output = tree.run_in(&env, "layer_unload_bash_cmds", &["--debug", "-d", "tool@t"]);
+    assert_success(&output);
+
+    let output = tree.run(
+        "layers",
+        &["-r", "-r", "-m", "yes", "-m", "no", "extra-arg"],
+    );
+    assert_success(&output);
+    assert!(stdout(&output).contains(&format!("tool@t {}\n", utf8_path(&tree.tool))));
+
+    // A string option given twice: the last value wins; flags stay set.
+    let output = tree.run(
+        "layer_wrapper",
+        &[
+            "-c",
+            "-c",
+            "--layers=base@t",
+            "--layers=tool@t",
+            "--",
+            "pwd",
+            "-P",
+        ],
+    );
+    assert_success(&output);
+    assert_eq!(
+        PathBuf::from(stdout(&output).trim_end()),
+        fs::canonicalize(&tree.tool).unwrap()
+    );
+}
+
+#[test]
+fn layer_wrapper_prepend_of_an_empty_value_drops_empty_entries_and_sets_the_variable() {
+    let tree = tree();
+    let mut env = tree.fixture.base_env();
+    env.insert("LIST".into(), ":a::b".into());
+    let output = tree
+        .command_in(&env, "layer_wrapper", &["-p", "LIST,", "-p", "NEWV,", "--"])
+        .arg(env_program_path())
+        .arg("-0")
+        .output()
+        .unwrap();
+    assert_success(&output);
+    let env = env_from_nul_dump(&output.stdout);
+    assert_eq!(env["LIST"], "a:b");
+    assert_eq!(env["NEWV"], "");
+}
+
+#[test]
+fn layer_wrapper_applies_cwd_and_prefix_to_the_last_layer_even_after_a_trailing_comma() {
+    let tree = tree();
+    let output = tree.run(
+        "layer_wrapper",
+        &["--layers=base@t,tool@t,", "-c", "--", "pwd", "-P"],
+    );
+    assert_success(&output);
+    assert_eq!(
+        PathBuf::from(stdout(&output).trim_end()),
+        fs::canonicalize(&tree.tool).unwrap()
+    );
+    let env = wrapper_env(&tree, &["--layers=base@t,tool@t,", "-x", "P", "--"]);
+    assert_eq!(env["P_LABEL"], "tool@t");
+}
+
+#[test]
+fn layer_load_bash_cmds_takes_several_labels_and_layers_takes_a_glued_filter() {
+    let tree = tree();
+    let env = tree.loaded_with_legacy(&tree.fixture.base_env(), &["base@t", "extra@t"]);
+    assert!(is_loaded(&env, &tree.base) && is_loaded(&env, &tree.extra));
+    let output = tree.run_in(&env, "layers", &["-myes", "-r"]);
+    assert_success(&output);
+    let listed = stdout(&output);
+    assert!(
+        listed.contains("base@t ") && listed.contains("extra@t ") && !listed.contains("tool@t"),
+        "{listed}"
     );
 }

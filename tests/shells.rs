@@ -454,6 +454,9 @@ for_each_shell! {
     a_failing_hook_load_returns_non_zero_and_changes_nothing,
     a_failing_hook_load_stops_a_strict_script,
     escaped_values_round_trip_through_the_shell,
+    special_shell_variables_in_extra_env_are_refused_and_change_nothing,
+    a_nul_byte_in_an_extra_env_value_is_refused_and_changes_nothing,
+    a_latin1_layer_tree_loads_and_unloads_byte_for_byte,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1609,4 +1612,310 @@ fn loading_then_unloading_in_bash_is_the_identity() {
     if let Err(error) = result {
         panic!("{error}");
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Names the shells treat specially, NUL bytes
+// ---------------------------------------------------------------------------------------
+
+/// What assigning `name` does in `shell`, as `export NAME=VALUE` (fish: `set -gx`) in a
+/// fresh non-interactive shell: `None` when nothing odd happens, else what went wrong
+/// (a command ran, the assignment failed or aborted the shell, complained, or the
+/// value did not stay).
+fn special_in(shell: Shell, name: &str) -> Option<String> {
+    let program = require_program(shell.program());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut findings = Vec::new();
+    for value in ["x[$(touch MFENV_CANARY)]", "7"] {
+        let quoted = shell.quote(value);
+        let script = match shell {
+            Shell::Fish => format!(
+                "set -gx {name} {quoted}; and echo SET; if test \"${name}\" = {quoted}; echo KEPT; end"
+            ),
+            Shell::Zsh => format!(
+                // Modules a user's zshrc may load, whose parameters are special too.
+                "zmodload zsh/mapfile zsh/system zsh/datetime zsh/watch\n\\builtin export {name}={quoted} && echo SET; [ \"${{{name}}}\" = {quoted} ] && echo KEPT"
+            ),
+            Shell::Dash => format!(
+                "\\export {name}={quoted} && echo SET; [ \"${{{name}}}\" = {quoted} ] && echo KEPT"
+            ),
+            Shell::Bash => format!(
+                "\\builtin export {name}={quoted} && echo SET; [ \"${{{name}}}\" = {quoted} ] && echo KEPT"
+            ),
+        };
+        let mut command = Command::new(&program);
+        match shell {
+            Shell::Bash => command.args(["--noprofile", "--norc", "-c", &script]),
+            Shell::Zsh => command.args(["--no-rcs", "-c", &script]),
+            Shell::Fish => command.args(["--no-config", "-c", &script]),
+            Shell::Dash => command.args(["-c", &script]),
+        };
+        command
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("HOME", dir.path())
+            .current_dir(dir.path());
+        let (_, stdout, stderr) = run_with_timeout(command, dir.path());
+        let stdout = String::from_utf8_lossy(&stdout);
+        if dir.path().join(CANARY).exists() {
+            findings.push(format!("`{value}` ran a command"));
+        }
+        if !stdout.contains("SET") {
+            findings.push(format!("assigning `{value}` failed"));
+        }
+        if !stdout.contains("KEPT") {
+            findings.push(format!("`{value}` was not kept"));
+        }
+        if !stderr.is_empty() {
+            findings.push(format!(
+                "stderr: {}",
+                String::from_utf8_lossy(&stderr).trim()
+            ));
+        }
+    }
+    (!findings.is_empty()).then(|| findings.join("; "))
+}
+
+#[test]
+fn every_reserved_variable_name_is_special_in_a_real_shell() {
+    let mut ordinary = Vec::new();
+    for name in mfenv::layer::model::RESERVED_VARIABLES {
+        if *name == STATE {
+            continue;
+        }
+        let special: Vec<String> = [Shell::Bash, Shell::Zsh, Shell::Fish, Shell::Dash]
+            .into_iter()
+            .filter_map(|shell| special_in(shell, name).map(|why| format!("{shell:?}: {why}")))
+            .collect();
+        if special.is_empty() {
+            ordinary.push(*name);
+        }
+    }
+    assert!(
+        ordinary.is_empty(),
+        "reserved, yet ordinary in bash, zsh, fish and dash: {ordinary:?}"
+    );
+    // And the ordinary names layers do set stay allowed.
+    for name in ["PATH", "LANG", "HISTSIZE", "COLUMNS", "MY_VAR"] {
+        assert!(
+            mfenv::layer::model::reserved_reason(name).is_none(),
+            "{name} is reserved"
+        );
+    }
+}
+
+/// The names of this shell that broke a load before they were refused.
+fn special_names_of(shell: Shell) -> &'static [&'static str] {
+    match shell {
+        Shell::Bash => &[
+            "OPTIND",
+            "SRANDOM",
+            "RANDOM",
+            "HISTCMD",
+            "EUID",
+            "SHELLOPTS",
+        ],
+        Shell::Zsh => &["ARGC", "HISTCMD", "ZSH_SUBSHELL", "argv", "path", "status"],
+        Shell::Fish => &[
+            "FISH_VERSION",
+            "SHLVL",
+            "status",
+            "hostname",
+            "umask",
+            "PWD",
+        ],
+        Shell::Dash => &["OPTIND", "PPID", "LINENO"],
+    }
+}
+
+fn special_shell_variables_in_extra_env_are_refused_and_change_nothing(shell: Shell) {
+    let fixture = Fixture::new();
+    let names = special_names_of(shell);
+    for name in names {
+        let dir = format!("special_{name}");
+        fixture.layer(
+            LayerSpec::new(&dir, &format!("{dir}@t"))
+                .dirs(&["bin"])
+                .extra_env(&format!("BEFORE=1\n{name}=x[$(touch {CANARY})]\nAFTER=1\n")),
+        );
+        // Reached as a dependency, the load fails as a whole too.
+        fixture.layer(
+            LayerSpec::new(&format!("top_{name}"), &format!("top_{name}@t"))
+                .dirs(&["bin"])
+                .deps(&format!("{dir}@t\n")),
+        );
+    }
+    let mut session = Session::new(&fixture, shell);
+    session.hook().dump("before");
+    for name in names {
+        for label in [format!("special_{name}@t"), format!("top_{name}@t")] {
+            let err = session.file(&format!("{label}.err"));
+            match shell {
+                Shell::Fish => session.line(&format!("layer_load {label} 2> {err}; and exit 5")),
+                _ => session.line(&format!("if layer_load {label} 2> {err}; then exit 5; fi")),
+            };
+        }
+    }
+    session.dump("after");
+    let ran = session.run();
+    ran.assert_clean();
+    assert_no_canary(fixture.path());
+    assert_env_eq(
+        "after the refused loads",
+        &ran.env("after"),
+        &ran.env("before"),
+    );
+    for name in names {
+        let home = fixture.entries[0].join(format!("special_{name}"));
+        let file = format!("{}/.layerapi2_extra_env", home_str(&home));
+        for label in [format!("special_{name}@t"), format!("top_{name}@t")] {
+            let error = ran.text(&format!("{label}.err"));
+            assert!(
+                error.contains(&format!("`{name}` cannot be set in `{file}` at line 2")),
+                "{label}: {error}\n{}",
+                ran.describe()
+            );
+        }
+    }
+}
+
+fn a_nul_byte_in_an_extra_env_value_is_refused_and_changes_nothing(shell: Shell) {
+    let fixture = Fixture::new();
+    let home = fixture.layer(
+        LayerSpec::new("nul", "nul@t")
+            .dirs(&["bin"])
+            .extra_env("FIRST=1\n# comment\nWITH_NUL=before\0after\n"),
+    );
+    let mut session = Session::new(&fixture, shell);
+    let err = session.file("err");
+    session.hook().dump("before");
+    match shell {
+        Shell::Fish => session.line(&format!("layer_load nul@t 2> {err}; and exit 5")),
+        _ => session.line(&format!("if layer_load nul@t 2> {err}; then exit 5; fi")),
+    };
+    session.dump("after");
+    let ran = session.run();
+    ran.assert_clean();
+    assert_env_eq(
+        "after the refused load",
+        &ran.env("after"),
+        &ran.env("before"),
+    );
+    let error = ran.text("err");
+    let file = format!("{}/.layerapi2_extra_env", home_str(&home));
+    assert!(
+        error.contains(&format!(
+            "the value of `WITH_NUL` in `{file}` at line 3 holds a NUL byte"
+        )),
+        "{error}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Layer trees that are not UTF-8
+// ---------------------------------------------------------------------------------------
+
+type RawEnv = BTreeMap<Vec<u8>, Vec<u8>>;
+
+/// The dump `name` of `ran` as bytes, shell-owned variables left out.
+fn raw_env(ran: &Ran, name: &str) -> RawEnv {
+    let bytes = fs::read(ran.dir.path().join(format!("{name}.env")))
+        .unwrap_or_else(|err| panic!("no dump `{name}` ({err})\n{}", ran.describe()));
+    bytes
+        .split(|byte| *byte == 0)
+        .filter(|entry| !entry.is_empty())
+        .filter_map(|entry| {
+            let at = entry.iter().position(|b| *b == b'=')?;
+            let name = &entry[..at];
+            (!SHELL_OWNED.iter().any(|owned| owned.as_bytes() == name))
+                .then(|| (name.to_vec(), entry[at + 1..].to_vec()))
+        })
+        .collect()
+}
+
+fn raw_marker(home: &[u8]) -> Vec<u8> {
+    use md5::{Digest, Md5};
+    let hex: String = Md5::digest(home)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("LAYERAPI2_LAYER_{hex}_LOADED").into_bytes()
+}
+
+fn a_latin1_layer_tree_loads_and_unloads_byte_for_byte(shell: Shell) {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let fixture = Fixture::new();
+    // `café@t` in Latin-1: directory name, label, value and a dependency naming it.
+    let entry = fixture.entries[0].clone();
+    let home = entry.join(OsStr::from_bytes(b"caf\xe9"));
+    fs::create_dir_all(home.join("bin")).expect("layer dir");
+    fs::write(home.join(".layerapi2_label"), b"caf\xe9@t\n").expect("label");
+    fs::write(
+        home.join(".layerapi2_extra_env"),
+        b"GREETING=h\xe9llo '\xff'\nPLAIN=ok\n",
+    )
+    .expect("extra_env");
+    fixture.layer(LayerSpec::new("top", "top@t").extra_env("TOP=1\n"));
+    fs::write(entry.join("top/.layerapi2_dependencies"), b"caf\xe9@t\n").expect("deps");
+    let home_bytes = home.as_os_str().as_bytes().to_vec();
+
+    let mut session = Session::new(&fixture, shell);
+    session.hook().dump("before");
+    session.line("layer_load top@t").dump("loaded");
+    match shell {
+        Shell::Fish => session.line("set label caf(/usr/bin/printf '\\351')@t"),
+        _ => session.line("label=\"caf$(/usr/bin/printf '\\351')@t\""),
+    };
+    let label = match shell {
+        Shell::Fish => "$label",
+        _ => "\"$label\"",
+    };
+    session
+        .line(&format!("layer_unload {label}"))
+        .dump("unloaded")
+        .line(&format!("layer_load {label}"))
+        .dump("by_label")
+        .line(&format!("layer_unload {label}"))
+        .dump("end");
+    let ran = session.run();
+    ran.assert_clean();
+
+    let before = raw_env(&ran, "before");
+    let loaded = raw_env(&ran, "loaded");
+    assert_eq!(
+        loaded.get(b"GREETING".as_slice()).map(Vec::as_slice),
+        Some(b"h\xe9llo '\xff'".as_slice()),
+        "{}",
+        ran.describe()
+    );
+    assert_eq!(
+        loaded.get(b"TOP".as_slice()).map(Vec::as_slice),
+        Some(b"1".as_slice())
+    );
+    assert_eq!(
+        loaded.get(&raw_marker(&home_bytes)).map(Vec::as_slice),
+        Some(b"1".as_slice()),
+        "the marker hashes the home's bytes"
+    );
+    let mut bin = home_bytes.clone();
+    bin.extend_from_slice(b"/bin");
+    assert!(
+        loaded[b"PATH".as_slice()]
+            .split(|b| *b == b':')
+            .any(|e| e == bin),
+        "{}",
+        String::from_utf8_lossy(&loaded[b"PATH".as_slice()])
+    );
+    assert_eq!(
+        raw_env(&ran, "unloaded"),
+        before,
+        "the unload (and its fix-up) restores"
+    );
+    let by_label = raw_env(&ran, "by_label");
+    assert_eq!(
+        by_label.get(b"GREETING".as_slice()).map(Vec::as_slice),
+        Some(b"h\xe9llo '\xff'".as_slice())
+    );
+    assert_eq!(raw_env(&ran, "end"), before);
 }

@@ -23,7 +23,7 @@ use crate::env::state::{
 };
 use crate::env::{Env, EnvOverlay};
 use crate::error::{Error, ErrorKind, Result};
-use crate::layer::model::{ExtraEnvEntry, extra_env_value};
+use crate::layer::model::{ExtraEnvEntry, extra_env_value, is_valid_variable_name};
 use crate::layer::model::{PATH_VARIABLES, PREPEND_STEPS, PythonVersions, SubPath};
 
 /// One thing the shell must do.
@@ -161,7 +161,6 @@ impl<'env> Applier<'env> {
                 }
             }
             let variable = step.variable;
-            self.check_usable(variable, &facts.label)?;
             let moved_from_end = match self.path_list(variable).prepend(&entry) {
                 Some(Prepend::Added) => Vec::new(),
                 Some(Prepend::Moved { from_ends }) => from_ends,
@@ -184,7 +183,6 @@ impl<'env> Applier<'env> {
             self.ops.push(Op::Source(profile.clone()));
         }
         for entry in facts.extra_env.iter() {
-            self.check_usable(&entry.key, &facts.label)?;
             let value = extra_env_value(&entry.raw_value, |name| self.current.get(name));
             record.extras.push(ExtraChange {
                 key: entry.key.clone(),
@@ -202,7 +200,23 @@ impl<'env> Applier<'env> {
                     (key, list.join())
                 }
             };
-            self.check_usable(key, &facts.label)?;
+            // Names built from plugin configuration or the module name: checked here,
+            // where they are about to become shell code.
+            if !is_valid_variable_name(key) || value.contains('\0') {
+                return Err(Error::new(
+                    ErrorKind::Environment,
+                    format!(
+                        "cannot set `{}` for layer `{}`",
+                        key.escape_debug(),
+                        facts.label
+                    ),
+                )
+                .caused_by(if value.contains('\0') {
+                    "its value holds a NUL byte"
+                } else {
+                    "it is not a valid variable name"
+                }));
+            }
             record.extras.push(ExtraChange {
                 key: key.clone(),
                 previous: self.current.get(key).map(str::to_owned),
@@ -228,12 +242,12 @@ impl<'env> Applier<'env> {
                 // the prepends: undo it first. Then layerapi2's order: the unprofile sees
                 // the paths gone and the layer's other variables still set.
                 let record = self.state.records.remove(index);
-                self.restore_extras(&record, index, &facts.label, true)?;
-                self.restore_paths(&record, &facts.label)?;
+                self.restore_extras(&record, index, true);
+                self.restore_paths(&record);
                 self.source_unprofile(facts);
-                self.restore_extras(&record, index, &facts.label, false)?;
+                self.restore_extras(&record, index, false);
             }
-            None => self.unload_like_layerapi2(facts)?,
+            None => self.unload_like_layerapi2(facts),
         }
         self.unset(&marker_name(&facts.home));
         Ok(())
@@ -246,15 +260,19 @@ impl<'env> Applier<'env> {
     }
 
     /// Prepends `value` to the path list `name`, whether or not it exists
-    /// (`exec --prepend-env`); an empty value changes nothing.
+    /// (`exec --prepend-env`). An empty value prepends nothing but, as layerapi2's
+    /// `field_prepend` does, drops the empty elements and sets the variable (`""` when
+    /// it was unset).
     pub fn prepend_plain(&mut self, name: &str, value: &str) -> Result<()> {
         self.sync_path_lists();
-        self.check_usable(name, "--prepend-env")?;
         let mut list = PathList::parse(self.current.get(name).unwrap_or(""));
-        if list.prepend(value).is_some() {
-            let joined = list.join();
-            self.set(name, &joined);
+        if value.is_empty() {
+            list.remove("");
+        } else {
+            list.prepend(value);
         }
+        let joined = list.join();
+        self.set(name, &joined);
         Ok(())
     }
 
@@ -291,18 +309,11 @@ impl<'env> Applier<'env> {
 
     /// Restores the extra_env variables of `record` that are path lists (`path_lists`)
     /// or the others.
-    fn restore_extras(
-        &mut self,
-        record: &Record,
-        index: usize,
-        label: &str,
-        path_lists: bool,
-    ) -> Result<()> {
+    fn restore_extras(&mut self, record: &Record, index: usize, path_lists: bool) {
         for extra in record.extras.iter().rev() {
             if PATH_VARIABLES.contains(&extra.key.as_str()) != path_lists {
                 continue;
             }
-            self.check_usable(&extra.key, label)?;
             // A later layer that set the same variable took it over: it must give back
             // what was there before this layer, and the variable stays as it is now.
             let later = self.state.records[index..]
@@ -327,10 +338,9 @@ impl<'env> Applier<'env> {
                 }
             }
         }
-        Ok(())
     }
 
-    fn restore_paths(&mut self, record: &Record, label: &str) -> Result<()> {
+    fn restore_paths(&mut self, record: &Record) {
         let versions = PythonVersions::new(record.python2.clone(), record.python3.clone());
         for change in record.paths.iter().rev() {
             let Some(step) = PREPEND_STEPS.get(usize::from(change.step)) else {
@@ -340,7 +350,6 @@ impl<'env> Applier<'env> {
                 continue;
             };
             let variable = step.variable;
-            self.check_usable(variable, label)?;
             let Some(current) = self.current.get(variable) else {
                 continue;
             };
@@ -361,28 +370,25 @@ impl<'env> Applier<'env> {
                 self.set(variable, &joined);
             }
         }
-        Ok(())
     }
 
-    fn unload_like_layerapi2(&mut self, facts: &UnloadFacts) -> Result<()> {
+    fn unload_like_layerapi2(&mut self, facts: &UnloadFacts) {
         for variable in PATH_VARIABLES {
             let Some(current) = self.current.get(variable) else {
                 continue;
             };
             let mut list = PathList::parse(current);
             if list.remove_below(&facts.home) > 0 {
-                self.check_usable(variable, &facts.label)?;
                 let joined = list.join();
                 self.set(variable, &joined);
             }
         }
         self.source_unprofile(facts);
         for key in &facts.extra_keys {
-            if self.current.get(key).is_some() || self.current.is_not_utf8(key) {
+            if self.current.get(key).is_some() {
                 self.unset(key);
             }
         }
-        Ok(())
     }
 
     fn source_unprofile(&mut self, facts: &UnloadFacts) {
@@ -392,17 +398,6 @@ impl<'env> Applier<'env> {
             self.flush();
             self.ops.push(Op::Source(unprofile.clone()));
         }
-    }
-
-    fn check_usable(&self, variable: &str, label: &str) -> Result<()> {
-        if self.current.is_not_utf8(variable) {
-            return Err(Error::new(
-                ErrorKind::Environment,
-                format!("cannot change `{variable}` for layer `{label}`"),
-            )
-            .caused_by(format!("the value of `{variable}` is not valid UTF-8")));
-        }
-        Ok(())
     }
 
     /// The path list `variable` as being changed by loads: parsed once, then kept
@@ -475,10 +470,6 @@ impl<'env> Applier<'env> {
             let now = self.current.get(&name).map(str::to_owned);
             let shell_has = match self.flushed.get(&name) {
                 Some(value) => value.as_deref(),
-                None if self.initial.is_not_utf8(&name) => {
-                    // Not representable: always emit.
-                    Some("\0")
-                }
                 None => self.initial.get(&name),
             };
             if now.as_deref() == shell_has {

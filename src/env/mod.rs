@@ -2,14 +2,16 @@
 //! for exact restore, and the application of a plan to an environment.
 //!
 //! The snapshot is taken once by the CLI edge and passed down; nothing below reads the
-//! process environment. Variables whose value is not UTF-8 are kept aside: mfenv
-//! leaves them alone and refuses to change them.
+//! process environment. Values are bytes: those that are not UTF-8 are carried in
+//! text with [`bytes`]'s lossless mapping, and given back as the same bytes to the
+//! shell or to `exec`.
 
+pub mod bytes;
 pub mod diff;
 pub mod path_list;
 pub mod state;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use crate::fasthash::FastMap;
 use std::ffi::OsString;
@@ -18,25 +20,18 @@ use std::ffi::OsString;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Env {
     vars: BTreeMap<String, String>,
-    not_utf8: BTreeSet<String>,
 }
 
 impl Env {
-    /// A snapshot from `(name, value)` pairs as the OS gives them.
+    /// A snapshot from `(name, value)` pairs as the OS gives them. Names that are not
+    /// UTF-8 are left out (they cannot be variable names of a shell script).
     pub fn from_os<I: IntoIterator<Item = (OsString, OsString)>>(vars: I) -> Self {
         let mut env = Env::default();
         for (name, value) in vars {
             let Ok(name) = name.into_string() else {
                 continue;
             };
-            match value.into_string() {
-                Ok(value) => {
-                    env.vars.insert(name, value);
-                }
-                Err(_) => {
-                    env.not_utf8.insert(name);
-                }
-            }
+            env.vars.insert(name, bytes::decode_os(value));
         }
         env
     }
@@ -53,7 +48,6 @@ impl Env {
                 .into_iter()
                 .map(|(k, v)| (k.into(), v.into()))
                 .collect(),
-            not_utf8: BTreeSet::new(),
         }
     }
 
@@ -61,19 +55,12 @@ impl Env {
         self.vars.get(name).map(String::as_str)
     }
 
-    /// True when the variable is set but its value is not UTF-8.
-    pub fn is_not_utf8(&self, name: &str) -> bool {
-        self.not_utf8.contains(name)
-    }
-
-    /// Only the variables named in `names` (set ones, UTF-8 or not).
+    /// Only the variables named in `names` (the set ones).
     pub fn keep_only(&self, names: &[String]) -> Env {
         let mut kept = Env::default();
         for name in names {
             if let Some(value) = self.vars.get(name) {
                 kept.vars.insert(name.clone(), value.clone());
-            } else if self.not_utf8.contains(name) {
-                kept.not_utf8.insert(name.clone());
             }
         }
         kept
@@ -84,12 +71,10 @@ impl Env {
     }
 
     pub fn set(&mut self, name: &str, value: &str) {
-        self.not_utf8.remove(name);
         self.vars.insert(name.to_owned(), value.to_owned());
     }
 
     pub fn unset(&mut self, name: &str) {
-        self.not_utf8.remove(name);
         self.vars.remove(name);
     }
 }
@@ -115,11 +100,6 @@ impl<'base> EnvOverlay<'base> {
             Some(value) => value.as_deref(),
             None => self.base.get(name),
         }
-    }
-
-    /// True when the variable is unchanged and its snapshot value is not UTF-8.
-    pub fn is_not_utf8(&self, name: &str) -> bool {
-        !self.changes.contains_key(name) && self.base.is_not_utf8(name)
     }
 
     pub fn set(&mut self, name: &str, value: &str) {

@@ -33,7 +33,8 @@ const VERSION: &str = "1";
 /// The loaded-marker variable name of a home (md5 of the exact home string).
 pub fn marker_name(home: &str) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let digest = Md5::digest(home.as_bytes());
+    // The md5 of the home's bytes, which differ from its text when not UTF-8.
+    let digest = Md5::digest(&*crate::env::bytes::encode(home));
     let mut name = String::with_capacity(16 + 32 + 7);
     name.push_str("LAYERAPI2_LAYER_");
     for byte in digest.iter() {
@@ -134,10 +135,10 @@ impl State {
                     let _ = write!(out, "{from_end}");
                 }
             }
-            out.push(',');
-            escape_into(&mut out, record.python2.as_deref().unwrap_or(""));
-            out.push(',');
-            escape_into(&mut out, record.python3.as_deref().unwrap_or(""));
+            for version in [&record.python2, &record.python3] {
+                out.push(',');
+                encode_version(&mut out, version.as_deref());
+            }
             for extra in &record.extras {
                 out.push(',');
                 out.push_str(&extra.key);
@@ -188,15 +189,19 @@ fn decode_record(text: &str) -> Result<Record, String> {
     let home = unescape(next("home")?)?;
     let label = unescape(next("label")?)?;
     let paths = decode_steps(next("steps")?)?;
-    let python2 = Some(unescape(next("python2")?)?).filter(|v| !v.is_empty());
-    let python3 = Some(unescape(next("python3")?)?).filter(|v| !v.is_empty());
+    let python2 = decode_version(next("python2")?)?;
+    let python3 = decode_version(next("python3")?)?;
     let mut extras = Vec::new();
     for field in fields {
         let (key, rest) = field
             .split_once('=')
             .ok_or_else(|| format!("bad extra `{field}`"))?;
         let bad = || format!("bad extra `{field}`");
-        if !crate::layer::model::is_valid_variable_name(key) {
+        // A state forged with a name the shells treat specially would make the unload
+        // fail midway: refused like garbage (the layerapi2 rule applies instead).
+        if !crate::layer::model::is_valid_variable_name(key)
+            || crate::layer::model::reserved_reason(key).is_some()
+        {
             return Err(bad());
         }
         let digest = rest.get(..8).ok_or_else(bad)?;
@@ -252,6 +257,24 @@ fn decode_steps(text: &str) -> Result<Vec<PathChange>, String> {
         });
     }
     Ok(changes)
+}
+
+/// A python version: empty for unset, a lone `~` (always escaped inside values) for
+/// set but empty, else the escaped version.
+fn encode_version(out: &mut String, version: Option<&str>) {
+    match version {
+        None => {}
+        Some("") => out.push('~'),
+        Some(version) => escape_into(out, version),
+    }
+}
+
+fn decode_version(text: &str) -> Result<Option<String>, String> {
+    match text {
+        "" => Ok(None),
+        "~" => Ok(Some(String::new())),
+        text => unescape(text).map(Some),
+    }
 }
 
 fn needs_escape(c: char) -> bool {
@@ -331,7 +354,8 @@ mod tests {
                             moved_from_end: vec![17, 3],
                         },
                     ],
-                    python2: None,
+                    // Set but empty differs from unset (it gives `lib/python/…`).
+                    python2: Some(String::new()),
                     python3: Some("3.13".into()),
                     extras: vec![
                         ExtraChange {
@@ -387,6 +411,9 @@ mod tests {
         assert!(State::decode("1:|/a%G0,a,,,").is_err());
         assert!(State::decode("1:|/a,a,,,,FOO=1234567é-").is_err());
         assert!(State::decode("1:|/a,a,,,,FOO=12345678é").is_err());
+        assert!(State::decode("1:|/a,a,,,,FOO=12345678-").is_ok());
+        assert!(State::decode("1:|/a,a,,,,OPTIND=12345678-").is_err());
+        assert!(State::decode("1:|/a,a,,,,status=12345678-").is_err());
     }
 
     #[test]

@@ -7,8 +7,8 @@
 //! path and reads each file at most once (every parsed file is kept).
 //!
 //! A directory is a layer when its label file can be opened (which also proves the
-//! directory exists). A layer whose label cannot be read, is not UTF-8, is empty or spans
-//! several lines is "broken": it is left out of label lookups and listed in
+//! directory exists). A layer whose label cannot be read, is empty or spans several
+//! lines is "broken": it is left out of label lookups and listed in
 //! [`Catalog::broken`] so that callers can report it. Homes are built as `entry + "/" +
 //! name`, byte for byte as layerapi2 does, because the loaded marker hashes that string.
 
@@ -23,6 +23,7 @@ use nix::fcntl::{OFlag, openat};
 use nix::sys::stat::Mode;
 
 use crate::env::Env;
+use crate::env::bytes::to_path;
 use crate::error::{Error, ErrorKind, Result, io_reason};
 use crate::layer::model::{
     self, Dependency, ExtraEnvEntry, LayerFileKind, LayerFileNames, LayerRef, PREPEND_STEPS,
@@ -47,6 +48,8 @@ pub struct Layer {
     extra_env: Option<Rc<[ExtraEnvEntry]>>,
     /// What the home holds, from one listing (`None`: not listed yet).
     listing: Option<HomeListing>,
+    /// Unloaded in this invocation (see [`Catalog::forget_marker`]).
+    marker_forgotten: bool,
 }
 
 /// The top-level directories of a home that prepends look at.
@@ -102,6 +105,9 @@ pub struct Catalog<'env> {
     /// Per device: whether its file system counts subdirectories in a directory's link
     /// count (see [`leaf_directory`]).
     counting_devices: FastMap<u64, bool>,
+    /// Some loaded marker matches no layer of the path nor of the state: layers met
+    /// by their home outside the path must have their marker looked at.
+    outside_markers: bool,
 }
 
 impl<'env> Catalog<'env> {
@@ -120,7 +126,17 @@ impl<'env> Catalog<'env> {
         if let Some(path) = layers_path {
             for entry in path.split(':') {
                 if entry.starts_with('/') {
-                    entries.push(entry.to_owned());
+                    // Listed twice (maybe once with a trailing `/`): walked once.
+                    if entries
+                        .iter()
+                        .any(|known: &String| home_key(known) == home_key(entry))
+                    {
+                        notes.push(format!(
+                            "`{entry}` is listed more than once in LAYERAPI2_LAYERS_PATH: walked once"
+                        ));
+                    } else {
+                        entries.push(entry.to_owned());
+                    }
                 } else {
                     notes.push(format!(
                         "not an absolute path (`{entry}`) in LAYERAPI2_LAYERS_PATH: skipped"
@@ -131,7 +147,7 @@ impl<'env> Catalog<'env> {
         for extra in extra_entries {
             let listed = entries
                 .iter()
-                .any(|entry| entry.trim_end_matches('/') == extra.trim_end_matches('/'));
+                .any(|entry| home_key(entry) == home_key(extra));
             if extra.starts_with('/') && !listed {
                 entries.push((*extra).to_owned());
             }
@@ -148,7 +164,38 @@ impl<'env> Catalog<'env> {
             broken: Vec::new(),
             notes,
             counting_devices: FastMap::default(),
+            outside_markers: false,
         }
+    }
+
+    /// Says that some set loaded marker belongs to no known layer (see
+    /// [`Catalog::marked_loaded`]).
+    pub fn expect_outside_markers(&mut self) {
+        self.outside_markers = true;
+    }
+
+    /// Markers of the starting environment no longer count (`exec --empty-env`).
+    pub fn ignore_outside_markers(&mut self) {
+        self.outside_markers = false;
+    }
+
+    /// The layer was unloaded by a plan applied in this invocation: its marker in the
+    /// starting environment no longer says it is loaded.
+    pub fn forget_marker(&mut self, id: LayerId) {
+        self.layers[id].marker_forgotten = true;
+    }
+
+    /// True when the layer lies outside the layers path and its loaded marker is set,
+    /// once [`Catalog::expect_outside_markers`] said such markers exist (otherwise no
+    /// marker is looked at: the common case costs nothing).
+    pub fn marked_loaded(&self, id: LayerId) -> bool {
+        let layer = &self.layers[id];
+        self.outside_markers
+            && !layer.in_layers_path
+            && !layer.marker_forgotten
+            && crate::env::state::marker_is_set(
+                self.env.get(&crate::env::state::marker_name(&layer.home)),
+            )
     }
 
     pub fn file_names(&self) -> &LayerFileNames {
@@ -206,7 +253,7 @@ impl<'env> Catalog<'env> {
     /// The layer whose home is `home`, if that directory is a layer; it need not be in
     /// the layers path. A home whose label is broken is an error.
     pub fn find_home(&mut self, home: &str) -> Result<Option<LayerId>> {
-        if let Some(id) = self.by_home.get(home) {
+        if let Some(id) = self.by_home.get(&*home_key(home)) {
             return Ok(Some(*id));
         }
         match self.read_label(home) {
@@ -227,10 +274,21 @@ impl<'env> Catalog<'env> {
         }
         let content = self.read_layer_file(id, LayerFileKind::Dependencies)?;
         let env = self.env;
-        let deps: Rc<[Dependency]> = content
-            .map(|text| model::parse_dependencies(&text, |name| env.get(name)))
-            .unwrap_or_default()
-            .into();
+        let deps: Rc<[Dependency]> = match content {
+            Some(text) => {
+                let deps = model::parse_dependencies(&text, |name| env.get(name));
+                if deps.iter().any(model::is_spaced_optional) {
+                    let path = self.file_path(id, LayerFileKind::Dependencies);
+                    for line in model::spaced_optional_lines(&text) {
+                        self.notes.push(format!(
+                            "`{path}` line {line}: white space after `-`: the optional dependency is looked up with that space in its label (as layerapi2 does), so it is never found"
+                        ));
+                    }
+                }
+                deps.into()
+            }
+            None => Rc::from(Vec::new()),
+        };
         self.layers[id].dependencies = Some(Rc::clone(&deps));
         Ok(deps)
     }
@@ -298,7 +356,7 @@ impl<'env> Catalog<'env> {
         let listed = list_dir(&self.layers[id].home, |name, kind| {
             if let Some(kind) = LayerFileKind::ALL
                 .into_iter()
-                .find(|kind| names.get(*kind).as_bytes() == name)
+                .find(|kind| *crate::env::bytes::encode(names.get(*kind)) == *name)
             {
                 files[kind as usize] = true;
             }
@@ -321,6 +379,9 @@ impl<'env> Catalog<'env> {
 
     /// Whether a layer file may exist (false only when the listing says it does not).
     fn may_have(&mut self, id: LayerId, kind: LayerFileKind) -> bool {
+        if self.names.is_disabled(kind) {
+            return false;
+        }
         match self.listing(id) {
             HomeListing::Listed { files, .. } => files[kind as usize],
             HomeListing::Unknown => true,
@@ -338,7 +399,7 @@ impl<'env> Catalog<'env> {
             return None;
         }
         let path = self.file_path(id, kind);
-        Path::new(&path).is_file().then_some(path)
+        to_path(&path).is_file().then_some(path)
     }
 
     /// Which of the 18 prepend steps apply: bit `i` is set when step `i`'s directory exists.
@@ -383,7 +444,7 @@ impl<'env> Catalog<'env> {
                 !below_missing && {
                     path.truncate(prefix_len);
                     path.push_str(relative);
-                    fs::metadata(&path).map(|m| m.is_dir()).unwrap_or(false)
+                    fs::metadata(to_path(&path)).is_ok_and(|m| m.is_dir())
                 }
             };
         // Probe the top-level directories first so deeper probes can be skipped.
@@ -426,7 +487,7 @@ impl<'env> Catalog<'env> {
     /// A layer known only by what the state recorded (its directory vanished or broke
     /// since it was loaded): it has no files, so it can still be unloaded.
     pub fn remember(&mut self, home: &str, label: &str) -> LayerId {
-        if let Some(id) = self.by_home.get(home) {
+        if let Some(id) = self.by_home.get(&*home_key(home)) {
             return *id;
         }
         self.add_layer(home.to_owned(), label.to_owned(), false)
@@ -434,7 +495,7 @@ impl<'env> Catalog<'env> {
 
     fn add_layer(&mut self, home: String, label: String, in_layers_path: bool) -> LayerId {
         let id = self.layers.len();
-        self.by_home.insert(home.clone(), id);
+        self.by_home.insert(home_key(&home).into_owned(), id);
         self.layers.push(Layer {
             home,
             label,
@@ -443,6 +504,7 @@ impl<'env> Catalog<'env> {
             conflicts: None,
             extra_env: None,
             listing: None,
+            marker_forgotten: false,
         });
         id
     }
@@ -489,7 +551,7 @@ impl<'env> Catalog<'env> {
             let home = format!("{entry}/{name}");
             // Already met by its home (a dependency given as a path, a loaded layer from
             // the state): its label was read then, or is known.
-            if let Some(id) = self.by_home.get(&home) {
+            if let Some(id) = self.by_home.get(&*home_key(&home)) {
                 let label = self.layers[*id].label.clone();
                 self.found(home, label);
                 return true;
@@ -517,7 +579,7 @@ impl<'env> Catalog<'env> {
     }
 
     fn found(&mut self, home: String, label: String) {
-        let id = match self.by_home.get(&home) {
+        let id = match self.by_home.get(&*home_key(&home)) {
             Some(id) => *id,
             None => self.add_layer(home, label.clone(), false),
         };
@@ -542,7 +604,7 @@ impl<'env> Catalog<'env> {
 
     /// The sorted names of the immediate children of a layers-path entry.
     fn list_children(&mut self, entry: &str) -> Vec<String> {
-        let reader = match fs::read_dir(entry) {
+        let reader = match fs::read_dir(to_path(entry)) {
             Ok(reader) => reader,
             Err(err) => {
                 if err.kind() != io::ErrorKind::NotFound {
@@ -556,19 +618,17 @@ impl<'env> Catalog<'env> {
         };
         let mut names = Vec::new();
         for child in reader.flatten() {
-            match child.file_name().into_string() {
-                Ok(name) => names.push(name),
-                Err(raw) => self.notes.push(format!(
-                    "`{entry}/{}` has a name that is not UTF-8: skipped",
-                    raw.to_string_lossy()
-                )),
-            }
+            // Names are bytes too (a Latin-1 directory name is a fine home).
+            names.push(crate::env::bytes::decode_os(child.file_name()));
         }
         names.sort_unstable();
         names
     }
 
     fn read_label(&self, home: &str) -> LabelRead {
+        if self.names.is_disabled(LayerFileKind::Label) {
+            return LabelRead::NotALayer;
+        }
         let path = format!("{home}/{}", self.names.get(LayerFileKind::Label));
         self.parse_label_file(open_file(&path), &path)
     }
@@ -576,10 +636,13 @@ impl<'env> Catalog<'env> {
     /// Like [`Catalog::read_label`] for `directory/name`: a shorter path walk for the
     /// kernel, which matters when hundreds of layers are walked.
     fn read_label_at(&self, directory: &OwnedFd, name: &str, home: &str) -> LabelRead {
+        if self.names.is_disabled(LayerFileKind::Label) {
+            return LabelRead::NotALayer;
+        }
         let relative = format!("{name}/{}", self.names.get(LayerFileKind::Label));
         let opened = openat(
             directory,
-            relative.as_str(),
+            &*to_path(&relative),
             OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
             Mode::empty(),
         )
@@ -627,6 +690,30 @@ impl<'env> Catalog<'env> {
     }
 }
 
+/// The key a directory is known by: its path with repeated `/` collapsed and no
+/// trailing `/`, so that `/p/a`, `/p//a` and `/p/a/` (a layers-path entry written with a
+/// trailing slash, a dependency written by hand) are one layer. The layer keeps the
+/// home string it was first met under, which its loaded marker hashes. Lexical only:
+/// symlinks are not resolved (no system call on the load path).
+fn home_key(home: &str) -> std::borrow::Cow<'_, str> {
+    let trimmed = home.trim_end_matches('/');
+    let trimmed = if trimmed.is_empty() {
+        &home[..home.len().min(1)]
+    } else {
+        trimmed
+    };
+    if !trimmed.contains("//") {
+        return std::borrow::Cow::Borrowed(trimmed);
+    }
+    let mut key = String::with_capacity(trimmed.len());
+    for c in trimmed.chars() {
+        if !(c == '/' && key.ends_with('/')) {
+            key.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(key)
+}
+
 enum LabelRead {
     NotALayer,
     Broken(String),
@@ -639,19 +726,20 @@ fn open_file(path: &str) -> io::Result<File> {
     fs::OpenOptions::new()
         .read(true)
         .custom_flags(nix::libc::O_NONBLOCK)
-        .open(path)
+        .open(to_path(path))
 }
 
 fn open_directory(path: &str) -> Option<OwnedFd> {
     nix::fcntl::open(
-        path,
+        &*to_path(path),
         OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
     .ok()
 }
 
-/// Reads a whole layer file as UTF-8, refusing files over [`MAX_LAYER_FILE_BYTES`].
+/// Reads a whole layer file as bytes (see [`crate::env::bytes`]), refusing files over
+/// [`MAX_LAYER_FILE_BYTES`].
 ///
 /// Layer files are small: one `read` into a 1 KiB buffer usually gets all of it, and a
 /// short read of a regular file means its end, which saves a second call per file.
@@ -677,7 +765,8 @@ fn read_limited(mut file: File, path: &str) -> std::result::Result<String, Strin
             MAX_LAYER_FILE_BYTES / 1024
         ));
     }
-    String::from_utf8(bytes).map_err(|_| format!("`{path}` is not valid UTF-8"))
+    // Bytes, not necessarily UTF-8 (an old tree may hold Latin-1): carried exactly.
+    Ok(crate::env::bytes::decode_owned(bytes))
 }
 
 /// True when directory `path` certainly has no subdirectory: its link count is 2 (itself
@@ -687,6 +776,7 @@ fn read_limited(mut file: File, path: &str) -> std::result::Result<String, Strin
 /// the file system check per device.
 fn leaf_directory(path: &str, devices: &mut FastMap<u64, bool>) -> bool {
     use nix::sys::statfs::{EXT4_SUPER_MAGIC, TMPFS_MAGIC, XFS_SUPER_MAGIC, statfs};
+    let path = &*to_path(path);
     let Ok(stat) = nix::sys::stat::stat(path) else {
         return false;
     };
@@ -715,7 +805,7 @@ enum EntryKind {
 fn list_dir(path: &str, mut each: impl FnMut(&[u8], EntryKind)) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     let fd = nix::fcntl::open(
-        path,
+        &*to_path(path),
         OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         Mode::empty(),
     )?;
@@ -774,6 +864,15 @@ fn list_dir(path: &str, mut each: impl FnMut(&[u8], EntryKind)) -> io::Result<()
 #[cfg(test)]
 mod listing_tests {
     use super::*;
+
+    #[test]
+    fn homes_differing_by_repeated_or_trailing_slashes_have_one_key() {
+        assert_eq!(home_key("/p/a"), "/p/a");
+        assert_eq!(home_key("/p//a/"), "/p/a");
+        assert_eq!(home_key("//p///a//"), "/p/a");
+        assert_eq!(home_key("/"), "/");
+        assert!(matches!(home_key("/p/a"), std::borrow::Cow::Borrowed(_)));
+    }
 
     #[test]
     fn listing_gives_every_entry_with_its_kind() {

@@ -81,18 +81,27 @@ impl Default for LayerFileNames {
 }
 
 impl LayerFileNames {
-    /// Names from the overrides found by `lookup`; an unset or empty override keeps the default.
+    /// Names from the overrides found by `lookup`; an unset override keeps the default.
+    /// An empty one means the layers have no such file, as with layerapi2 (which looked
+    /// for the home itself and could not read it as a file); for the label file, that
+    /// no directory is a layer.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
         LayerFileNames {
             names: LayerFileKind::ALL.map(|kind| match lookup(kind.override_variable()) {
-                Some(name) if !name.is_empty() => name,
-                _ => kind.default_name().to_owned(),
+                Some(name) => name,
+                None => kind.default_name().to_owned(),
             }),
         }
     }
 
+    /// The file name; empty when an empty override says there is no such file.
     pub fn get(&self, kind: LayerFileKind) -> &str {
         &self.names[kind.index()]
+    }
+
+    /// True when an empty override says the layers have no such file.
+    pub fn is_disabled(&self, kind: LayerFileKind) -> bool {
+        self.names[kind.index()].is_empty()
     }
 }
 
@@ -242,9 +251,7 @@ impl SubPath {
                     2 => versions.python2.as_deref(),
                     _ => versions.python3.as_deref(),
                 }?;
-                if version.is_empty() {
-                    return None;
-                }
+                // Set but empty gives `lib/python/site-packages`, as layerapi2 does.
                 let prefix = if local { "local/" } else { "" };
                 Some(format!("{prefix}lib/python{version}/site-packages"))
             }
@@ -313,9 +320,10 @@ pub fn parse_label<'a, F>(content: &str, lookup: F) -> Result<String, String>
 where
     F: Fn(&str) -> Option<&'a str>,
 {
+    // Stripped before substitution only, as layerapi2 does: spaces a substituted
+    // value brings stay part of the label (`{LBL}` with LBL=" a@x " is " a@x ").
     let label = substitute(strip(content), lookup);
-    let label = strip(&label);
-    if label.is_empty() {
+    if strip(&label).is_empty() {
         return Err("the label is empty".to_owned());
     }
     if label.contains('\n') {
@@ -324,7 +332,7 @@ where
     if label.chars().any(char::is_control) {
         return Err("the label contains control characters".to_owned());
     }
-    Ok(label.to_owned())
+    Ok(label)
 }
 
 /// The entries of a list file (dependencies, conflicts): stripped, substituted, one per
@@ -343,6 +351,9 @@ where
 }
 
 /// A dependencies file: `-` marks an optional entry, `/…` is a home.
+///
+/// What follows the `-` is taken as it is, as layerapi2 does: `- b@x` names the label
+/// `" b@x"`, which no layer carries (see [`spaced_optional_lines`]).
 pub fn parse_dependencies<'a, F>(content: &str, lookup: F) -> Vec<Dependency>
 where
     F: Fn(&str) -> Option<&'a str>,
@@ -350,18 +361,35 @@ where
     parse_list(content, lookup)
         .into_iter()
         .filter_map(|entry| match entry.strip_prefix('-') {
-            Some(rest) => {
-                let rest = strip(rest);
-                (!rest.is_empty()).then(|| Dependency {
-                    target: LayerRef::parse(rest),
-                    optional: true,
-                })
-            }
+            Some(rest) => (!rest.is_empty()).then(|| Dependency {
+                target: LayerRef::parse(rest),
+                optional: true,
+            }),
             None => Some(Dependency {
                 target: LayerRef::parse(&entry),
                 optional: false,
             }),
         })
+        .collect()
+}
+
+/// True when an optional dependency has white space after its `-` (`- b@x`).
+pub fn is_spaced_optional(dependency: &Dependency) -> bool {
+    dependency.optional && dependency.target.as_str().starts_with(is_layer_space)
+}
+
+/// The line numbers (from 1) of the entries with white space after their `-`, for the
+/// `--debug` note explaining why such a dependency is never found.
+pub fn spaced_optional_lines(content: &str) -> Vec<usize> {
+    content
+        .split('\n')
+        .enumerate()
+        .filter(|(_, line)| {
+            strip(line)
+                .strip_prefix('-')
+                .is_some_and(|rest| rest.starts_with(is_layer_space))
+        })
+        .map(|(index, _)| index + 1)
         .collect()
 }
 
@@ -383,45 +411,116 @@ pub fn is_valid_variable_name(name: &str) -> bool {
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-/// Variables an extra_env may not set: special in one of the supported shells (setting
-/// them fails, aborts the evaluation midway, or changes the shell itself, like zsh's
-/// `path` tied to `PATH` or `USERNAME` switching users), or owned by mfenv.
-pub const RESERVED_VARIABLES: [&str; 34] = [
-    // zsh
-    "argv",
-    "status",
-    "pipestatus",
-    "path",
-    "fpath",
-    "manpath",
-    "cdpath",
-    "module_path",
-    "mailpath",
-    "psvar",
-    "fignore",
-    "watch",
-    "ERRNO",
-    "UID",
-    "EUID",
-    "GID",
-    "EGID",
-    "USERNAME",
-    "LINENO",
-    "RANDOM",
-    "SECONDS",
-    "HISTCMD",
-    // bash
-    "PPID",
-    "SHELLOPTS",
+/// Variables an extra_env may not set, by the shell that makes them special, each
+/// checked in the real shell (bash 5.2, zsh 5.9, fish 3.6, dash 0.5): assigning them
+/// runs the value as arithmetic (bash `OPTIND=x[$(cmd)]` runs `cmd`), fails because they
+/// are read-only or typed (which aborts the evaluation midway, or kills a
+/// non-interactive dash), or does not keep the value (so no unload could restore it).
+/// Also mfenv's own state variable.
+pub const RESERVED_VARIABLES: &[&str] = &[
+    // bash: read-only
     "BASHOPTS",
     "BASH_VERSINFO",
-    // fish
-    "PWD",
-    "version",
+    "EUID",
+    "PPID",
+    "SHELLOPTS",
+    "UID",
+    // bash: value evaluated as arithmetic (runs command substitutions)
+    "HISTCMD",
+    "OPTIND",
+    "RANDOM",
+    "SRANDOM",
+    // bash: value not kept
+    "BASHPID",
+    "BASH_ARGC",
+    "BASH_ARGV",
+    "BASH_COMMAND",
+    "BASH_LINENO",
+    "BASH_SOURCE",
+    "DIRSTACK",
+    "EPOCHREALTIME",
+    "EPOCHSECONDS",
+    "FUNCNAME",
+    "GROUPS",
+    "LINENO",
+    "SECONDS",
+    // zsh: read-only
+    "ARGC",
+    "TTYIDLE",
+    "ZSH_EVAL_CONTEXT",
+    "ZSH_SUBSHELL",
+    "builtins",
+    "dis_builtins",
+    "dis_patchars",
+    "dis_reswords",
+    "funcfiletrace",
+    "funcsourcetrace",
+    "funcstack",
+    "functrace",
     "history",
+    "historywords",
+    "jobdirs",
+    "jobstates",
+    "jobtexts",
+    "keymaps",
+    "modules",
+    "parameters",
+    "patchars",
+    "reswords",
+    "termcap",
+    "terminfo",
+    "userdirs",
+    "usergroups",
+    "widgets",
+    "zsh_scheduled_events",
+    // zsh: arrays and hashes (a scalar assignment fails)
+    "aliases",
+    "argv",
+    "cdpath",
+    "commands",
+    "dis_aliases",
+    "dis_functions",
+    "dis_galiases",
+    "dis_saliases",
+    "fignore",
+    "fpath",
+    "functions",
+    "galiases",
+    "mailpath",
+    "manpath",
+    "module_path",
+    "nameddirs",
+    "options",
+    "path",
+    "pipestatus",
+    "psvar",
+    "saliases",
+    "signals",
+    "status",
+    "watch",
+    "zsh_eval_context",
+    // zsh: changes the shell's own identity or is recomputed (value not kept)
+    "EGID",
+    "ERRNO",
+    "GID",
+    "USERNAME",
+    // zsh modules (loaded on demand): file, system and time access
+    "epochtime",
+    "errnos",
+    "mapfile",
+    "sysparams",
+    // fish: read-only or scoped by fish
+    "FISH_VERSION",
+    "PWD",
+    "SHLVL",
+    "fish_kill_signal",
+    "fish_killring",
     "fish_pid",
     "hostname",
+    "status_generation",
     "umask",
+    "version",
+    // every shell: the last argument
     "_",
     // mfenv
     "__MFENV_STATE",
@@ -473,17 +572,31 @@ pub fn parse_extra_env(content: &str, path: &str) -> Result<Vec<ExtraEnvEntry>> 
             )
             .caused_by(reason));
         }
+        let value = strip(value);
+        // No environment value can hold a NUL: the shells drop or refuse it, and
+        // `execve` cuts the value there, so the variable could never be restored.
+        if value.contains('\0') {
+            return Err(Error::new(
+                ErrorKind::LayerFile,
+                format!(
+                    "the value of `{key}` in `{path}` at line {} holds a NUL byte",
+                    index + 1
+                ),
+            )
+            .caused_by("environment values cannot contain NUL bytes"));
+        }
         entries.push(ExtraEnvEntry {
             line: index + 1,
             key: key.to_owned(),
-            raw_value: strip(value).to_owned(),
+            raw_value: value.to_owned(),
         });
     }
     Ok(entries)
 }
 
 /// The valid variable names an extra_env file sets, ignoring everything else (used to
-/// unload layers loaded by the original tools with their rule).
+/// unload layers loaded by the original tools with their rule). Reserved names are
+/// left out: unsetting them would fail or change the shell itself.
 pub fn extra_env_keys_lenient(content: &str) -> Vec<String> {
     content
         .split('\n')
@@ -491,7 +604,7 @@ pub fn extra_env_keys_lenient(content: &str) -> Vec<String> {
         .filter(|line| !line.starts_with('#'))
         .filter_map(|line| line.split_once('='))
         .map(|(key, _)| strip(key))
-        .filter(|key| is_valid_variable_name(key))
+        .filter(|key| is_valid_variable_name(key) && reserved_reason(key).is_none())
         .map(str::to_owned)
         .collect()
 }
@@ -555,6 +668,13 @@ mod tests {
     }
 
     #[test]
+    fn spaces_from_a_substitution_stay_in_the_label() {
+        let vars = env(&[("LBL", " a@x "), ("BLANK", "  ")]);
+        assert_eq!(parse_label(" {LBL}\n", lookup(&vars)).unwrap(), " a@x ");
+        assert!(parse_label("{BLANK}", lookup(&vars)).is_err());
+    }
+
+    #[test]
     fn empty_and_multi_line_labels_are_refused() {
         let vars = env(&[]);
         assert!(parse_label(" \n", lookup(&vars)).is_err());
@@ -591,10 +711,15 @@ mod tests {
                     optional: false
                 },
                 Dependency {
-                    target: LayerRef::Home("/opt/h".into()),
+                    target: LayerRef::Label(" /opt/h".into()),
                     optional: true
                 },
             ]
+        );
+        assert!(is_spaced_optional(&deps[3]) && !is_spaced_optional(&deps[1]));
+        assert_eq!(
+            spaced_optional_lines("a@x\n-b@x\n\n  -\tc@x\n- d\n"),
+            [4, 5]
         );
     }
 
@@ -675,6 +800,11 @@ mod tests {
             extra_env_keys_lenient("A=1\nBAD-KEY=2\n# c\nB = 3\nnoequal\n"),
             ["A", "B"]
         );
+        // Unsetting these would fail or change the shell: never emitted.
+        assert_eq!(
+            extra_env_keys_lenient("OPTIND=1\nstatus=2\nFISH_VERSION=3\nC=4\n"),
+            ["C"]
+        );
     }
 
     #[test]
@@ -695,6 +825,12 @@ mod tests {
             names.get(LayerFileKind::Dependencies),
             ".layerapi2_dependencies"
         );
+        assert!(!names.is_disabled(LayerFileKind::Dependencies));
+        let names = LayerFileNames::from_lookup(|name| {
+            (name == "LAYERAPI2_LAYER_EXTRA_ENV_FILENAME").then(String::new)
+        });
+        assert!(names.is_disabled(LayerFileKind::ExtraEnv));
+        assert!(!names.is_disabled(LayerFileKind::Label));
     }
 
     #[test]

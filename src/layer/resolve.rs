@@ -11,6 +11,10 @@
 //! - fix-up: every loaded layer with a mandatory dependency that is installed but not
 //!   loaded is unloaded, until nothing changes.
 //!
+//! A layer met by its home outside the layers path may carry a loaded marker (the
+//! original tools loaded it there): the first time the planner meets a layer it asks
+//! the source, and such a layer counts as loaded from then on.
+//!
 //! Improvements over layerapi2: cycles are reported as cycles with their chain (no depth
 //! cap), a missing dependency names the whole chain, a layer whose mandatory dependency
 //! got unloaded by a later conflict fails the load instead of leaving a broken
@@ -38,6 +42,12 @@ pub trait LayerSource {
     fn has_label(&mut self, label: &str) -> Result<bool> {
         Ok(self.find(&LayerRef::Label(label.to_owned()))?.is_some())
     }
+    /// Whether a layer the planner was not told is loaded carries a loaded marker: a
+    /// layer the original tools loaded by its home, outside the layers path, is only
+    /// known to be loaded once it is met.
+    fn marked_loaded(&mut self, _id: LayerId) -> bool {
+        false
+    }
 }
 
 impl LayerSource for Catalog<'_> {
@@ -61,6 +71,9 @@ impl LayerSource for Catalog<'_> {
     }
     fn has_label(&mut self, label: &str) -> Result<bool> {
         Ok(self.knows_label(label) || self.find_label(label).is_some())
+    }
+    fn marked_loaded(&mut self, id: LayerId) -> bool {
+        Catalog::marked_loaded(self, id)
     }
 }
 
@@ -116,6 +129,10 @@ pub struct Planner<'s, S: LayerSource> {
     loaded_flags: Vec<bool>,
     /// Loaded layers by label, in load order.
     loaded_by_label: FastMap<String, Vec<LayerId>>,
+    /// `seen[id]`: the layer was met (its marker looked at, see [`Planner::adopt`]).
+    seen: Vec<bool>,
+    /// Layers found loaded by their marker when met, in the order met.
+    adopted: Vec<LayerId>,
     steps: Vec<Step>,
     /// Index of the first step of the request being planned.
     request_start: usize,
@@ -130,6 +147,8 @@ impl<'s, S: LayerSource> Planner<'s, S> {
             loaded: Vec::new(),
             loaded_flags: Vec::new(),
             loaded_by_label: FastMap::default(),
+            seen: Vec::new(),
+            adopted: Vec::new(),
             steps: Vec::new(),
             request_start: 0,
             debug: debug.then(Vec::new),
@@ -144,6 +163,7 @@ impl<'s, S: LayerSource> Planner<'s, S> {
         self.loaded_by_label.clear();
         for id in &loaded {
             self.flag(*id, true);
+            self.mark_seen(*id);
             let label = self.source.label(*id).to_owned();
             self.loaded_by_label.entry(label).or_default().push(*id);
         }
@@ -155,6 +175,35 @@ impl<'s, S: LayerSource> Planner<'s, S> {
             self.loaded_flags.resize(id + 1, false);
         }
         self.loaded_flags[id] = loaded;
+    }
+
+    /// Marks `id` as met; true the first time.
+    fn mark_seen(&mut self, id: LayerId) -> bool {
+        if self.seen.len() <= id {
+            self.seen.resize(id + 1, false);
+        }
+        !std::mem::replace(&mut self.seen[id], true)
+    }
+
+    /// The first time a layer is met, a marker set for it makes it loaded (the
+    /// original tools loaded it by its home, outside the layers path).
+    fn adopt(&mut self, found: Option<LayerId>) -> Option<LayerId> {
+        if let Some(id) = found
+            && self.mark_seen(id)
+            && !self.is_loaded(id)
+            && self.source.marked_loaded(id)
+        {
+            self.note(|s| format!("{} is loaded (its marker is set)", s.describe(id)));
+            self.mark_loaded(id);
+            self.adopted.push(id);
+        }
+        found
+    }
+
+    /// Looks `reference` up in the source, adopting what it finds.
+    fn find(&mut self, reference: &LayerRef) -> Result<Option<LayerId>> {
+        let found = self.source.find(reference)?;
+        Ok(self.adopt(found))
     }
 
     fn mark_loaded(&mut self, id: LayerId) {
@@ -263,7 +312,7 @@ impl<'s, S: LayerSource> Planner<'s, S> {
         {
             return Ok(Some(id));
         }
-        self.source.find(reference)
+        self.find(reference)
     }
 
     fn loaded_with_label(&self, label: &str) -> Option<LayerId> {
@@ -276,10 +325,7 @@ impl<'s, S: LayerSource> Planner<'s, S> {
     fn loaded_conflict(&mut self, reference: &LayerRef) -> Result<Option<LayerId>> {
         match reference {
             LayerRef::Label(label) => Ok(self.loaded_with_label(label)),
-            LayerRef::Home(_) => Ok(self
-                .source
-                .find(reference)?
-                .filter(|id| self.is_loaded(*id))),
+            LayerRef::Home(_) => Ok(self.find(reference)?.filter(|id| self.is_loaded(*id))),
         }
     }
 
@@ -430,7 +476,7 @@ impl<'s, S: LayerSource> Planner<'s, S> {
                         s.describe(dep_id)
                     )
                 });
-                let checkpoint = (self.steps.len(), self.loaded.clone());
+                let checkpoint = (self.steps.len(), self.loaded.clone(), self.adopted.len());
                 // The ancestors still being loaded: an optional edge back to one of them
                 // is a cycle, not a second load.
                 let mut optional_stack = stack.clone();
@@ -445,6 +491,13 @@ impl<'s, S: LayerSource> Planner<'s, S> {
                 if let Err(error) = outcome {
                     self.steps.truncate(checkpoint.0);
                     self.set_loaded(checkpoint.1);
+                    // Layers adopted meanwhile were loaded before the attempt too.
+                    for index in checkpoint.2..self.adopted.len() {
+                        let id = self.adopted[index];
+                        if !self.is_loaded(id) {
+                            self.mark_loaded(id);
+                        }
+                    }
                     self.note(|_| {
                         format!(
                             "optional dependency `{}` not loaded: {}",
@@ -528,10 +581,7 @@ impl<'s, S: LayerSource> Planner<'s, S> {
                 }
                 self.source.has_label(label)
             }
-            LayerRef::Home(_) => Ok(self
-                .source
-                .find(target)?
-                .is_some_and(|id| !self.is_loaded(id))),
+            LayerRef::Home(_) => Ok(self.find(target)?.is_some_and(|id| !self.is_loaded(id))),
         }
     }
 

@@ -6,24 +6,45 @@
 //! ends in `PATH` are fish path variables: they are set as lists, split on `:`, which
 //! fish joins back with `:` when exporting.
 
+use crate::env::bytes::escaped_byte;
 use crate::env::diff::Op;
 
-/// Quotes `value` for fish.
+/// Quotes `value` for fish. Bytes that are not UTF-8 (see [`crate::env::bytes`]) are
+/// written `\XHH` between quoted parts: fish reads its script as UTF-8, and `\X` is
+/// its escape for one raw byte.
 pub fn quote(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 2);
-    for (index, part) in value.split('\n').enumerate() {
-        if index > 0 {
-            out.push_str("\\n");
-        }
-        out.push('\'');
-        for c in part.chars() {
-            if c == '\\' || c == '\'' {
-                out.push('\\');
+    let mut quoted = false;
+    for c in value.chars() {
+        let outside = match c {
+            '\n' => Some(String::from("\\n")),
+            c => escaped_byte(c).map(|byte| format!("\\X{byte:02X}")),
+        };
+        match outside {
+            Some(escape) => {
+                if quoted {
+                    out.push('\'');
+                    quoted = false;
+                } else if out.is_empty() {
+                    out.push_str("''");
+                }
+                out.push_str(&escape);
             }
-            out.push(c);
+            None => {
+                if !quoted {
+                    out.push('\'');
+                    quoted = true;
+                }
+                if c == '\\' || c == '\'' {
+                    out.push('\\');
+                }
+                out.push(c);
+            }
         }
-        out.push('\'');
     }
+    // Empty, or ending with an escape: close with an empty quoted part, as a word
+    // that starts with one opens with it.
+    out.push_str(if quoted { "'" } else { "''" });
     out
 }
 
@@ -65,6 +86,12 @@ mod tests {
         assert_eq!(quote("a'b\\"), "'a\\'b\\\\'");
         assert_eq!(quote("$x (y) \"z\""), "'$x (y) \"z\"'");
         assert_eq!(quote(""), "''");
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_written_as_fish_byte_escapes() {
+        let value = crate::env::bytes::decode(b"caf\xe9 '\xff");
+        assert_eq!(quote(&value), "'caf'\\XE9' \\''\\XFF''");
     }
 
     #[test]

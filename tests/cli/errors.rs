@@ -1,6 +1,8 @@
 //! Errors: what failed, why, and a hint, in the `mfenv: error:` / `  caused by:` /
 //! `hint:` layout; exit 1 for errors the user can act on, 2 for usage; stdout empty.
 
+use std::collections::BTreeMap;
+
 use crate::common::*;
 use crate::support::*;
 
@@ -221,4 +223,26 @@ fn a_broken_dependency_error_names_the_layer_being_loaded() {
         stderr.contains("`top@x`"),
         "the error names the requested layer:\n{stderr}"
     );
+}
+
+#[test]
+fn a_module_name_that_is_not_a_variable_name_is_refused_before_any_use() {
+    let fixture = Fixture::new();
+    for (variable, value) in [
+        ("MFMODULE", "X;./RUN_ME;Y"),
+        ("MFMODULE_LOWERCASE", "../../etc"),
+    ] {
+        let extra = BTreeMap::from([(variable.to_owned(), value.to_owned())]);
+        for args in [&["plugin", "env", "foo"][..], &["plugin", "list"]] {
+            let output = fixture.run_with(args, &extra);
+            assert_eq!(output.status.code(), Some(1), "{args:?}");
+            assert!(output.stdout.is_empty(), "{args:?}");
+            let stderr = stderr(&output);
+            assert!(
+                stderr.contains(&format!("`{variable}` is not a valid module name")),
+                "{args:?}: {stderr}"
+            );
+        }
+    }
+    assert!(!fixture.path().join("RUN_ME").exists());
 }

@@ -466,17 +466,33 @@ fn a_layer_takes_precedence_over_its_dependencies() {
 }
 
 #[test]
+fn python_versions_set_but_empty_prepend_unversioned_site_packages_as_layerapi2() {
+    let mut fixture = Fixture::new();
+    fixture
+        .env
+        .insert("PYTHON3_SHORT_VERSION".into(), "".into());
+    let home = fixture.layer(LayerSpec::new("py", "py@x").dirs(&[
+        "lib",
+        "lib/python/site-packages",
+        "local",
+    ]));
+    let mut session = Session::new(&fixture);
+    assert!(session.load(&["py@x"]).status.success());
+    assert_eq!(
+        session.entries("PYTHONPATH"),
+        [
+            under(&home, "lib/python/site-packages"),
+            under(&home, "lib")
+        ]
+    );
+    assert!(session.unload(&["py@x"]).status.success());
+    assert_eq!(session.var("PYTHONPATH"), None, "exact restore");
+}
+
+#[test]
 fn without_python_versions_the_site_packages_paths_are_skipped() {
-    for version in [None, Some("")] {
-        let mut fixture = Fixture::new();
-        if let Some(version) = version {
-            fixture
-                .env
-                .insert("PYTHON3_SHORT_VERSION".into(), version.into());
-            fixture
-                .env
-                .insert("PYTHON2_SHORT_VERSION".into(), version.into());
-        }
+    {
+        let fixture = Fixture::new();
         let dirs = all_prepend_dirs();
         let dirs: Vec<&str> = dirs.iter().map(String::as_str).collect();
         let home = fixture.layer(LayerSpec::new("all", "all@x").dirs(&dirs));
@@ -484,15 +500,12 @@ fn without_python_versions_the_site_packages_paths_are_skipped() {
             let mut session = Session::new(&fixture);
             let output = session.apply(args);
             let code = stdout(&output);
-            assert!(!code.contains("null"), "{version:?} {args:?}:\n{code}");
-            assert!(
-                !code.contains("site-packages"),
-                "{version:?} {args:?}:\n{code}"
-            );
+            assert!(!code.contains("null"), "{args:?}:\n{code}");
+            assert!(!code.contains("site-packages"), "{args:?}:\n{code}");
             assert_eq!(
                 session.entries("PYTHONPATH"),
                 [under(&home, "local/lib"), under(&home, "lib")],
-                "{version:?} {args:?}"
+                "{args:?}"
             );
         }
     }
@@ -797,13 +810,61 @@ fn layer_file_names_can_be_overridden() {
 }
 
 #[test]
-fn an_empty_file_name_override_keeps_the_default() {
-    let mut fixture = Fixture::new();
-    fixture
-        .env
-        .insert("LAYERAPI2_LAYER_LABEL_FILENAME".into(), String::new());
-    fixture.layer(LayerSpec::new("a", "a@x"));
-    assert_eq!(stdout(&fixture.run(&["is-installed", "a@x"])), "1\n");
+fn an_empty_file_name_override_means_the_layers_have_no_such_file() {
+    let fixture = Fixture::new();
+    let layers = fixture.entries[0].clone();
+    fixture.layer(LayerSpec::new("base", "base@x"));
+    fixture.layer(LayerSpec::new("rival", "rival@x").conflicts("base@x\n"));
+    fixture.layer(
+        LayerSpec::new("top", "top@x")
+            .deps("base@x\n")
+            .extra_env("FROM_ENV=1\n")
+            .profile("export FROM_PROFILE=1\n")
+            .unprofile("export FROM_UNPROFILE=1\n"),
+    );
+    let empty = |name: &str| BTreeMap::from([(name.to_owned(), String::new())]);
+
+    // No label file: no directory is a layer.
+    let output = fixture.run_with(
+        &["layers", "--raw"],
+        &empty("LAYERAPI2_LAYER_LABEL_FILENAME"),
+    );
+    assert_success(&output);
+    assert_eq!(stdout(&output), "");
+    let output = fixture.run_with(
+        &["is-installed", "top@x"],
+        &empty("LAYERAPI2_LAYER_LABEL_FILENAME"),
+    );
+    assert_eq!(stdout(&output), "0\n");
+
+    for (variable, absent) in [
+        ("LAYERAPI2_LAYER_DEPENDENCIES_FILENAME", "base"),
+        ("LAYERAPI2_LAYER_EXTRA_ENV_FILENAME", "FROM_ENV"),
+        (
+            "LAYERAPI2_LAYER_INTERACTIVE_PROFILE_FILENAME",
+            "FROM_PROFILE",
+        ),
+    ] {
+        let mut session = Session::new(&fixture);
+        session.set(variable, "");
+        session.load(&["top@x"]);
+        assert!(session.is_loaded("top@x"), "{variable}");
+        match absent {
+            "base" => assert!(!session.is_loaded("base@x"), "{variable}"),
+            name => assert_eq!(session.var(name), None, "{variable}"),
+        }
+    }
+    let mut session = Session::new(&fixture);
+    session.set("LAYERAPI2_LAYER_INTERACTIVE_UNPROFILE_FILENAME", "");
+    session.load(&["top@x"]);
+    session.unload(&["top@x"]);
+    assert_eq!(session.var("FROM_UNPROFILE"), None);
+    let mut session = Session::new(&fixture);
+    session.set("LAYERAPI2_LAYER_CONFLICTS_FILENAME", "");
+    session.load(&["top@x"]);
+    session.load(&["rival@x"]);
+    assert!(session.is_loaded("top@x") && session.is_loaded("base@x"));
+    assert!(layers.join("top").is_dir());
 }
 
 #[test]
@@ -1243,4 +1304,151 @@ fn a_broken_optional_dependency_is_ignored_like_a_missing_one() {
     let mut session = Session::new(&fixture);
     session.load(&["main@x"]);
     assert_eq!(session.loaded(), ["main@x"]);
+}
+
+#[test]
+fn options_given_twice_are_accepted() {
+    let fixture = Fixture::new();
+    fixture.layer(LayerSpec::new("a", "a@x"));
+    let mut session = Session::new(&fixture);
+    session.apply(&["load", "--debug", "-d", "-f", "-f", "a@x"]);
+    assert!(session.is_loaded("a@x"));
+    session.apply(&[
+        "unload", "-d", "--debug", "--shell", "zsh", "--shell", "bash", "a@x",
+    ]);
+    assert!(!session.is_loaded("a@x"));
+    let output = session.run(&["layers", "-r", "-r", "-m", "yes", "-m", "no"]);
+    assert_success(&output);
+    assert!(stdout(&output).starts_with("a@x "));
+}
+
+#[test]
+fn a_space_after_the_dash_of_an_optional_dependency_is_part_of_its_label() {
+    let fixture = Fixture::new();
+    fixture.layer(LayerSpec::new("b", "b@x"));
+    let home = fixture.layer(LayerSpec::new("a", "a@x").deps("c@x\n- b@x\n-\t/opt\n"));
+    fixture.layer(LayerSpec::new("c", "c@x"));
+    let mut session = Session::new(&fixture);
+    let output = session.apply(&["load", "--debug", "a@x"]);
+    assert!(session.is_loaded("a@x") && session.is_loaded("c@x"));
+    assert!(!session.is_loaded("b@x"), "` b@x` is not `b@x`");
+    let debug = stderr(&output);
+    let file = under(&home, ".layerapi2_dependencies");
+    for line in [2, 3] {
+        assert!(
+            debug.contains(&format!("`{file}` line {line}: white space after `-`")),
+            "{debug}"
+        );
+    }
+}
+
+#[test]
+fn spaces_a_substitution_brings_into_a_label_are_kept() {
+    let mut fixture = Fixture::new();
+    fixture.env.insert("LBL".into(), " a@x ".into());
+    fixture.layer(LayerSpec::new("a", "{LBL}"));
+    assert_eq!(stdout(&fixture.run(&["is-installed", "a@x"])), "0\n");
+    assert_eq!(stdout(&fixture.run(&["is-installed", " a@x "])), "1\n");
+    let mut session = Session::new(&fixture);
+    session.load(&[" a@x "]);
+    assert!(session.is_loaded(" a@x "));
+}
+
+// ---------------------------------------------------------------------------------------
+// Deliberate differences from layerapi2, pinned
+
+#[test]
+fn one_directory_reached_under_two_home_strings_is_one_layer_and_its_profile_runs_once() {
+    let mut fixture = Fixture::new();
+    let entry = text(&fixture.entries[0]).to_owned();
+    // The layers path written with a trailing slash: homes are `entry//name`.
+    fixture
+        .env
+        .insert("LAYERAPI2_LAYERS_PATH".into(), format!("{entry}/"));
+    fixture.layer(LayerSpec::new("a", "a@x").profile("export RUNS=\"${RUNS:-}a\"\n"));
+    fixture.layer(LayerSpec::new("b", "b@x").deps(&format!("{entry}/a/\n{entry}//a\n")));
+    let mut session = Session::new(&fixture);
+    session.apply(&["load", "b@x", &format!("{entry}/a")]);
+    assert_eq!(session.var("RUNS"), Some("a"), "sourced once");
+    let bin = format!("{entry}//a/bin");
+    assert_eq!(
+        session
+            .entries("PATH")
+            .iter()
+            .filter(|e| **e == bin)
+            .count(),
+        1
+    );
+    assert!(
+        !session.entries("PATH").contains(&format!("{entry}/a/bin")),
+        "one home string: the one of the layers path"
+    );
+    session.unload(&[&format!("{entry}/a/")]);
+    assert!(!session.is_loaded("a@x") && !session.is_loaded("b@x"));
+}
+
+#[test]
+fn a_layers_path_entry_listed_twice_is_walked_once() {
+    let mut fixture = Fixture::new();
+    let entry = text(&fixture.entries[0]).to_owned();
+    fixture.env.insert(
+        "LAYERAPI2_LAYERS_PATH".into(),
+        format!("{entry}:{entry}/:{entry}"),
+    );
+    let home = fixture.layer(LayerSpec::new("a", "a@x"));
+    let output = fixture.run(&["layers", "--raw"]);
+    assert_success(&output);
+    assert_eq!(stdout(&output), format!("a@x {}\n", text(&home)));
+}
+
+#[test]
+fn a_dependency_unloaded_by_a_siblings_conflict_fails_the_load() {
+    let fixture = Fixture::new();
+    fixture.layer(LayerSpec::new("a", "a@x"));
+    fixture.layer(LayerSpec::new("b", "b@x").conflicts("a@x\n"));
+    fixture.layer(LayerSpec::new("top", "top@x").deps("a@x\nb@x\n"));
+    let output = fixture.run(&["load", "top@x"]);
+    let stderr = assert_error(&output);
+    assert!(
+        stderr.contains("`top@x` needs `a@x`, which another of its dependencies conflicts with"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_optional_dependency_conflicting_with_its_parent_is_skipped() {
+    let fixture = Fixture::new();
+    fixture.layer(LayerSpec::new("opt", "opt@x").conflicts("top@x\n"));
+    fixture.layer(LayerSpec::new("top", "top@x").deps("-opt@x\n"));
+    let mut session = Session::new(&fixture);
+    session.load(&["top@x"]);
+    assert_eq!(session.loaded(), ["top@x"]);
+}
+
+#[test]
+fn the_fix_up_unloads_a_dependent_loaded_by_its_home_outside_the_path() {
+    let fixture = Fixture::new();
+    fixture.layer(LayerSpec::new("base", "base@x"));
+    let outside = fixture.path().join("elsewhere/tool");
+    write_layer(&outside, &LayerSpec::new("", "tool@x").deps("base@x\n"));
+    let mut session = Session::new(&fixture);
+    session.load(&[text(&outside)]);
+    assert!(session.is_loaded(text(&outside)) && session.is_loaded("base@x"));
+    session.unload(&["base@x"]);
+    assert!(!session.is_loaded(text(&outside)));
+    assert!(!session.entries("PATH").contains(&under(&outside, "bin")));
+}
+
+#[test]
+fn non_ascii_labels_work_whatever_the_locale() {
+    for locale in ["C", "POSIX", "C.UTF-8"] {
+        let mut fixture = Fixture::new();
+        fixture.env.insert("LANG".into(), locale.into());
+        fixture.env.insert("LC_ALL".into(), locale.into());
+        fixture.layer(LayerSpec::new("e", "été日本@x"));
+        let mut session = Session::new(&fixture);
+        session.load(&["été日本@x"]);
+        assert!(session.is_loaded("été日本@x"), "{locale}");
+        assert!(!stdout(&session.run(&["home", "été日本@x"])).is_empty());
+    }
 }

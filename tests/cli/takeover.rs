@@ -140,3 +140,101 @@ fn a_conflict_with_an_old_layer_unloads_it_with_the_old_rule() {
     assert_eq!(session.var("OLD_FLAG"), None);
     assert_eq!(session.var("PYTHONPATH"), Some("/keep/py"));
 }
+
+/// `k@x` at `T/k`, outside the layers path, loaded by its home by layerapi2 (its
+/// marker, its bin on PATH, `L={L}+k` applied), and `top@x` in the path needing it by home.
+fn old_shell_outside_the_path() -> (Fixture, String, EnvMap) {
+    let fixture = Fixture::new();
+    let home = fixture.path().join("outside/k");
+    write_layer(
+        &home,
+        &LayerSpec::new("", "k@x")
+            .dirs(&["bin"])
+            .extra_env("L={L}+k\n")
+            .profile("export PROFILE_RUNS=\"${PROFILE_RUNS}x\"\n"),
+    );
+    let home = text(&home).to_owned();
+    fixture.layer(LayerSpec::new("top", "top@x").deps(&format!("{home}\n")));
+    let mut env = fixture.base_env();
+    let path = env["PATH"].clone();
+    env.insert("PATH".into(), format!("{home}/bin:{path}"));
+    env.insert("L".into(), "base+k".into());
+    env.insert("PROFILE_RUNS".into(), "x".into());
+    env.insert(marker_name(&home), "1".into());
+    (fixture, home, env)
+}
+
+#[test]
+fn a_layer_the_old_tools_loaded_by_its_home_outside_the_path_is_loaded() {
+    let (fixture, home, env) = old_shell_outside_the_path();
+    let mut session = Session::new(&fixture);
+    session.env = env.clone();
+    assert!(session.is_loaded(&home));
+    let again = session.run(&["load", &home]);
+    assert_success(&again);
+    assert_eq!(stdout(&again), "", "not loaded a second time");
+
+    // Reached as a dependency: not loaded again either.
+    session.load(&["top@x"]);
+    assert!(session.is_loaded("top@x"));
+    assert_eq!(session.var("L"), Some("base+k"));
+    assert_eq!(
+        session.var("PROFILE_RUNS"),
+        Some("x"),
+        "profile not sourced again"
+    );
+    assert_eq!(
+        session
+            .entries("PATH")
+            .iter()
+            .filter(|e| **e == format!("{home}/bin"))
+            .count(),
+        1
+    );
+
+    // Unloaded with the old rule, and the layer needing it goes too.
+    session.unload(&[&home]);
+    assert!(!session.is_loaded(&home) && !session.is_loaded("top@x"));
+    assert_eq!(session.var(&marker_name(&home)), None);
+    assert_eq!(session.var("L"), None);
+    assert!(!session.entries("PATH").contains(&format!("{home}/bin")));
+
+    // Unloaded directly from the old tools' shell.
+    let mut session = Session::new(&fixture);
+    session.env = env;
+    session.unload(&[&home]);
+    assert_eq!(session.var(&marker_name(&home)), None);
+    assert_eq!(session.var("L"), None);
+    assert!(!session.entries("PATH").contains(&format!("{home}/bin")));
+}
+
+#[test]
+fn exec_from_an_empty_environment_loads_a_layer_the_old_tools_loaded_outside_the_path() {
+    let (fixture, home, env) = old_shell_outside_the_path();
+    let mut session = Session::new(&fixture);
+    session.env = env;
+    let program = env_program_path();
+    let output = session.run(&[
+        "exec",
+        "-E",
+        "-k",
+        "HOME",
+        "-l",
+        &home,
+        "--",
+        text(&program),
+        "-0",
+    ]);
+    assert_success(&output);
+    let inside = env_from_nul_dump(&output.stdout);
+    assert_eq!(inside.get("L").map(String::as_str), Some("+k"));
+    assert_eq!(
+        inside.get("PATH").map(String::as_str),
+        Some(format!("{home}/bin").as_str())
+    );
+    // Without emptying, it is loaded already: nothing changes.
+    let output = session.run(&["exec", "-l", &home, "--", text(&program), "-0"]);
+    assert_success(&output);
+    let inside = env_from_nul_dump(&output.stdout);
+    assert_eq!(inside.get("L").map(String::as_str), Some("base+k"));
+}
