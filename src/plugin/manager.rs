@@ -29,7 +29,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
@@ -46,6 +46,9 @@ use crate::plugin::model::{
 use crate::plugin::overrides;
 use crate::plugin::progress::Progress;
 use crate::plugin::release::{self, BuildRequest};
+use crate::plugin::transaction::{
+    self, Journal, Moves, ProcessGroup, ReplacedTree, Settled, TreeId,
+};
 
 /// The prefix of staging directories in the base dir.
 pub const STAGING_PREFIX: &str = ".mfenv-tmp-";
@@ -139,6 +142,11 @@ pub struct ManagerOptions {
     pub progress: bool,
     /// The mfenv binary, to run postinstall in the plugin's layer environment.
     pub mfenv_binary: Option<PathBuf>,
+    /// How long a postinstall may run (`None`: no limit).
+    pub postinstall_timeout: Option<Duration>,
+    /// Swap trees with `RENAME_EXCHANGE` when the system can (off: the journaled
+    /// two-rename fallback, for file systems without it and for tests).
+    pub rename_exchange: bool,
 }
 
 /// Plugin management for one module context.
@@ -182,24 +190,6 @@ fn make_writable(path: &Path) {
             make_writable(&child.path());
         }
     }
-}
-
-/// `rename(from, to)` failing when `to` exists.
-fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
-        match renameat2(AT_FDCWD, from, AT_FDCWD, to, RenameFlags::RENAME_NOREPLACE) {
-            Ok(()) => return Ok(()),
-            Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOSYS) => {}
-            Err(errno) => return Err(io::Error::from(errno)),
-        }
-    }
-    // Without RENAME_NOREPLACE the lock keeps other mfenv processes away.
-    if fs::symlink_metadata(to).is_ok() {
-        return Err(io::Error::from(io::ErrorKind::AlreadyExists));
-    }
-    fs::rename(from, to)
 }
 
 /// Swaps `first` and `second` (both exist) atomically when the system can.
@@ -562,30 +552,59 @@ impl<'a> Manager<'a> {
 
     fn acquire_lock(&mut self) -> Result<ManagementLock> {
         let lock = lock::acquire(&self.context.runtime_home, self.options.lock_timeout)?;
-        self.remove_leftovers();
+        self.settle_leftovers();
         Ok(lock)
     }
 
-    /// Removes the staging directories of killed runs (the lock is held).
-    fn remove_leftovers(&mut self) {
+    fn moves(&self) -> Moves {
+        Moves {
+            rename_exchange: self.options.rename_exchange,
+        }
+    }
+
+    /// Settles the staging directories of killed runs (the lock is held): an install
+    /// that was not committed is rolled back, a committed one finished, the rest
+    /// removed ([`transaction`]).
+    fn settle_leftovers(&mut self) {
         let Ok(reader) = fs::read_dir(self.base_dir()) else {
             return;
         };
-        for entry in reader.flatten() {
-            let is_staging = entry
-                .file_name()
-                .to_str()
-                .is_some_and(|name| name.starts_with(STAGING_PREFIX));
-            if is_staging {
-                let path = entry.path();
-                if let Err(err) = remove_tree(&path) {
+        let mut leftovers: Vec<PathBuf> = reader
+            .flatten()
+            .filter(|entry| {
+                entry
+                    .file_name()
+                    .to_str()
+                    .is_some_and(|name| name.starts_with(STAGING_PREFIX))
+            })
+            .map(|entry| entry.path())
+            .collect();
+        leftovers.sort();
+        let mut changed = false;
+        for staging in leftovers {
+            match transaction::settle(&staging, self.moves()) {
+                Settled::Discarded => {}
+                Settled::RolledBack { name } => {
+                    changed = true;
                     self.messages.push(format!(
-                        "warning: cannot remove the leftover `{}`: {}",
-                        path.display(),
-                        crate::error::io_reason(&err)
+                        "warning: an interrupted install of plugin `{name}` was rolled back"
                     ));
                 }
+                Settled::Committed { name, target } => {
+                    changed = true;
+                    self.write_override_template(&name, &target);
+                    self.messages.push(format!(
+                        "warning: an interrupted install of plugin `{name}` was completed"
+                    ));
+                }
+                Settled::Kept(reason) => self.messages.push(format!(
+                    "warning: the leftover `{}` is kept: {reason}",
+                    staging.display()
+                )),
             }
+        }
+        if changed {
+            self.signal_change();
         }
     }
 
@@ -722,63 +741,94 @@ impl<'a> Manager<'a> {
                 return Err(failed(error).with_hint("nothing was installed"));
             }
         };
-        // Into place: one rename, or one atomic swap with the plugin it replaces.
-        let moved = if replaces_target {
-            exchange(&root, &target)
-        } else {
-            rename_no_replace(&root, &target)
+        // From here on the journal says what to undo (module `transaction`).
+        let replaced = match &existing {
+            None => Ok(None),
+            Some(plugin) => TreeId::of(&plugin.home).map(|id| {
+                Some(ReplacedTree {
+                    home: plugin.home.clone(),
+                    id,
+                })
+            }),
         };
-        if let Err(err) = moved {
+        let mut journal = match (TreeId::of(&root), replaced) {
+            (Ok(id), Ok(replaced)) => Journal::new(&name, &target, id, replaced),
+            (Err(err), _) | (_, Err(err)) => {
+                let _ = remove_tree(&staging);
+                return Err(failed(Error::io("cannot read", &root, &err))
+                    .with_hint("nothing was installed"));
+            }
+        };
+        if let Err(err) = journal.write(&staging) {
             let _ = remove_tree(&staging);
             return Err(
-                failed(Error::io("cannot move the plugin to", &target, &err))
+                failed(Error::io("cannot write the journal in", &staging, &err))
                     .with_hint("nothing was installed"),
             );
         }
-        // A plugin of that name living in another directory goes away too.
-        let mut moved_aside: Option<(PathBuf, PathBuf)> = None;
-        if let Some(plugin) = existing.as_ref().filter(|_| !replaces_target) {
-            let aside = staging.join("previous");
-            if let Err(err) = fs::rename(&plugin.home, &aside) {
-                self.messages.push(format!(
-                    "warning: cannot remove the previous copy `{}`: {}",
-                    plugin.home.display(),
-                    crate::error::io_reason(&err)
-                ));
-            } else {
-                moved_aside = Some((aside, plugin.home.clone()));
-            }
+        // Into place: one rename, or one atomic swap with the plugin it replaces.
+        if let Err(err) = self.moves().place(&journal, &staging) {
+            let error = failed(Error::io("cannot move the plugin to", &target, &err));
+            return Err(self.roll_back(&staging, error, existing.is_some()));
         }
-        if let Err(error) = self.run_postinstall(&name, &target) {
-            if replaces_target {
-                let _ = exchange(&root, &target);
-            } else {
-                let _ = fs::rename(&target, staging.join("failed"));
-            }
-            if let Some((aside, home)) = moved_aside {
-                let _ = fs::rename(aside, home);
-            }
-            let _ = remove_tree(&staging);
-            return Err(failed(error).with_hint(if replaces_target {
-                "the previous installation was put back"
-            } else {
-                "the plugin was removed again"
-            }));
+        let postinstall = self.run_postinstall(&name, &target, Some((&staging, &mut journal)));
+        if let Err(error) = postinstall {
+            return Err(self.roll_back(&staging, failed(error), existing.is_some()));
         }
-        if let Err(err) = remove_tree(&staging) {
-            self.messages.push(format!(
-                "warning: cannot remove `{}`: {} (the next plugin operation will)",
-                staging.display(),
-                crate::error::io_reason(&err)
-            ));
+        journal.committed = true;
+        if let Err(err) = journal.write(&staging) {
+            let error = failed(Error::io("cannot write the journal in", &staging, &err));
+            return Err(self.roll_back(&staging, error, existing.is_some()));
         }
         self.write_override_template(&name, &target);
+        if let Settled::Kept(reason) = transaction::settle(&staging, self.moves()) {
+            self.messages.push(format!(
+                "warning: the leftover `{}` is kept: {reason}",
+                staging.display()
+            ));
+        }
         Ok(target)
+    }
+
+    /// Rolls back the install of `staging` after `error`; says what was restored.
+    fn roll_back(&mut self, staging: &Path, error: Error, replaces: bool) -> Error {
+        match transaction::settle(staging, self.moves()) {
+            Settled::Kept(reason) => error
+                .caused_by(format!(
+                    "the rollback stopped: {reason}; `{}` is kept",
+                    staging.display()
+                ))
+                .with_hint(
+                    "run any `mfenv plugin install`, `uninstall` or `provision` to retry it",
+                ),
+            _ if replaces => error.with_hint("the previous installation was put back"),
+            _ => error.with_hint("the plugin was removed again"),
+        }
+    }
+
+    /// `RUNTIME/log/postinstall_NAME.log`: the output of the last postinstall of `name`.
+    pub fn postinstall_log_path(&self, name: &str) -> PathBuf {
+        self.context
+            .runtime_home
+            .join("log")
+            .join(format!("postinstall_{name}.log"))
     }
 
     /// Runs `<home>/postinstall` when it is an executable file, in the plugin env with
     /// its layer loaded (through `mfenv plugin wrapper`), from the plugin home.
-    fn run_postinstall(&mut self, name: &str, home: &Path) -> Result<()> {
+    ///
+    /// It runs in its own process group, killed by the kernel's parent-death signal
+    /// (its leader) and by the rollback (the whole group) if mfenv dies; the group is
+    /// recorded in the install's journal. Its output goes to
+    /// [`Manager::postinstall_log_path`], never into memory; the tail is shown.
+    fn run_postinstall(
+        &mut self,
+        name: &str,
+        home: &Path,
+        journal: Option<(&Path, &mut Journal)>,
+    ) -> Result<()> {
+        use std::os::unix::process::CommandExt;
+
         let script = home.join(POSTINSTALL_FILE);
         let runnable = fs::metadata(&script)
             .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0);
@@ -791,9 +841,28 @@ impl<'a> Manager<'a> {
                 "cannot run the postinstall: the mfenv binary is unknown",
             ));
         };
+        let log_path = self.postinstall_log_path(name);
+        let log = log_path
+            .parent()
+            .map_or(Ok(()), fs::create_dir_all)
+            .and_then(|()| {
+                use std::os::unix::fs::OpenOptionsExt;
+                OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(0o600)
+                    .open(&log_path)
+            })
+            .map_err(|err| Error::io("cannot write the postinstall log", &log_path, &err))?;
+        let log_for_stderr = log
+            .try_clone()
+            .map_err(|err| Error::io("cannot write the postinstall log", &log_path, &err))?;
+        let parent = std::process::id();
+        let mut command = Command::new(binary);
         // The plugin env (configuration variables, TMPDIR, PYTHONPATH, identity) and the
         // plugin layer, as `mfenv plugin wrapper` gives every plugin command.
-        let output = Command::new(binary)
+        command
             .env_clear()
             .envs(self.env.vars())
             .env("MFMODULE_PLUGINS_BASE_DIR", self.base_dir())
@@ -803,17 +872,90 @@ impl<'a> Manager<'a> {
             .arg("--")
             .arg(&script)
             .stdin(Stdio::null())
-            .output()
+            .stdout(log)
+            .stderr(log_for_stderr)
+            .process_group(0);
+        // SAFETY: between fork and exec the closure only makes two system calls
+        // (prctl, getppid), which are async-signal-safe, and allocates nothing.
+        unsafe {
+            command.pre_exec(move || {
+                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+                    .map_err(io::Error::from)?;
+                // The parent may have died before the signal was armed.
+                if nix::unistd::getppid().as_raw() as u32 != parent {
+                    return Err(io::Error::from(io::ErrorKind::Interrupted));
+                }
+                Ok(())
+            });
+        }
+        let mut child = command
+            .spawn()
             .map_err(|err| Error::io("cannot run", &script, &err))?;
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        if output.status.success() {
-            for line in stdout.lines().chain(stderr.lines()) {
+        let pid = child.id() as i32;
+        let group = ProcessGroup {
+            pgid: pid,
+            start_time: transaction::process_start_time(pid),
+        };
+        if let Some((staging, journal)) = journal {
+            journal.postinstall = Some(group.clone());
+            if let Err(err) = journal.write(staging) {
+                transaction::kill_group(&group);
+                let _ = child.wait();
+                return Err(Error::io("cannot write the journal in", staging, &err));
+            }
+        }
+        let timeout = self.options.postinstall_timeout;
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(1);
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break Ok(status),
+                Ok(None) => {}
+                Err(err) => break Err(Error::io("cannot wait for", &script, &err)),
+            }
+            if let Some(limit) = timeout
+                && started.elapsed() >= limit
+            {
+                break Err(Error::new(
+                    ErrorKind::LayerFile,
+                    format!(
+                        "the postinstall of plugin `{name}` did not finish within {} s",
+                        limit.as_secs_f64()
+                    ),
+                )
+                .caused_by("it was killed, with every process it started")
+                .with_hint(format!(
+                    "`MFENV_POSTINSTALL_TIMEOUT` (seconds) allows more; its output is in `{}`",
+                    log_path.display()
+                )));
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(50));
+        };
+        let status = match status {
+            Ok(status) => status,
+            Err(error) => {
+                transaction::kill_group(&group);
+                let _ = child.wait();
+                return Err(error);
+            }
+        };
+        let (lines, skipped) = log_tail(&log_path);
+        if status.success() {
+            if skipped {
+                self.messages.push(format!(
+                    "postinstall: (earlier lines in `{}`)",
+                    log_path.display()
+                ));
+            }
+            for line in lines {
                 self.messages.push(format!("postinstall: {line}"));
             }
             return Ok(());
         }
-        let status = match output.status.code() {
+        // What it left running goes with the rollback.
+        transaction::kill_group(&group);
+        let status = match status.code() {
             Some(code) => format!("exit status {code}"),
             None => "killed by a signal".to_owned(),
         };
@@ -821,11 +963,10 @@ impl<'a> Manager<'a> {
             ErrorKind::LayerFile,
             format!("the postinstall of plugin `{name}` failed ({status})"),
         );
-        let lines: Vec<&str> = stderr.lines().collect();
-        for line in &lines[lines.len().saturating_sub(20)..] {
+        for line in lines {
             error = error.caused_by(format!("postinstall: {line}"));
         }
-        Err(error)
+        Err(error.caused_by(format!("its whole output is in `{}`", log_path.display())))
     }
 
     /// Writes the OP override template of an installed (not dev-linked) plugin.
@@ -962,7 +1103,7 @@ impl<'a> Manager<'a> {
         fs::create_dir_all(base).map_err(|err| Error::io("cannot create", base, &err))?;
         std::os::unix::fs::symlink(dir, &target)
             .map_err(|err| Error::io("cannot create the dev link", &target, &err))?;
-        if let Err(error) = self.run_postinstall(&name, &target) {
+        if let Err(error) = self.run_postinstall(&name, &target, None) {
             let _ = fs::remove_file(&target);
             return Err(error
                 .context(format!("cannot dev-link plugin `{name}`"))
@@ -1180,6 +1321,43 @@ impl<'a> Manager<'a> {
             .extend(built.warnings.into_iter().map(|w| format!("warning: {w}")));
         Ok(built.path)
     }
+}
+
+/// How many lines of a postinstall's output are shown.
+const POSTINSTALL_SHOWN_LINES: usize = 20;
+/// How much of the end of a postinstall log is read to show them.
+const POSTINSTALL_TAIL_BYTES: u64 = 16 * 1024;
+
+/// The last lines of the log at `path` (read from its last bytes only) and whether
+/// earlier output was left out.
+fn log_tail(path: &Path) -> (Vec<String>, bool) {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut file) = File::open(path) else {
+        return (Vec::new(), false);
+    };
+    let length = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let start = length.saturating_sub(POSTINSTALL_TAIL_BYTES);
+    let mut bytes = Vec::new();
+    if file.seek(SeekFrom::Start(start)).is_err()
+        || file
+            .take(POSTINSTALL_TAIL_BYTES)
+            .read_to_end(&mut bytes)
+            .is_err()
+    {
+        return (Vec::new(), false);
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let mut lines: Vec<&str> = text.lines().collect();
+    if start > 0 && !lines.is_empty() {
+        // The first line read is cut.
+        lines.remove(0);
+    }
+    let keep = lines.len().saturating_sub(POSTINSTALL_SHOWN_LINES);
+    let shown = lines[keep..]
+        .iter()
+        .map(|line| (*line).to_owned())
+        .collect();
+    (shown, start > 0 || keep > 0)
 }
 
 /// An install error with the file it came from, saying nothing was written.
