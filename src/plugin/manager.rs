@@ -924,8 +924,8 @@ impl<'a> Manager<'a> {
                     ),
                 )
                 .caused_by("it was killed, with every process it started")
-                .with_hint(format!(
-                    "`MFENV_POSTINSTALL_TIMEOUT` (seconds) allows more; its output is in `{}`",
+                .caused_by(format!(
+                    "`MFENV_POSTINSTALL_TIMEOUT` (seconds, 0: no limit) sets the limit; its output is in `{}`",
                     log_path.display()
                 )));
             }

@@ -447,3 +447,176 @@ pub fn settle(staging: &Path, moves: Moves) -> Settled {
         Err(err) => Settled::Kept(format!("cannot remove it: {err}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A base dir with a staging directory holding the new tree, and optionally an
+    /// installed tree at `old_home`.
+    struct Scene {
+        _dir: tempfile::TempDir,
+        base: PathBuf,
+        staging: PathBuf,
+        journal: Journal,
+    }
+
+    fn tree(path: &Path, version: &str) {
+        fs::create_dir_all(path.join("bin")).unwrap();
+        fs::write(path.join("version"), version).unwrap();
+        fs::write(path.join("bin/tool"), version).unwrap();
+    }
+
+    fn version_at(path: &Path) -> Option<String> {
+        let version = fs::read_to_string(path.join("version")).ok()?;
+        assert_eq!(fs::read_to_string(path.join("bin/tool")).unwrap(), version);
+        Some(version)
+    }
+
+    fn scene(old_home: Option<&str>) -> Scene {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("plugins");
+        let staging = base.join(".mfenv-tmp-1");
+        tree(&staging.join(NEW_TREE), "new");
+        let replaced = old_home.map(|home| {
+            let home = base.join(home);
+            tree(&home, "old");
+            ReplacedTree {
+                id: TreeId::of(&home).unwrap(),
+                home,
+            }
+        });
+        let new_tree = TreeId::of(&staging.join(NEW_TREE)).unwrap();
+        let journal = Journal::new("foo", &base.join("foo"), new_tree, replaced);
+        Scene {
+            _dir: dir,
+            base,
+            staging,
+            journal,
+        }
+    }
+
+    /// The plugin trees of the base dir: (directory, version).
+    fn installed(base: &Path) -> Vec<(String, String)> {
+        let mut found: Vec<(String, String)> = fs::read_dir(base)
+            .unwrap()
+            .flatten()
+            .map(|entry| {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                (name, version_at(&entry.path()).unwrap_or_default())
+            })
+            .collect();
+        found.sort();
+        found
+    }
+
+    const FALLBACK: Moves = Moves {
+        rename_exchange: false,
+    };
+
+    #[test]
+    fn a_kill_between_any_two_renames_settles_to_one_complete_version() {
+        for old_home in [None, Some("foo"), Some("foo-old")] {
+            let steps = placing_renames(&scene(old_home).journal, &scene(old_home).staging).len();
+            for done in 0..=steps {
+                for committed in [false, true] {
+                    if committed && done < steps {
+                        continue;
+                    }
+                    let scene = scene(old_home);
+                    let mut journal = scene.journal.clone();
+                    journal.committed = committed;
+                    journal.write(&scene.staging).unwrap();
+                    for step in &placing_renames(&journal, &scene.staging)[..done] {
+                        step.run().unwrap();
+                    }
+                    let settled = settle(&scene.staging, FALLBACK);
+                    let case = format!("{old_home:?}, {done} renames, committed {committed}");
+                    let expected = if committed {
+                        assert!(matches!(settled, Settled::Committed { .. }), "{case}");
+                        vec![("foo".to_owned(), "new".to_owned())]
+                    } else {
+                        assert!(matches!(settled, Settled::RolledBack { .. }), "{case}");
+                        old_home
+                            .map(|home| vec![(home.to_owned(), "old".to_owned())])
+                            .unwrap_or_default()
+                    };
+                    assert_eq!(installed(&scene.base), expected, "{case}");
+                    // Settling again changes nothing.
+                    assert_eq!(settle(&scene.staging, FALLBACK), Settled::Discarded);
+                    assert_eq!(installed(&scene.base), expected, "{case}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_rollback_killed_halfway_is_finished_by_the_next_one() {
+        let scene = scene(Some("foo"));
+        scene.journal.write(&scene.staging).unwrap();
+        FALLBACK.place(&scene.journal, &scene.staging).unwrap();
+        // The first rename of the rollback, then the kill.
+        fs::rename(&scene.journal.target, scene.staging.join(ROLLED_BACK_TREE)).unwrap();
+        assert_eq!(
+            settle(&scene.staging, FALLBACK),
+            Settled::RolledBack {
+                name: "foo".to_owned()
+            }
+        );
+        assert_eq!(
+            installed(&scene.base),
+            [("foo".to_owned(), "old".to_owned())]
+        );
+    }
+
+    #[test]
+    fn the_swap_is_undone_with_or_without_rename_exchange() {
+        for rename_exchange in [true, false] {
+            let moves = Moves { rename_exchange };
+            let scene = scene(Some("foo"));
+            scene.journal.write(&scene.staging).unwrap();
+            moves.place(&scene.journal, &scene.staging).unwrap();
+            assert_eq!(version_at(&scene.journal.target).as_deref(), Some("new"));
+            assert!(matches!(
+                settle(&scene.staging, moves),
+                Settled::RolledBack { .. }
+            ));
+            assert_eq!(
+                installed(&scene.base),
+                [("foo".to_owned(), "old".to_owned())]
+            );
+        }
+    }
+
+    #[test]
+    fn without_a_journal_the_staging_directory_is_removed_and_nothing_else() {
+        let scene = scene(Some("foo"));
+        assert_eq!(settle(&scene.staging, FALLBACK), Settled::Discarded);
+        assert_eq!(
+            installed(&scene.base),
+            [("foo".to_owned(), "old".to_owned())]
+        );
+    }
+
+    #[test]
+    fn an_unreadable_journal_or_a_lost_tree_keeps_the_staging_directory() {
+        let scene = scene(Some("foo"));
+        fs::write(scene.staging.join(JOURNAL_FILE), "{").unwrap();
+        assert!(matches!(settle(&scene.staging, FALLBACK), Settled::Kept(_)));
+        assert!(scene.staging.join(NEW_TREE).is_dir());
+
+        let scene = self::scene(Some("foo"));
+        let mut journal = scene.journal.clone();
+        journal.replaced.as_mut().unwrap().id.inode += 1_000_000;
+        journal.write(&scene.staging).unwrap();
+        assert!(matches!(settle(&scene.staging, FALLBACK), Settled::Kept(_)));
+        assert!(scene.staging.join(NEW_TREE).is_dir());
+    }
+
+    #[test]
+    fn a_start_time_is_read_from_proc() {
+        let own = std::process::id() as i32;
+        assert!(process_start_time(own).is_some());
+        assert!(group_is_running(nix::unistd::getpgrp().as_raw()));
+    }
+}
