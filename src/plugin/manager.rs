@@ -1137,20 +1137,64 @@ impl<'a> Manager<'a> {
                     && !path
                         .file_name()
                         .is_some_and(|name| name.to_string_lossy().starts_with('.'))
-                    && path.is_file()
             })
             .collect();
         files.sort();
-        let _lock = self.acquire_lock()?;
+        // Every file is read before the lock is taken (reading writes nothing). A bad
+        // file is reported and the others go on.
         let mut failures = Vec::new();
-        let mut changed = false;
+        let mut by_name: BTreeMap<String, Vec<(File, ArchiveSummary)>> = BTreeMap::new();
         for file in &files {
-            match self.provision_one(file) {
+            if !file.is_file() {
+                let error = Error::new(
+                    ErrorKind::LayerFile,
+                    format!("`{}` is not a regular file", file.display()),
+                );
+                self.messages
+                    .push(error.render(false).trim_end().to_owned());
+                failures.push(format!("`{}`: {}", file.display(), flatten(&error)));
+                continue;
+            }
+            match archive::inspect(file, &self.context.module_lowercase) {
+                Ok((handle, summary)) => by_name
+                    .entry(summary.name.clone())
+                    .or_default()
+                    .push((handle, summary)),
+                Err(error) => {
+                    let error = nothing_installed(error, file);
+                    self.messages
+                        .push(error.render(false).trim_end().to_owned());
+                    failures.push(format!("`{}`: {}", file.display(), flatten(&error)));
+                }
+            }
+        }
+        let _lock = self.acquire_lock()?;
+        let mut changed = false;
+        for (name, mut candidates) in by_name {
+            // One file per plugin, the same whatever the directory order: the highest
+            // version, then release, then file name.
+            candidates.sort_by(|(_, first), (_, second)| provisioning_order(first, second));
+            let Some((handle, summary)) = candidates.pop() else {
+                continue;
+            };
+            for (_, ignored) in &candidates {
+                self.messages.push(format!(
+                    "warning: `{}` and `{}` both hold plugin `{name}`: {}-{} is provisioned, `{}` ({}-{}) is ignored",
+                    ignored.path.display(),
+                    summary.path.display(),
+                    summary.metadata.version,
+                    summary.metadata.release,
+                    ignored.path.display(),
+                    ignored.metadata.version,
+                    ignored.metadata.release,
+                ));
+            }
+            match self.provision_one(handle, &summary) {
                 Ok(did_change) => changed |= did_change,
                 Err(error) => {
                     self.messages
                         .push(error.render(false).trim_end().to_owned());
-                    failures.push(format!("`{}`: {}", file.display(), flatten(&error)));
+                    failures.push(format!("`{}`: {}", summary.path.display(), flatten(&error)));
                 }
             }
         }
@@ -1176,14 +1220,13 @@ impl<'a> Manager<'a> {
     }
 
     /// Provisions one file (the lock is held); returns whether something changed.
-    fn provision_one(&mut self, file: &Path) -> Result<bool> {
-        let (handle, summary) = archive::inspect(file, &self.context.module_lowercase)
-            .map_err(|error| nothing_installed(error, file))?;
+    fn provision_one(&mut self, handle: File, summary: &ArchiveSummary) -> Result<bool> {
+        let file = &summary.path;
         let name = summary.name.clone();
         let wanted = summary.metadata.hash();
         let installed = self.find(&name)?;
         let Some(plugin) = installed else {
-            self.install_checked(handle, &summary, None, false)?;
+            self.install_checked(handle, summary, None, false)?;
             self.messages.push(format!(
                 "installed plugin `{name}` {}-{} from `{}`",
                 summary.metadata.version,
@@ -1206,7 +1249,7 @@ impl<'a> Manager<'a> {
         if current.as_deref() == Some(wanted.as_str()) {
             return Ok(false);
         }
-        self.install_checked(handle, &summary, None, true)?;
+        self.install_checked(handle, summary, None, true)?;
         self.messages.push(format!(
             "updated plugin `{name}` to {}-{} from `{}`",
             summary.metadata.version,
@@ -1323,6 +1366,45 @@ impl<'a> Manager<'a> {
     }
 }
 
+/// The order of two files of the same plugin in a provisioning directory: the one
+/// provisioned sorts last.
+fn provisioning_order(first: &ArchiveSummary, second: &ArchiveSummary) -> std::cmp::Ordering {
+    natural_order(&first.metadata.version, &second.metadata.version)
+        .then_with(|| natural_order(&first.metadata.release, &second.metadata.release))
+        .then_with(|| first.path.cmp(&second.path))
+}
+
+/// Compares version strings: runs of digits by their value, the rest byte by byte
+/// (`1.9.0` < `1.10.0`, `1.0` < `1.0.1`).
+fn natural_order(first: &str, second: &str) -> std::cmp::Ordering {
+    fn chunks(text: &str) -> Vec<(bool, &str)> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        let bytes = text.as_bytes();
+        for at in 1..=bytes.len() {
+            if at == bytes.len() || bytes[at].is_ascii_digit() != bytes[start].is_ascii_digit() {
+                out.push((bytes[start].is_ascii_digit(), &text[start..at]));
+                start = at;
+            }
+        }
+        out
+    }
+    let (first, second) = (chunks(first), chunks(second));
+    for (a, b) in first.iter().zip(&second) {
+        let order = match (a, b) {
+            ((true, a), (true, b)) => {
+                let (a, b) = (a.trim_start_matches('0'), b.trim_start_matches('0'));
+                a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+            }
+            ((_, a), (_, b)) => a.cmp(b),
+        };
+        if order.is_ne() {
+            return order;
+        }
+    }
+    first.len().cmp(&second.len())
+}
+
 /// How many lines of a postinstall's output are shown.
 const POSTINSTALL_SHOWN_LINES: usize = 20;
 /// How much of the end of a postinstall log is read to show them.
@@ -1384,5 +1466,22 @@ pub fn describe_summary(summary: &ArchiveSummary) -> Description {
         url: metadata.url.clone(),
         home: None,
         files: summary.files.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::natural_order;
+    use std::cmp::Ordering::{Equal, Greater, Less};
+
+    #[test]
+    fn versions_compare_by_the_value_of_their_numbers() {
+        assert_eq!(natural_order("1.10.0", "1.9.0"), Greater);
+        assert_eq!(natural_order("2.0.0", "10.0.0"), Less);
+        assert_eq!(natural_order("1.0", "1.0.1"), Less);
+        assert_eq!(natural_order("1.01", "1.1"), Equal);
+        assert_eq!(natural_order("1.0.0rc2", "1.0.0rc10"), Less);
+        assert_eq!(natural_order("", "0"), Less);
+        assert_eq!(natural_order("é1", "é2"), Less);
     }
 }
