@@ -349,3 +349,108 @@ fn killing_a_forced_install_at_any_moment_leaves_one_complete_version() {
     }
     eprintln!("old version kept {old_kept} times, new version {new_kept} times");
 }
+
+#[test]
+fn killing_a_develop_during_its_postinstall_removes_the_link_and_keeps_the_source_tree() {
+    let plugins = PluginFixture::new();
+    let markers = plugins.root().join("markers");
+    let nothing = plugins.root().join("nothing-to-provision");
+    fs::create_dir_all(&markers).unwrap();
+    fs::create_dir_all(&nothing).unwrap();
+    let home = plugins.source("foo", "1.0.0");
+    write_executable(
+        &home.join("postinstall"),
+        &format!(
+            "#!/bin/sh\necho $$ > '{}/pgid'\nsleep 30 &\nwait\n",
+            markers.display()
+        ),
+    );
+    let source = snapshot(&home);
+    let mut random = Random::new();
+    for round in 0..5 {
+        let _ = fs::remove_file(markers.join("pgid"));
+        let mut child = plugins
+            .command(&["plugin", "develop", utf8_path(&home)])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pgid = wait_for_pgid(&markers, &mut child).expect("the postinstall started");
+        std::thread::sleep(Duration::from_millis(random.below(30)));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let output = plugins.run(&["plugin", "provision", "--dir", utf8_path(&nothing)]);
+        assert_success(&output);
+        let case = format!("round {round}, seed {}", random.seed);
+        assert!(!process_group_is_running(pgid), "{case}");
+        assert!(
+            children(&plugins.base).is_empty(),
+            "{case}: {:?}",
+            children(&plugins.base)
+        );
+        assert_eq!(snapshot(&home), source, "{case}");
+    }
+}
+
+#[test]
+fn killing_an_uninstall_at_any_moment_leaves_the_whole_plugin_or_nothing() {
+    let plugins = PluginFixture::new();
+    let nothing = plugins.root().join("nothing-to-provision");
+    fs::create_dir_all(&nothing).unwrap();
+    let names: Vec<String> = (0..10)
+        .flat_map(|directory| {
+            (0..100).map(move |file| format!("metwork_plugin/data/d{directory:02}/f{file:03}"))
+        })
+        .collect();
+    let members = valid_members("big");
+    let mut entries: Vec<Crafted<'_>> = members
+        .iter()
+        .map(|(name, data)| Crafted::File(name.as_str(), data.as_slice()))
+        .collect();
+    entries.extend(
+        names
+            .iter()
+            .map(|name| Crafted::File(name.as_str(), b"data\n")),
+    );
+    let file = plugins.work.join("big-1.0.0-1.metwork.generic.plugin");
+    craft_archive(&file, &entries);
+    plugins.ok(&["plugin", "install", utf8_path(&file)]);
+    let installed = snapshot(&plugins.base);
+    let started = Instant::now();
+    plugins.ok(&["plugin", "uninstall", "big"]);
+    let full_uninstall = started.elapsed();
+
+    let mut random = Random::new();
+    for round in 0..12 {
+        if children(&plugins.base).is_empty() {
+            plugins.ok(&["plugin", "install", utf8_path(&file)]);
+        }
+        let mut child = plugins
+            .command(&["plugin", "uninstall", "big"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let delay = random.below(full_uninstall.as_micros() as u64 * 6 / 5);
+        std::thread::sleep(Duration::from_micros(delay));
+        let _ = child.kill();
+        child.wait().unwrap();
+        let case = format!("round {round}, kill after {delay} µs, seed {}", random.seed);
+        let visible = plugins.ok(&["plugin", "list", "--raw"]);
+        assert!(
+            visible.is_empty() || visible.starts_with("big~~~1.0.0~~~1~~~"),
+            "{case}: {visible}"
+        );
+        if !visible.is_empty() {
+            assert_eq!(
+                count_files(&plugins.base.join("big")),
+                entries.len(),
+                "{case}"
+            );
+        }
+        let output = plugins.run(&["plugin", "provision", "--dir", utf8_path(&nothing)]);
+        assert_success(&output);
+        let after = snapshot(&plugins.base);
+        assert!(after.is_empty() || after == installed, "{case}");
+    }
+}

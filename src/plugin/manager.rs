@@ -592,7 +592,11 @@ impl<'a> Manager<'a> {
                 }
                 Settled::Committed { name, target } => {
                     changed = true;
-                    self.write_override_template(&name, &target);
+                    let dev_link = fs::symlink_metadata(&target)
+                        .is_ok_and(|metadata| metadata.file_type().is_symlink());
+                    if !dev_link {
+                        self.write_override_template(&name, &target);
+                    }
                     self.messages.push(format!(
                         "warning: an interrupted install of plugin `{name}` was completed"
                     ));
@@ -771,7 +775,7 @@ impl<'a> Manager<'a> {
             let error = failed(Error::io("cannot move the plugin to", &target, &err));
             return Err(self.roll_back(&staging, error, existing.is_some()));
         }
-        let postinstall = self.run_postinstall(&name, &target, Some((&staging, &mut journal)));
+        let postinstall = self.run_postinstall(&name, &target, &staging, &mut journal);
         if let Err(error) = postinstall {
             return Err(self.roll_back(&staging, failed(error), existing.is_some()));
         }
@@ -825,7 +829,8 @@ impl<'a> Manager<'a> {
         &mut self,
         name: &str,
         home: &Path,
-        journal: Option<(&Path, &mut Journal)>,
+        staging: &Path,
+        journal: &mut Journal,
     ) -> Result<()> {
         use std::os::unix::process::CommandExt;
 
@@ -859,6 +864,19 @@ impl<'a> Manager<'a> {
             .try_clone()
             .map_err(|err| Error::io("cannot write the postinstall log", &log_path, &err))?;
         let parent = std::process::id();
+        // The staging directory's name is unique: it marks the postinstall's processes.
+        let mut group = ProcessGroup {
+            token: staging
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            pgid: None,
+            start_time: None,
+        };
+        journal.postinstall = Some(group.clone());
+        journal
+            .write(staging)
+            .map_err(|err| Error::io("cannot write the journal in", staging, &err))?;
         let mut command = Command::new(binary);
         // The plugin env (configuration variables, TMPDIR, PYTHONPATH, identity) and the
         // plugin layer, as `mfenv plugin wrapper` gives every plugin command.
@@ -866,6 +884,7 @@ impl<'a> Manager<'a> {
             .env_clear()
             .envs(self.env.vars())
             .env("MFMODULE_PLUGINS_BASE_DIR", self.base_dir())
+            .env(transaction::POSTINSTALL_ID_VARIABLE, &group.token)
             .current_dir(home)
             .args(["plugin", "wrapper", "--cwd"])
             .arg(home)
@@ -892,17 +911,13 @@ impl<'a> Manager<'a> {
             .spawn()
             .map_err(|err| Error::io("cannot run", &script, &err))?;
         let pid = child.id() as i32;
-        let group = ProcessGroup {
-            pgid: pid,
-            start_time: transaction::process_start_time(pid),
-        };
-        if let Some((staging, journal)) = journal {
-            journal.postinstall = Some(group.clone());
-            if let Err(err) = journal.write(staging) {
-                transaction::kill_group(&group);
-                let _ = child.wait();
-                return Err(Error::io("cannot write the journal in", staging, &err));
-            }
+        group.pgid = Some(pid);
+        group.start_time = transaction::process_start_time(pid);
+        journal.postinstall = Some(group.clone());
+        if let Err(err) = journal.write(staging) {
+            transaction::kill_group(&group);
+            let _ = child.wait();
+            return Err(Error::io("cannot write the journal in", staging, &err));
         }
         let timeout = self.options.postinstall_timeout;
         let started = Instant::now();
@@ -1099,15 +1114,40 @@ impl<'a> Manager<'a> {
             )
             .with_hint("move it out of the plugins base dir"));
         }
-        let base = self.base_dir();
-        fs::create_dir_all(base).map_err(|err| Error::io("cannot create", base, &err))?;
-        std::os::unix::fs::symlink(dir, &target)
-            .map_err(|err| Error::io("cannot create the dev link", &target, &err))?;
-        if let Err(error) = self.run_postinstall(&name, &target, None) {
-            let _ = fs::remove_file(&target);
-            return Err(error
-                .context(format!("cannot dev-link plugin `{name}`"))
-                .with_hint("the dev link was removed again"));
+        // The link is made in a staging directory and moved in under a journal, as an
+        // install: a kill during its postinstall is rolled back too.
+        let staging = self.new_staging_dir()?;
+        let link = staging.join(transaction::NEW_TREE);
+        let failed = |error: Error| error.context(format!("cannot dev-link plugin `{name}`"));
+        let mut journal = match std::os::unix::fs::symlink(dir, &link)
+            .and_then(|()| TreeId::of(&link))
+            .map(|id| Journal::new(&name, &target, id, None))
+            .and_then(|journal| journal.write(&staging).map(|()| journal))
+        {
+            Ok(journal) => journal,
+            Err(err) => {
+                let _ = remove_tree(&staging);
+                return Err(failed(Error::io("cannot create the dev link", &link, &err)));
+            }
+        };
+        if let Err(err) = self.moves().place(&journal, &staging) {
+            let error = failed(Error::io("cannot create the dev link", &target, &err));
+            return Err(self.roll_back(&staging, error, false));
+        }
+        if let Err(error) = self.run_postinstall(&name, &target, &staging, &mut journal) {
+            let error = self.roll_back(&staging, failed(error), false);
+            return Err(error.with_hint("the dev link was removed again"));
+        }
+        journal.committed = true;
+        if let Err(err) = journal.write(&staging) {
+            let error = failed(Error::io("cannot write the journal in", &staging, &err));
+            return Err(self.roll_back(&staging, error, false));
+        }
+        if let Settled::Kept(reason) = transaction::settle(&staging, self.moves()) {
+            self.messages.push(format!(
+                "warning: the leftover `{}` is kept: {reason}",
+                staging.display()
+            ));
         }
         self.signal_change();
         Ok(target)

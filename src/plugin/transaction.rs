@@ -79,10 +79,17 @@ pub struct ReplacedTree {
     pub id: TreeId,
 }
 
-/// The process group of a running postinstall.
+/// The variable marking every process a postinstall starts (its value is the
+/// [`ProcessGroup::token`]).
+pub const POSTINSTALL_ID_VARIABLE: &str = "__MFENV_POSTINSTALL_ID";
+
+/// The processes of a postinstall: its process group, and the token in the
+/// environment of each of them (recorded before it starts, so nothing it starts
+/// escapes, even before its group is recorded or after leaving the group).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcessGroup {
-    pub pgid: i32,
+    pub token: String,
+    pub pgid: Option<i32>,
     /// The leader's start time (field 22 of `/proc/PID/stat`), to tell a reused pid.
     pub start_time: Option<u64>,
 }
@@ -343,53 +350,78 @@ pub fn process_start_time(pid: i32) -> Option<u64> {
     after_name.split_whitespace().nth(19)?.parse().ok()
 }
 
-/// Kills every process of `group` (unless its pid now belongs to another process) and
-/// waits a little for them to be gone.
+/// Kills every process of a postinstall: its process group (unless the group's id now
+/// belongs to another process) and every process carrying its token; returns when
+/// none is left running, or after a short wait.
 pub fn kill_group(group: &ProcessGroup) {
-    if group.pgid <= 1 {
-        return;
-    }
     // While any process of the group lives, its id cannot be given to a new process:
     // a leader with another start time means the group is gone and the id reused.
-    if let (Some(expected), Some(found)) = (group.start_time, process_start_time(group.pgid))
-        && expected != found
-    {
-        return;
-    }
-    let pgid = Pid::from_raw(group.pgid);
-    if killpg(pgid, Signal::SIGKILL).is_err() {
-        return;
-    }
+    let pgid = group.pgid.filter(|pgid| *pgid > 1).filter(|pgid| {
+        match (group.start_time, process_start_time(*pgid)) {
+            (Some(expected), Some(found)) => expected == found,
+            _ => true,
+        }
+    });
+    let marker = format!("{POSTINSTALL_ID_VARIABLE}={}", group.token);
     let started = Instant::now();
-    while group_is_running(group.pgid) && started.elapsed() < GROUP_EXIT_WAIT {
+    loop {
+        let running = running_processes(pgid, marker.as_bytes());
+        if running.is_empty() || started.elapsed() >= GROUP_EXIT_WAIT {
+            return;
+        }
+        if let Some(pgid) = pgid {
+            let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+        }
+        for pid in running {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
         std::thread::sleep(Duration::from_millis(10));
     }
 }
 
-/// True while a process of group `pgid` runs (zombies, which do nothing, aside).
-pub fn group_is_running(pgid: i32) -> bool {
+/// The processes (zombies aside, which do nothing) in group `pgid` or whose
+/// environment holds `marker` (`NAME=value`).
+fn running_processes(pgid: Option<i32>, marker: &[u8]) -> Vec<i32> {
     let Ok(processes) = fs::read_dir("/proc") else {
-        return killpg(Pid::from_raw(pgid), None).is_ok();
+        return Vec::new();
     };
-    processes.flatten().any(|entry| {
-        let is_pid = entry
+    let own = std::process::id() as i32;
+    let mut found = Vec::new();
+    for entry in processes.flatten() {
+        let Some(pid) = entry
             .file_name()
             .to_str()
-            .is_some_and(|name| name.bytes().all(|b| b.is_ascii_digit()));
-        if !is_pid {
-            return false;
-        }
+            .and_then(|name| name.parse::<i32>().ok())
+        else {
+            continue;
+        };
         let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
-            return false;
+            continue;
         };
         let Some(after_name) = stat.rfind(')').map(|at| &stat[at + 1..]) else {
-            return false;
+            continue;
         };
         let mut fields = after_name.split_whitespace();
         let state = fields.next().unwrap_or("Z");
         let group = fields.nth(1).and_then(|field| field.parse::<i32>().ok());
-        group == Some(pgid) && state != "Z" && state != "X"
-    })
+        if pid == own || state == "Z" || state == "X" {
+            continue;
+        }
+        let in_group = pgid.is_some() && group == pgid;
+        let marked = || {
+            fs::read(entry.path().join("environ"))
+                .is_ok_and(|environ| environ.split(|byte| *byte == 0).any(|item| item == marker))
+        };
+        if in_group || marked() {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// True while a process of group `pgid` runs (zombies aside).
+pub fn group_is_running(pgid: i32) -> bool {
+    !running_processes(Some(pgid), b"").is_empty()
 }
 
 /// What settling a staging directory did.
