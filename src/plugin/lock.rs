@@ -5,7 +5,9 @@
 //! Install, uninstall, develop and provision hold it for their whole run. Waiting
 //! longer than the timeout is an error (the original silently skipped the operation).
 //! The lock is released when the [`ManagementLock`] is dropped, or by the kernel when
-//! the process dies, so a killed install never leaves it held.
+//! the process dies, so a killed install never leaves it held. The time limits of
+//! plugin operations (`MFENV_LOCK_TIMEOUT`, `MFENV_POSTINSTALL_TIMEOUT`) are parsed
+//! here.
 
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};

@@ -6,14 +6,18 @@
 //! `RUNTIME/config/plugins/NAME.ini`. Its invariants:
 //!
 //! - install, uninstall, develop and provision run under the plugin-management lock
-//!   ([`crate::plugin::lock`]), and start by removing the leftovers of killed runs;
+//!   ([`crate::plugin::lock`]), and start by settling the leftovers of killed runs
+//!   ([`crate::plugin::transaction`]: roll back, finish or remove);
 //! - nothing half-done is ever visible: an archive is checked in full before anything
 //!   is written, then extracted below `<base>/.mfenv-tmp-*/metwork_plugin` (one level
 //!   down, so layer discovery, which reads the base dir's children, never sees a partial
-//!   tree; discovery and `list` skip hidden names), then moved into place by one
-//!   `rename` (a replacement swaps old and new atomically with `RENAME_EXCHANGE`);
-//!   uninstall first renames the plugin away, then deletes it;
-//! - a failing postinstall rolls back to the state before the install;
+//!   tree; discovery and `list` skip hidden names), then moved into place under the
+//!   staging directory's journal by one `rename` (a replacement swaps old and new with
+//!   `RENAME_EXCHANGE`, or two journaled renames without it); uninstall first renames
+//!   the plugin away, then deletes it;
+//! - an install is committed only once its postinstall succeeded: a failing, timed-out
+//!   or killed postinstall rolls back to the state before the install, and its
+//!   processes are killed (its own process group, a token in their environment);
 //! - OP overrides survive uninstall (unless `--clean`), reinstall and provisioning; an
 //!   untouched template is replaced, a touched one is kept and the new template goes to
 //!   `NAME.ini.new`.
