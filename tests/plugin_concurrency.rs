@@ -454,3 +454,53 @@ fn killing_an_uninstall_at_any_moment_leaves_the_whole_plugin_or_nothing() {
         assert!(after.is_empty() || after == installed, "{case}");
     }
 }
+
+#[test]
+fn sigterm_or_sigint_during_the_postinstall_rolls_back_at_once() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let plugins = PluginFixture::new();
+    let markers = plugins.root().join("markers");
+    fs::create_dir_all(&markers).unwrap();
+    let old = plugins.released("foo", "1.0.0");
+    let new = released_with_postinstall(&plugins, "2.0.0", &markers, "30");
+    plugins.ok(&["plugin", "install", utf8_path(&old)]);
+    let before = snapshot(&plugins.base);
+    let mut random = Random::new();
+    for (round, signal) in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP]
+        .into_iter()
+        .cycle()
+        .take(6)
+        .enumerate()
+    {
+        let _ = fs::remove_file(markers.join("pgid"));
+        let mut child = plugins
+            .command(&["plugin", "install", "--force", utf8_path(&new)])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pgid = wait_for_pgid(&markers, &mut child).expect("the postinstall started");
+        std::thread::sleep(Duration::from_millis(random.below(30)));
+        kill(Pid::from_raw(child.id() as i32), signal).unwrap();
+        let output = child.wait_with_output().unwrap();
+        let case = format!("round {round}, {signal}, seed {}", random.seed);
+        assert_eq!(output.status.code(), Some(1), "{case}");
+        let message = stderr(&output);
+        assert!(
+            message.contains(&format!(
+                "the install of plugin `foo` was interrupted ({})",
+                signal.as_str()
+            )),
+            "{case}: {message}"
+        );
+        assert!(
+            message.contains("the previous installation was put back"),
+            "{case}: {message}"
+        );
+        assert!(stdout(&output).is_empty());
+        // At once: no other plugin operation ran.
+        assert!(!process_group_is_running(pgid), "{case}");
+        assert_eq!(snapshot(&plugins.base), before, "{case}");
+    }
+}

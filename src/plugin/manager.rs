@@ -911,6 +911,9 @@ impl<'a> Manager<'a> {
                 Ok(())
             });
         }
+        // SIGINT, SIGTERM and SIGHUP wait while it runs: they roll the install back at
+        // once instead of leaving it to the next plugin operation.
+        let stop_signals = StopSignals::block();
         let mut child = command
             .spawn()
             .map_err(|err| Error::io("cannot run", &script, &err))?;
@@ -931,6 +934,13 @@ impl<'a> Manager<'a> {
                 Ok(Some(status)) => break Ok(status),
                 Ok(None) => {}
                 Err(err) => break Err(Error::io("cannot wait for", &script, &err)),
+            }
+            if let Some(signal) = stop_signals.received() {
+                break Err(Error::new(
+                    ErrorKind::LayerFile,
+                    format!("the install of plugin `{name}` was interrupted ({signal})"),
+                )
+                .caused_by("the postinstall was killed, with every process it started"));
             }
             if let Some(limit) = timeout
                 && started.elapsed() >= limit
@@ -1407,6 +1417,47 @@ impl<'a> Manager<'a> {
         self.messages
             .extend(built.warnings.into_iter().map(|w| format!("warning: {w}")));
         Ok(built.path)
+    }
+}
+
+/// SIGINT, SIGTERM and SIGHUP blocked and readable through a signalfd, until dropped.
+struct StopSignals {
+    previous_mask: Option<nix::sys::signal::SigSet>,
+    descriptor: Option<nix::sys::signalfd::SignalFd>,
+}
+
+impl StopSignals {
+    fn block() -> Self {
+        use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+        use nix::sys::signalfd::{SfdFlags, SignalFd};
+        let mut signals = SigSet::empty();
+        for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+            signals.add(signal);
+        }
+        let previous_mask = signals.thread_swap_mask(SigmaskHow::SIG_BLOCK).ok();
+        let descriptor = previous_mask.and_then(|_| {
+            SignalFd::with_flags(&signals, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC).ok()
+        });
+        StopSignals {
+            previous_mask,
+            descriptor,
+        }
+    }
+
+    /// The name of a signal received since [`StopSignals::block`], if any.
+    fn received(&self) -> Option<String> {
+        let info = self.descriptor.as_ref()?.read_signal().ok()??;
+        let signal = nix::sys::signal::Signal::try_from(info.ssi_signo as i32).ok()?;
+        Some(signal.as_str().to_owned())
+    }
+}
+
+impl Drop for StopSignals {
+    fn drop(&mut self) {
+        self.descriptor = None;
+        if let Some(mask) = &self.previous_mask {
+            let _ = mask.thread_set_mask();
+        }
     }
 }
 
