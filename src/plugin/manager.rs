@@ -749,6 +749,11 @@ impl<'a> Manager<'a> {
                 return Err(failed(error).with_hint("nothing was installed"));
             }
         };
+        let undone = if existing.is_some() {
+            "the previous installation was put back"
+        } else {
+            "the plugin was removed again"
+        };
         // From here on the journal says what to undo (module `transaction`).
         let replaced = match &existing {
             None => Ok(None),
@@ -777,16 +782,16 @@ impl<'a> Manager<'a> {
         // Into place: one rename, or one atomic swap with the plugin it replaces.
         if let Err(err) = self.moves().place(&journal, &staging) {
             let error = failed(Error::io("cannot move the plugin to", &target, &err));
-            return Err(self.roll_back(&staging, error, existing.is_some()));
+            return Err(self.roll_back(&staging, error, undone));
         }
         let postinstall = self.run_postinstall(&name, &target, &staging, &mut journal);
         if let Err(error) = postinstall {
-            return Err(self.roll_back(&staging, failed(error), existing.is_some()));
+            return Err(self.roll_back(&staging, failed(error), undone));
         }
         journal.committed = true;
         if let Err(err) = journal.write(&staging) {
             let error = failed(Error::io("cannot write the journal in", &staging, &err));
-            return Err(self.roll_back(&staging, error, existing.is_some()));
+            return Err(self.roll_back(&staging, error, undone));
         }
         self.write_override_template(&name, &target);
         if let Settled::Kept(reason) = transaction::settle(&staging, self.moves()) {
@@ -799,7 +804,7 @@ impl<'a> Manager<'a> {
     }
 
     /// Rolls back the install of `staging` after `error`; says what was restored.
-    fn roll_back(&mut self, staging: &Path, error: Error, replaces: bool) -> Error {
+    fn roll_back(&mut self, staging: &Path, error: Error, undone: &str) -> Error {
         match transaction::settle(staging, self.moves()) {
             Settled::Kept(reason) => error
                 .caused_by(format!(
@@ -809,8 +814,7 @@ impl<'a> Manager<'a> {
                 .with_hint(
                     "run any `mfenv plugin install`, `uninstall` or `provision` to retry it",
                 ),
-            _ if replaces => error.with_hint("the previous installation was put back"),
-            _ => error.with_hint("the plugin was removed again"),
+            _ => error.with_hint(undone),
         }
     }
 
@@ -1146,16 +1150,15 @@ impl<'a> Manager<'a> {
         };
         if let Err(err) = self.moves().place(&journal, &staging) {
             let error = failed(Error::io("cannot create the dev link", &target, &err));
-            return Err(self.roll_back(&staging, error, false));
+            return Err(self.roll_back(&staging, error, "the dev link was removed again"));
         }
         if let Err(error) = self.run_postinstall(&name, &target, &staging, &mut journal) {
-            let error = self.roll_back(&staging, failed(error), false);
-            return Err(error.with_hint("the dev link was removed again"));
+            return Err(self.roll_back(&staging, failed(error), "the dev link was removed again"));
         }
         journal.committed = true;
         if let Err(err) = journal.write(&staging) {
             let error = failed(Error::io("cannot write the journal in", &staging, &err));
-            return Err(self.roll_back(&staging, error, false));
+            return Err(self.roll_back(&staging, error, "the dev link was removed again"));
         }
         if let Settled::Kept(reason) = transaction::settle(&staging, self.moves()) {
             self.messages.push(format!(
