@@ -367,6 +367,99 @@ fn a_failing_postinstall_rolls_the_install_back() {
 }
 
 #[test]
+fn a_postinstall_past_its_timeout_is_killed_with_its_children_and_rolled_back() {
+    let plugins = PluginFixture::new();
+    let home = plugins.source("foo", "1.0.0");
+    let pgid_file = plugins.root().join("pgid");
+    write_executable(
+        &home.join("postinstall"),
+        &format!(
+            "#!/bin/sh\necho $$ > '{}'\necho waiting\nsleep 30 &\nwait\n",
+            pgid_file.display()
+        ),
+    );
+    let file = plugins.release(&home);
+    let started = std::time::Instant::now();
+    let output = plugins.run_with(
+        &["plugin", "install", utf8_path(&file)],
+        &[("MFENV_POSTINSTALL_TIMEOUT", "0.5")],
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(25));
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert!(
+        message.contains("the postinstall of plugin `foo` did not finish within 0.5 s"),
+        "{message}"
+    );
+    assert!(message.contains("MFENV_POSTINSTALL_TIMEOUT"), "{message}");
+    assert!(
+        message.contains("the plugin was removed again"),
+        "{message}"
+    );
+    let pgid: i32 = fs::read_to_string(&pgid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(!process_group_is_running(pgid), "the `sleep 30` survives");
+    assert!(
+        children(&plugins.base).is_empty(),
+        "{:?}",
+        children(&plugins.base)
+    );
+    let log = plugins.runtime.join("log/postinstall_foo.log");
+    assert_eq!(fs::read_to_string(&log).unwrap(), "waiting\n");
+    assert!(stdout(&output).is_empty());
+
+    let output = plugins.run_with(
+        &["plugin", "install", utf8_path(&file)],
+        &[("MFENV_POSTINSTALL_TIMEOUT", "soon")],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("bad `MFENV_POSTINSTALL_TIMEOUT` value `soon`"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_talkative_postinstall_is_logged_to_a_file_and_only_its_tail_is_shown() {
+    let plugins = PluginFixture::new();
+    let home = plugins.source("foo", "1.0.0");
+    // 200,000 lines, about 3 MB, on both stdout and stderr.
+    write_executable(
+        &home.join("postinstall"),
+        "#!/bin/sh\nseq 1 100000 | sed 's/^/out /'\nseq 1 100000 | sed 's/^/err /' >&2\necho last line\n",
+    );
+    let file = plugins.release(&home);
+    let output = plugins.run(&["plugin", "install", utf8_path(&file)]);
+    assert_success(&output);
+    let message = stderr(&output);
+    let shown: Vec<&str> = message
+        .lines()
+        .filter(|line| line.starts_with("postinstall: "))
+        .collect();
+    let log = plugins.runtime.join("log/postinstall_foo.log");
+    assert_eq!(
+        shown.first().copied(),
+        Some(format!("postinstall: (earlier lines in `{}`)", log.display()).as_str()),
+        "{message}"
+    );
+    assert_eq!(shown.len(), 21, "{message}");
+    assert_eq!(shown.last().copied(), Some("postinstall: last line"));
+    assert!(shown.contains(&"postinstall: err 100000"), "{message}");
+    let text = fs::read_to_string(&log).unwrap();
+    assert_eq!(text.lines().count(), 200_001);
+    assert!(text.contains("\nout 100000\nerr 1\n"));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        fs::metadata(&log).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+}
+
+#[test]
 fn install_and_uninstall_refuse_to_run_inside_a_plugin_env() {
     let plugins = PluginFixture::new();
     let file = plugins.released("foo", "1.0.0");

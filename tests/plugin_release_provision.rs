@@ -294,3 +294,133 @@ fn provisioning_leaves_a_dev_linked_plugin_alone() {
             .is_symlink()
     );
 }
+
+#[test]
+fn two_files_of_one_plugin_provision_the_highest_version_once_and_then_nothing() {
+    let plugins = PluginFixture::new();
+    let dir = provisioning_dir(&plugins);
+    // Names that sort the other way round from the versions.
+    for (version, name) in [("1.10.0", "alpha-a.plugin"), ("1.9.0", "alpha-b.plugin")] {
+        let file = plugins.released("alpha", version);
+        fs::rename(&file, dir.join(name)).unwrap();
+    }
+    let output = plugins.run(&["plugin", "provision"]);
+    assert_success(&output);
+    let message = stderr(&output);
+    assert!(
+        message.contains(&format!(
+            "warning: `{}` and `{}` both hold plugin `alpha`: 1.10.0-1 is provisioned, `{}` (1.9.0-1) is ignored",
+            dir.join("alpha-b.plugin").display(),
+            dir.join("alpha-a.plugin").display(),
+            dir.join("alpha-b.plugin").display(),
+        )),
+        "{message}"
+    );
+    assert_eq!(
+        message.matches("installed plugin `alpha`").count(),
+        1,
+        "{message}"
+    );
+    assert!(!message.contains("updated"), "{message}");
+    assert!(
+        plugins
+            .ok(&["plugin", "list", "--raw"])
+            .starts_with("alpha~~~1.10.0~~~1~~~")
+    );
+    // A second run changes nothing: same choice, same hash.
+    let before = snapshot(&plugins.runtime);
+    let output = plugins.run(&["plugin", "provision"]);
+    assert_success(&output);
+    assert!(
+        !stderr(&output).contains("installed"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!stderr(&output).contains("updated"), "{}", stderr(&output));
+    assert_eq!(snapshot(&plugins.runtime), before);
+
+    // Same version and release, different builds: the file whose name sorts last.
+    fs::remove_file(dir.join("alpha-b.plugin")).unwrap();
+    let home = plugins.source("alpha", "1.10.0");
+    let rebuilt = plugins.run_with(
+        &["plugin", "release", utf8_path(&home)],
+        &[("SOURCE_DATE_EPOCH", "1800000000")],
+    );
+    assert_success(&rebuilt);
+    fs::rename(stdout(&rebuilt).trim_end(), dir.join("alpha-c.plugin")).unwrap();
+    let output = plugins.run(&["plugin", "provision"]);
+    assert_success(&output);
+    assert!(
+        stderr(&output).contains("updated plugin `alpha` to 1.10.0-1 from `"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        stderr(&output).contains("alpha-c.plugin`"),
+        "{}",
+        stderr(&output)
+    );
+    let before = snapshot(&plugins.runtime);
+    assert_success(&plugins.run(&["plugin", "provision"]));
+    assert_eq!(snapshot(&plugins.runtime), before);
+}
+
+#[test]
+fn provisioning_goes_on_after_bad_files_and_names_each_of_them() {
+    let plugins = PluginFixture::new();
+    let dir = provisioning_dir(&plugins);
+    // Metadata without its `version` key.
+    let mut members = valid_members("badmeta");
+    members[3].1 = metadata_json("1.0.0", 10)
+        .replace("\"version\": \"1.0.0\",", "")
+        .into_bytes();
+    let entries: Vec<Crafted<'_>> = members
+        .iter()
+        .map(|(name, data)| Crafted::File(name.as_str(), data.as_slice()))
+        .collect();
+    craft_archive(&dir.join("badmeta.plugin"), &entries);
+    // A postinstall that fails.
+    let home = plugins.source("failing", "1.0.0");
+    write_executable(
+        &home.join("postinstall"),
+        "#!/bin/sh\necho no >&2\nexit 4\n",
+    );
+    let failing = plugins.release(&home);
+    fs::rename(&failing, dir.join("failing.plugin")).unwrap();
+    // A truncated archive.
+    let good = plugins.released("zeta", "1.0.0");
+    let bytes = fs::read(&good).unwrap();
+    fs::write(dir.join("cut.plugin"), &bytes[..bytes.len() / 2]).unwrap();
+    fs::rename(&good, dir.join("zeta.plugin")).unwrap();
+    let ok = plugins.released("alpha", "1.0.0");
+    fs::rename(&ok, dir.join("alpha.plugin")).unwrap();
+    // A link to nothing.
+    std::os::unix::fs::symlink("/nonexistent/x.plugin", dir.join("gone.plugin")).unwrap();
+
+    let output = plugins.run(&["plugin", "provision"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout(&output).is_empty());
+    let message = stderr(&output);
+    assert!(
+        message.contains("failed for 4 of 6 plugin files"),
+        "{message}"
+    );
+    assert!(
+        message.contains("gone.plugin` is not a regular file"),
+        "{message}"
+    );
+    for bad in [
+        "badmeta.plugin",
+        "failing.plugin",
+        "cut.plugin",
+        "gone.plugin",
+    ] {
+        assert!(
+            message.contains(&format!("caused by: `{}`", dir.join(bad).display())),
+            "{bad}: {message}"
+        );
+    }
+    assert!(message.contains("installed plugin `alpha`"), "{message}");
+    assert!(message.contains("installed plugin `zeta`"), "{message}");
+    assert_eq!(children(&plugins.base), ["alpha", "zeta"]);
+}

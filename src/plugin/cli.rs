@@ -396,6 +396,10 @@ pub(crate) fn manager_options(env: &Env) -> Result<ManagerOptions> {
         lock_timeout: lock::timeout_from(env.get("MFENV_LOCK_TIMEOUT"))?,
         progress: std::io::stderr().is_terminal(),
         mfenv_binary: std::env::current_exe().ok(),
+        postinstall_timeout: lock::postinstall_timeout_from(env.get("MFENV_POSTINSTALL_TIMEOUT"))?,
+        rename_exchange: env
+            .get("MFENV_NO_RENAME_EXCHANGE")
+            .is_none_or(|v| v.is_empty() || v == "0"),
     })
 }
 

@@ -6,7 +6,9 @@
 //! read-modify-write of the user's crontab holds it too. Waiting
 //! longer than the timeout is an error (the original silently skipped the operation).
 //! The lock is released when the [`ManagementLock`] is dropped, or by the kernel when
-//! the process dies, so a killed install never leaves it held.
+//! the process dies, so a killed install never leaves it held. The time limits of
+//! plugin operations (`MFENV_LOCK_TIMEOUT`, `MFENV_POSTINSTALL_TIMEOUT`) are parsed
+//! here.
 
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -83,17 +85,34 @@ pub fn acquire(runtime_home: &Path, timeout: Duration) -> Result<ManagementLock>
 
 /// Parses `MFENV_LOCK_TIMEOUT` (seconds, decimals allowed).
 pub fn timeout_from(value: Option<&str>) -> Result<Duration> {
+    Ok(seconds_from("MFENV_LOCK_TIMEOUT", value)?.unwrap_or(DEFAULT_TIMEOUT))
+}
+
+/// How long a postinstall may run when `MFENV_POSTINSTALL_TIMEOUT` is unset.
+pub const DEFAULT_POSTINSTALL_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Parses `MFENV_POSTINSTALL_TIMEOUT` (seconds, decimals allowed; `0`: no limit).
+pub fn postinstall_timeout_from(value: Option<&str>) -> Result<Option<Duration>> {
+    Ok(match seconds_from("MFENV_POSTINSTALL_TIMEOUT", value)? {
+        None => Some(DEFAULT_POSTINSTALL_TIMEOUT),
+        Some(limit) if limit.is_zero() => None,
+        Some(limit) => Some(limit),
+    })
+}
+
+/// A number of seconds read from `variable` (`None` when unset or empty).
+fn seconds_from(variable: &str, value: Option<&str>) -> Result<Option<Duration>> {
     match value.map(str::trim).filter(|v| !v.is_empty()) {
-        None => Ok(DEFAULT_TIMEOUT),
+        None => Ok(None),
         Some(text) => text
             .parse::<f64>()
             .ok()
-            .filter(|seconds| seconds.is_finite() && *seconds >= 0.0)
-            .map(Duration::from_secs_f64)
+            .filter(|seconds| seconds.is_finite() && *seconds >= 0.0 && *seconds < 1e12)
+            .map(|seconds| Some(Duration::from_secs_f64(seconds)))
             .ok_or_else(|| {
                 Error::new(
                     ErrorKind::Environment,
-                    format!("bad `MFENV_LOCK_TIMEOUT` value `{text}`"),
+                    format!("bad `{variable}` value `{text}`"),
                 )
                 .caused_by("expected a number of seconds")
             }),
@@ -126,5 +145,15 @@ mod tests {
             Duration::from_millis(500)
         );
         assert!(timeout_from(Some("soon")).is_err());
+        assert!(timeout_from(Some("1e300")).is_err());
+        assert_eq!(
+            postinstall_timeout_from(None).unwrap(),
+            Some(DEFAULT_POSTINSTALL_TIMEOUT)
+        );
+        assert_eq!(postinstall_timeout_from(Some("0")).unwrap(), None);
+        assert_eq!(
+            postinstall_timeout_from(Some("2.5")).unwrap(),
+            Some(Duration::from_millis(2500))
+        );
     }
 }

@@ -6,14 +6,18 @@
 //! `RUNTIME/config/plugins/NAME.ini`. Its invariants:
 //!
 //! - install, uninstall, develop and provision run under the plugin-management lock
-//!   ([`crate::plugin::lock`]), and start by removing the leftovers of killed runs;
+//!   ([`crate::plugin::lock`]), and start by settling the leftovers of killed runs
+//!   ([`crate::plugin::transaction`]: roll back, finish or remove);
 //! - nothing half-done is ever visible: an archive is checked in full before anything
 //!   is written, then extracted below `<base>/.mfenv-tmp-*/metwork_plugin` (one level
 //!   down, so layer discovery, which reads the base dir's children, never sees a partial
-//!   tree; discovery and `list` skip hidden names), then moved into place by one
-//!   `rename` (a replacement swaps old and new atomically with `RENAME_EXCHANGE`);
-//!   uninstall first renames the plugin away, then deletes it;
-//! - a failing postinstall rolls back to the state before the install;
+//!   tree; discovery and `list` skip hidden names), then moved into place under the
+//!   staging directory's journal by one `rename` (a replacement swaps old and new with
+//!   `RENAME_EXCHANGE`, or two journaled renames without it); uninstall first renames
+//!   the plugin away, then deletes it;
+//! - an install is committed only once its postinstall succeeded: a failing, timed-out
+//!   or killed postinstall rolls back to the state before the install, and its
+//!   processes are killed (its own process group, a token in their environment);
 //! - OP overrides survive uninstall (unless `--clean`), reinstall and provisioning; an
 //!   untouched template is replaced, a touched one is kept and the new template goes to
 //!   `NAME.ini.new`.
@@ -29,7 +33,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
@@ -46,6 +50,9 @@ use crate::plugin::model::{
 use crate::plugin::overrides;
 use crate::plugin::progress::Progress;
 use crate::plugin::release::{self, BuildRequest};
+use crate::plugin::transaction::{
+    self, Journal, Moves, ProcessGroup, ReplacedTree, Settled, TreeId,
+};
 
 /// The prefix of staging directories in the base dir.
 pub const STAGING_PREFIX: &str = ".mfenv-tmp-";
@@ -139,6 +146,11 @@ pub struct ManagerOptions {
     pub progress: bool,
     /// The mfenv binary, to run postinstall in the plugin's layer environment.
     pub mfenv_binary: Option<PathBuf>,
+    /// How long a postinstall may run (`None`: no limit).
+    pub postinstall_timeout: Option<Duration>,
+    /// Swap trees with `RENAME_EXCHANGE` when the system can (off: the journaled
+    /// two-rename fallback, for file systems without it and for tests).
+    pub rename_exchange: bool,
 }
 
 /// Plugin management for one module context.
@@ -185,24 +197,6 @@ fn make_writable(path: &Path) {
             make_writable(&child.path());
         }
     }
-}
-
-/// `rename(from, to)` failing when `to` exists.
-fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
-        match renameat2(AT_FDCWD, from, AT_FDCWD, to, RenameFlags::RENAME_NOREPLACE) {
-            Ok(()) => return Ok(()),
-            Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOSYS) => {}
-            Err(errno) => return Err(io::Error::from(errno)),
-        }
-    }
-    // Without RENAME_NOREPLACE the lock keeps other mfenv processes away.
-    if fs::symlink_metadata(to).is_ok() {
-        return Err(io::Error::from(io::ErrorKind::AlreadyExists));
-    }
-    fs::rename(from, to)
 }
 
 /// Swaps `first` and `second` (both exist) atomically when the system can.
@@ -546,30 +540,63 @@ impl<'a> Manager<'a> {
 
     fn acquire_lock(&mut self) -> Result<ManagementLock> {
         let lock = lock::acquire(&self.context.runtime_home, self.options.lock_timeout)?;
-        self.remove_leftovers();
+        self.settle_leftovers();
         Ok(lock)
     }
 
-    /// Removes the staging directories of killed runs (the lock is held).
-    fn remove_leftovers(&mut self) {
+    fn moves(&self) -> Moves {
+        Moves {
+            rename_exchange: self.options.rename_exchange,
+        }
+    }
+
+    /// Settles the staging directories of killed runs (the lock is held): an install
+    /// that was not committed is rolled back, a committed one finished, the rest
+    /// removed ([`transaction`]).
+    fn settle_leftovers(&mut self) {
         let Ok(reader) = fs::read_dir(self.base_dir()) else {
             return;
         };
-        for entry in reader.flatten() {
-            let is_staging = entry
-                .file_name()
-                .to_str()
-                .is_some_and(|name| name.starts_with(STAGING_PREFIX));
-            if is_staging {
-                let path = entry.path();
-                if let Err(err) = remove_tree(&path) {
+        let mut leftovers: Vec<PathBuf> = reader
+            .flatten()
+            .filter(|entry| {
+                entry
+                    .file_name()
+                    .to_str()
+                    .is_some_and(|name| name.starts_with(STAGING_PREFIX))
+            })
+            .map(|entry| entry.path())
+            .collect();
+        leftovers.sort();
+        let mut changed = false;
+        for staging in leftovers {
+            match transaction::settle(&staging, self.moves()) {
+                Settled::Discarded => {}
+                Settled::RolledBack { name } => {
+                    changed = true;
                     self.messages.push(format!(
-                        "warning: cannot remove the leftover `{}`: {}",
-                        path.display(),
-                        crate::error::io_reason(&err)
+                        "warning: an interrupted install of plugin `{name}` was rolled back"
                     ));
                 }
+                Settled::Committed { name, target } => {
+                    changed = true;
+                    let dev_link = fs::symlink_metadata(&target)
+                        .is_ok_and(|metadata| metadata.file_type().is_symlink());
+                    if !dev_link {
+                        self.write_override_template(&name, &target);
+                    }
+                    self.messages.push(format!(
+                        "warning: an interrupted install of plugin `{name}` was completed"
+                    ));
+                }
+                Settled::Kept(reason) => self.messages.push(format!(
+                    "warning: the leftover `{}` is kept: {reason}",
+                    staging.display()
+                )),
             }
+        }
+        if changed {
+            self.signal_change();
         }
     }
 
@@ -706,63 +733,99 @@ impl<'a> Manager<'a> {
                 return Err(failed(error).with_hint("nothing was installed"));
             }
         };
-        // Into place: one rename, or one atomic swap with the plugin it replaces.
-        let moved = if replaces_target {
-            exchange(&root, &target)
+        let undone = if existing.is_some() {
+            "the previous installation was put back"
         } else {
-            rename_no_replace(&root, &target)
+            "the plugin was removed again"
         };
-        if let Err(err) = moved {
+        // From here on the journal says what to undo (module `transaction`).
+        let replaced = match &existing {
+            None => Ok(None),
+            Some(plugin) => TreeId::of(&plugin.home).map(|id| {
+                Some(ReplacedTree {
+                    home: plugin.home.clone(),
+                    id,
+                })
+            }),
+        };
+        let mut journal = match (TreeId::of(&root), replaced) {
+            (Ok(id), Ok(replaced)) => Journal::new(&name, &target, id, replaced),
+            (Err(err), _) | (_, Err(err)) => {
+                let _ = remove_tree(&staging);
+                return Err(failed(Error::io("cannot read", &root, &err))
+                    .with_hint("nothing was installed"));
+            }
+        };
+        if let Err(err) = journal.write(&staging) {
             let _ = remove_tree(&staging);
             return Err(
-                failed(Error::io("cannot move the plugin to", &target, &err))
+                failed(Error::io("cannot write the journal in", &staging, &err))
                     .with_hint("nothing was installed"),
             );
         }
-        // A plugin of that name living in another directory goes away too.
-        let mut moved_aside: Option<(PathBuf, PathBuf)> = None;
-        if let Some(plugin) = existing.as_ref().filter(|_| !replaces_target) {
-            let aside = staging.join("previous");
-            if let Err(err) = fs::rename(&plugin.home, &aside) {
-                self.messages.push(format!(
-                    "warning: cannot remove the previous copy `{}`: {}",
-                    plugin.home.display(),
-                    crate::error::io_reason(&err)
-                ));
-            } else {
-                moved_aside = Some((aside, plugin.home.clone()));
-            }
+        // Into place: one rename, or one atomic swap with the plugin it replaces.
+        if let Err(err) = self.moves().place(&journal, &staging) {
+            let error = failed(Error::io("cannot move the plugin to", &target, &err));
+            return Err(self.roll_back(&staging, error, undone));
         }
-        if let Err(error) = self.run_postinstall(&name, &target) {
-            if replaces_target {
-                let _ = exchange(&root, &target);
-            } else {
-                let _ = fs::rename(&target, staging.join("failed"));
-            }
-            if let Some((aside, home)) = moved_aside {
-                let _ = fs::rename(aside, home);
-            }
-            let _ = remove_tree(&staging);
-            return Err(failed(error).with_hint(if replaces_target {
-                "the previous installation was put back"
-            } else {
-                "the plugin was removed again"
-            }));
+        let postinstall = self.run_postinstall(&name, &target, &staging, &mut journal);
+        if let Err(error) = postinstall {
+            return Err(self.roll_back(&staging, failed(error), undone));
         }
-        if let Err(err) = remove_tree(&staging) {
-            self.messages.push(format!(
-                "warning: cannot remove `{}`: {} (the next plugin operation will)",
-                staging.display(),
-                crate::error::io_reason(&err)
-            ));
+        journal.committed = true;
+        if let Err(err) = journal.write(&staging) {
+            let error = failed(Error::io("cannot write the journal in", &staging, &err));
+            return Err(self.roll_back(&staging, error, undone));
         }
         self.write_override_template(&name, &target);
+        if let Settled::Kept(reason) = transaction::settle(&staging, self.moves()) {
+            self.messages.push(format!(
+                "warning: the leftover `{}` is kept: {reason}",
+                staging.display()
+            ));
+        }
         Ok(target)
+    }
+
+    /// Rolls back the install of `staging` after `error`; says what was restored.
+    fn roll_back(&mut self, staging: &Path, error: Error, undone: &str) -> Error {
+        match transaction::settle(staging, self.moves()) {
+            Settled::Kept(reason) => error
+                .caused_by(format!(
+                    "the rollback stopped: {reason}; `{}` is kept",
+                    staging.display()
+                ))
+                .with_hint(
+                    "run any `mfenv plugin install`, `uninstall` or `provision` to retry it",
+                ),
+            _ => error.with_hint(undone),
+        }
+    }
+
+    /// `RUNTIME/log/postinstall_NAME.log`: the output of the last postinstall of `name`.
+    pub fn postinstall_log_path(&self, name: &str) -> PathBuf {
+        self.context
+            .runtime_home
+            .join("log")
+            .join(format!("postinstall_{name}.log"))
     }
 
     /// Runs `<home>/postinstall` when it is an executable file, in the plugin env with
     /// its layer loaded (through `mfenv plugin wrapper`), from the plugin home.
-    fn run_postinstall(&mut self, name: &str, home: &Path) -> Result<()> {
+    ///
+    /// It runs in its own process group, killed by the kernel's parent-death signal
+    /// (its leader) and by the rollback (the whole group) if mfenv dies; the group is
+    /// recorded in the install's journal. Its output goes to
+    /// [`Manager::postinstall_log_path`], never into memory; the tail is shown.
+    fn run_postinstall(
+        &mut self,
+        name: &str,
+        home: &Path,
+        staging: &Path,
+        journal: &mut Journal,
+    ) -> Result<()> {
+        use std::os::unix::process::CommandExt;
+
         let script = home.join(POSTINSTALL_FILE);
         let runnable = fs::metadata(&script)
             .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0);
@@ -775,29 +838,141 @@ impl<'a> Manager<'a> {
                 "cannot run the postinstall: the mfenv binary is unknown",
             ));
         };
+        let log_path = self.postinstall_log_path(name);
+        let log = log_path
+            .parent()
+            .map_or(Ok(()), fs::create_dir_all)
+            .and_then(|()| {
+                use std::os::unix::fs::OpenOptionsExt;
+                OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(0o600)
+                    .open(&log_path)
+            })
+            .map_err(|err| Error::io("cannot write the postinstall log", &log_path, &err))?;
+        let log_for_stderr = log
+            .try_clone()
+            .map_err(|err| Error::io("cannot write the postinstall log", &log_path, &err))?;
+        let parent = std::process::id();
+        // The staging directory's name is unique: it marks the postinstall's processes.
+        let mut group = ProcessGroup {
+            token: staging
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            pgid: None,
+            start_time: None,
+        };
+        journal.postinstall = Some(group.clone());
+        journal
+            .write(staging)
+            .map_err(|err| Error::io("cannot write the journal in", staging, &err))?;
+        let mut command = Command::new(binary);
         // The plugin env (configuration variables, TMPDIR, PYTHONPATH, identity) and the
         // plugin layer, as `mfenv plugin wrapper` gives every plugin command.
-        let output = Command::new(binary)
+        command
             .env_clear()
             .envs(self.env.vars())
             .env("MFMODULE_PLUGINS_BASE_DIR", self.base_dir())
+            .env(transaction::POSTINSTALL_ID_VARIABLE, &group.token)
             .current_dir(home)
             .args(["plugin", "wrapper", "--cwd"])
             .arg(home)
             .arg("--")
             .arg(&script)
             .stdin(Stdio::null())
-            .output()
+            .stdout(log)
+            .stderr(log_for_stderr)
+            .process_group(0);
+        // SAFETY: between fork and exec the closure only makes two system calls
+        // (prctl, getppid), which are async-signal-safe, and allocates nothing.
+        unsafe {
+            command.pre_exec(move || {
+                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+                    .map_err(io::Error::from)?;
+                // The parent may have died before the signal was armed.
+                if nix::unistd::getppid().as_raw() as u32 != parent {
+                    return Err(io::Error::from(io::ErrorKind::Interrupted));
+                }
+                Ok(())
+            });
+        }
+        // SIGINT, SIGTERM and SIGHUP wait while it runs: they roll the install back at
+        // once instead of leaving it to the next plugin operation.
+        let stop_signals = StopSignals::block();
+        let mut child = command
+            .spawn()
             .map_err(|err| Error::io("cannot run", &script, &err))?;
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        if output.status.success() {
-            for line in stdout.lines().chain(stderr.lines()) {
+        let pid = child.id() as i32;
+        group.pgid = Some(pid);
+        group.start_time = transaction::process_start_time(pid);
+        journal.postinstall = Some(group.clone());
+        if let Err(err) = journal.write(staging) {
+            transaction::kill_group(&group);
+            let _ = child.wait();
+            return Err(Error::io("cannot write the journal in", staging, &err));
+        }
+        let timeout = self.options.postinstall_timeout;
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(1);
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break Ok(status),
+                Ok(None) => {}
+                Err(err) => break Err(Error::io("cannot wait for", &script, &err)),
+            }
+            if let Some(signal) = stop_signals.received() {
+                break Err(Error::new(
+                    ErrorKind::LayerFile,
+                    format!("the install of plugin `{name}` was interrupted ({signal})"),
+                )
+                .caused_by("the postinstall was killed, with every process it started"));
+            }
+            if let Some(limit) = timeout
+                && started.elapsed() >= limit
+            {
+                break Err(Error::new(
+                    ErrorKind::LayerFile,
+                    format!(
+                        "the postinstall of plugin `{name}` did not finish within {} s",
+                        limit.as_secs_f64()
+                    ),
+                )
+                .caused_by("it was killed, with every process it started")
+                .caused_by(format!(
+                    "`MFENV_POSTINSTALL_TIMEOUT` (seconds, 0: no limit) sets the limit; its output is in `{}`",
+                    log_path.display()
+                )));
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(50));
+        };
+        let status = match status {
+            Ok(status) => status,
+            Err(error) => {
+                transaction::kill_group(&group);
+                let _ = child.wait();
+                return Err(error);
+            }
+        };
+        let (lines, skipped) = log_tail(&log_path);
+        if status.success() {
+            if skipped {
+                self.messages.push(format!(
+                    "postinstall: (earlier lines in `{}`)",
+                    log_path.display()
+                ));
+            }
+            for line in lines {
                 self.messages.push(format!("postinstall: {line}"));
             }
             return Ok(());
         }
-        let status = match output.status.code() {
+        // What it left running goes with the rollback.
+        transaction::kill_group(&group);
+        let status = match status.code() {
             Some(code) => format!("exit status {code}"),
             None => "killed by a signal".to_owned(),
         };
@@ -805,11 +980,10 @@ impl<'a> Manager<'a> {
             ErrorKind::LayerFile,
             format!("the postinstall of plugin `{name}` failed ({status})"),
         );
-        let lines: Vec<&str> = stderr.lines().collect();
-        for line in &lines[lines.len().saturating_sub(20)..] {
+        for line in lines {
             error = error.caused_by(format!("postinstall: {line}"));
         }
-        Err(error)
+        Err(error.caused_by(format!("its whole output is in `{}`", log_path.display())))
     }
 
     /// Writes the OP override template of an installed (not dev-linked) plugin.
@@ -942,15 +1116,39 @@ impl<'a> Manager<'a> {
             )
             .with_hint("move it out of the plugins base dir"));
         }
-        let base = self.base_dir();
-        fs::create_dir_all(base).map_err(|err| Error::io("cannot create", base, &err))?;
-        std::os::unix::fs::symlink(dir, &target)
-            .map_err(|err| Error::io("cannot create the dev link", &target, &err))?;
-        if let Err(error) = self.run_postinstall(&name, &target) {
-            let _ = fs::remove_file(&target);
-            return Err(error
-                .context(format!("cannot dev-link plugin `{name}`"))
-                .with_hint("the dev link was removed again"));
+        // The link is made in a staging directory and moved in under a journal, as an
+        // install: a kill during its postinstall is rolled back too.
+        let staging = self.new_staging_dir()?;
+        let link = staging.join(transaction::NEW_TREE);
+        let failed = |error: Error| error.context(format!("cannot dev-link plugin `{name}`"));
+        let mut journal = match std::os::unix::fs::symlink(dir, &link)
+            .and_then(|()| TreeId::of(&link))
+            .map(|id| Journal::new(&name, &target, id, None))
+            .and_then(|journal| journal.write(&staging).map(|()| journal))
+        {
+            Ok(journal) => journal,
+            Err(err) => {
+                let _ = remove_tree(&staging);
+                return Err(failed(Error::io("cannot create the dev link", &link, &err)));
+            }
+        };
+        if let Err(err) = self.moves().place(&journal, &staging) {
+            let error = failed(Error::io("cannot create the dev link", &target, &err));
+            return Err(self.roll_back(&staging, error, "the dev link was removed again"));
+        }
+        if let Err(error) = self.run_postinstall(&name, &target, &staging, &mut journal) {
+            return Err(self.roll_back(&staging, failed(error), "the dev link was removed again"));
+        }
+        journal.committed = true;
+        if let Err(err) = journal.write(&staging) {
+            let error = failed(Error::io("cannot write the journal in", &staging, &err));
+            return Err(self.roll_back(&staging, error, "the dev link was removed again"));
+        }
+        if let Settled::Kept(reason) = transaction::settle(&staging, self.moves()) {
+            self.messages.push(format!(
+                "warning: the leftover `{}` is kept: {reason}",
+                staging.display()
+            ));
         }
         self.signal_change();
         Ok(target)
@@ -980,20 +1178,64 @@ impl<'a> Manager<'a> {
                     && !path
                         .file_name()
                         .is_some_and(|name| name.to_string_lossy().starts_with('.'))
-                    && path.is_file()
             })
             .collect();
         files.sort();
-        let _lock = self.acquire_lock()?;
+        // Every file is read before the lock is taken (reading writes nothing). A bad
+        // file is reported and the others go on.
         let mut failures = Vec::new();
-        let mut changed = false;
+        let mut by_name: BTreeMap<String, Vec<(File, ArchiveSummary)>> = BTreeMap::new();
         for file in &files {
-            match self.provision_one(file) {
+            if !file.is_file() {
+                let error = Error::new(
+                    ErrorKind::LayerFile,
+                    format!("`{}` is not a regular file", file.display()),
+                );
+                self.messages
+                    .push(error.render(false).trim_end().to_owned());
+                failures.push(format!("`{}`: {}", file.display(), flatten(&error)));
+                continue;
+            }
+            match archive::inspect(file, &self.context.module_lowercase) {
+                Ok((handle, summary)) => by_name
+                    .entry(summary.name.clone())
+                    .or_default()
+                    .push((handle, summary)),
+                Err(error) => {
+                    let error = nothing_installed(error, file);
+                    self.messages
+                        .push(error.render(false).trim_end().to_owned());
+                    failures.push(format!("`{}`: {}", file.display(), flatten(&error)));
+                }
+            }
+        }
+        let _lock = self.acquire_lock()?;
+        let mut changed = false;
+        for (name, mut candidates) in by_name {
+            // One file per plugin, the same whatever the directory order: the highest
+            // version, then release, then file name.
+            candidates.sort_by(|(_, first), (_, second)| provisioning_order(first, second));
+            let Some((handle, summary)) = candidates.pop() else {
+                continue;
+            };
+            for (_, ignored) in &candidates {
+                self.messages.push(format!(
+                    "warning: `{}` and `{}` both hold plugin `{name}`: {}-{} is provisioned, `{}` ({}-{}) is ignored",
+                    ignored.path.display(),
+                    summary.path.display(),
+                    summary.metadata.version,
+                    summary.metadata.release,
+                    ignored.path.display(),
+                    ignored.metadata.version,
+                    ignored.metadata.release,
+                ));
+            }
+            match self.provision_one(handle, &summary) {
                 Ok(did_change) => changed |= did_change,
                 Err(error) => {
                     self.messages
                         .push(error.render(false).trim_end().to_owned());
-                    failures.push(format!("`{}`: {}", file.display(), flatten(&error)));
+                    failures.push(format!("`{}`: {}", summary.path.display(), flatten(&error)));
                 }
             }
         }
@@ -1019,14 +1261,13 @@ impl<'a> Manager<'a> {
     }
 
     /// Provisions one file (the lock is held); returns whether something changed.
-    fn provision_one(&mut self, file: &Path) -> Result<bool> {
-        let (handle, summary) = archive::inspect(file, &self.context.module_lowercase)
-            .map_err(|error| nothing_installed(error, file))?;
+    fn provision_one(&mut self, handle: File, summary: &ArchiveSummary) -> Result<bool> {
+        let file = &summary.path;
         let name = summary.name.clone();
         let wanted = summary.metadata.hash();
         let installed = self.find(&name)?;
         let Some(plugin) = installed else {
-            let home = self.install_checked(handle, &summary, None, false)?;
+            let home = self.install_checked(handle, summary, None, false)?;
             self.provisioned.push(home);
             self.messages.push(format!(
                 "installed plugin `{name}` {}-{} from `{}`",
@@ -1050,7 +1291,7 @@ impl<'a> Manager<'a> {
         if current.as_deref() == Some(wanted.as_str()) {
             return Ok(false);
         }
-        let home = self.install_checked(handle, &summary, None, true)?;
+        let home = self.install_checked(handle, summary, None, true)?;
         self.provisioned.push(home);
         self.messages.push(format!(
             "updated plugin `{name}` to {}-{} from `{}`",
@@ -1168,6 +1409,123 @@ impl<'a> Manager<'a> {
     }
 }
 
+/// SIGINT, SIGTERM and SIGHUP blocked and readable through a signalfd, until dropped.
+struct StopSignals {
+    previous_mask: Option<nix::sys::signal::SigSet>,
+    descriptor: Option<nix::sys::signalfd::SignalFd>,
+}
+
+impl StopSignals {
+    fn block() -> Self {
+        use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+        use nix::sys::signalfd::{SfdFlags, SignalFd};
+        let mut signals = SigSet::empty();
+        for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+            signals.add(signal);
+        }
+        let previous_mask = signals.thread_swap_mask(SigmaskHow::SIG_BLOCK).ok();
+        let descriptor = previous_mask.and_then(|_| {
+            SignalFd::with_flags(&signals, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC).ok()
+        });
+        StopSignals {
+            previous_mask,
+            descriptor,
+        }
+    }
+
+    /// The name of a signal received since [`StopSignals::block`], if any.
+    fn received(&self) -> Option<String> {
+        let info = self.descriptor.as_ref()?.read_signal().ok()??;
+        let signal = nix::sys::signal::Signal::try_from(info.ssi_signo as i32).ok()?;
+        Some(signal.as_str().to_owned())
+    }
+}
+
+impl Drop for StopSignals {
+    fn drop(&mut self) {
+        self.descriptor = None;
+        if let Some(mask) = &self.previous_mask {
+            let _ = mask.thread_set_mask();
+        }
+    }
+}
+
+/// The order of two files of the same plugin in a provisioning directory: the one
+/// provisioned sorts last.
+fn provisioning_order(first: &ArchiveSummary, second: &ArchiveSummary) -> std::cmp::Ordering {
+    natural_order(&first.metadata.version, &second.metadata.version)
+        .then_with(|| natural_order(&first.metadata.release, &second.metadata.release))
+        .then_with(|| first.path.cmp(&second.path))
+}
+
+/// Compares version strings: runs of digits by their value, the rest byte by byte
+/// (`1.9.0` < `1.10.0`, `1.0` < `1.0.1`).
+fn natural_order(first: &str, second: &str) -> std::cmp::Ordering {
+    fn chunks(text: &str) -> Vec<(bool, &str)> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        let bytes = text.as_bytes();
+        for at in 1..=bytes.len() {
+            if at == bytes.len() || bytes[at].is_ascii_digit() != bytes[start].is_ascii_digit() {
+                out.push((bytes[start].is_ascii_digit(), &text[start..at]));
+                start = at;
+            }
+        }
+        out
+    }
+    let (first, second) = (chunks(first), chunks(second));
+    for (a, b) in first.iter().zip(&second) {
+        let order = match (a, b) {
+            ((true, a), (true, b)) => {
+                let (a, b) = (a.trim_start_matches('0'), b.trim_start_matches('0'));
+                a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+            }
+            ((_, a), (_, b)) => a.cmp(b),
+        };
+        if order.is_ne() {
+            return order;
+        }
+    }
+    first.len().cmp(&second.len())
+}
+
+/// How many lines of a postinstall's output are shown.
+const POSTINSTALL_SHOWN_LINES: usize = 20;
+/// How much of the end of a postinstall log is read to show them.
+const POSTINSTALL_TAIL_BYTES: u64 = 16 * 1024;
+
+/// The last lines of the log at `path` (read from its last bytes only) and whether
+/// earlier output was left out.
+fn log_tail(path: &Path) -> (Vec<String>, bool) {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut file) = File::open(path) else {
+        return (Vec::new(), false);
+    };
+    let length = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let start = length.saturating_sub(POSTINSTALL_TAIL_BYTES);
+    let mut bytes = Vec::new();
+    if file.seek(SeekFrom::Start(start)).is_err()
+        || file
+            .take(POSTINSTALL_TAIL_BYTES)
+            .read_to_end(&mut bytes)
+            .is_err()
+    {
+        return (Vec::new(), false);
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let mut lines: Vec<&str> = text.lines().collect();
+    if start > 0 && !lines.is_empty() {
+        // The first line read is cut.
+        lines.remove(0);
+    }
+    let keep = lines.len().saturating_sub(POSTINSTALL_SHOWN_LINES);
+    let shown = lines[keep..]
+        .iter()
+        .map(|line| (*line).to_owned())
+        .collect();
+    (shown, start > 0 || keep > 0)
+}
+
 /// An install error with the file it came from, saying nothing was written.
 fn nothing_installed(error: Error, file: &Path) -> Error {
     error
@@ -1192,5 +1550,22 @@ pub fn describe_summary(summary: &ArchiveSummary) -> Description {
         url: metadata.url.clone(),
         home: None,
         files: summary.files.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::natural_order;
+    use std::cmp::Ordering::{Equal, Greater, Less};
+
+    #[test]
+    fn versions_compare_by_the_value_of_their_numbers() {
+        assert_eq!(natural_order("1.10.0", "1.9.0"), Greater);
+        assert_eq!(natural_order("2.0.0", "10.0.0"), Less);
+        assert_eq!(natural_order("1.0", "1.0.1"), Less);
+        assert_eq!(natural_order("1.01", "1.1"), Equal);
+        assert_eq!(natural_order("1.0.0rc2", "1.0.0rc10"), Less);
+        assert_eq!(natural_order("", "0"), Less);
+        assert_eq!(natural_order("é1", "é2"), Less);
     }
 }

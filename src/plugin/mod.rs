@@ -13,6 +13,7 @@
 //! - [`overrides`]: the OP override template and the baking done by repackage;
 //! - [`manager`]: the plugins base dir: list, info, hash, install, uninstall, develop,
 //!   provision, release, repackage;
+//! - [`transaction`]: the journal that makes installs all or nothing across kills;
 //! - [`lock`]: the plugin-management lock;
 //! - [`table`], [`progress`]: terminal output helpers;
 //! - [`cli`]: the `mfenv plugin …` commands (the edge).
@@ -31,3 +32,4 @@ pub mod overrides;
 pub mod progress;
 pub mod release;
 pub mod table;
+pub mod transaction;

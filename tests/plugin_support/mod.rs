@@ -381,3 +381,50 @@ pub fn valid_members(name: &str) -> Vec<(String, Vec<u8>)> {
         ("metwork_plugin/.files.json".into(), b"[]".to_vec()),
     ]
 }
+
+/// True while a process of the process group `pgid` runs (zombies aside: nothing here
+/// reaps orphans, and a zombie does nothing).
+pub fn process_group_is_running(pgid: i32) -> bool {
+    fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .any(|entry| {
+            let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
+                return false;
+            };
+            let Some(at) = stat.rfind(')') else {
+                return false;
+            };
+            let fields: Vec<&str> = stat[at + 1..].split_whitespace().collect();
+            fields.len() > 2
+                && fields[0] != "Z"
+                && fields[0] != "X"
+                && fields[2] == pgid.to_string()
+        })
+}
+
+/// A small pseudo-random generator (xorshift), seeded from the clock; the seed goes
+/// into failure messages so a failing run can be told apart.
+pub struct Random {
+    pub seed: u64,
+    state: u64,
+}
+
+impl Random {
+    pub fn new() -> Self {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_nanos() as u64
+            | 1;
+        Random { seed, state: seed }
+    }
+
+    /// A number in `0..bound`.
+    pub fn below(&mut self, bound: u64) -> u64 {
+        self.state ^= self.state << 13;
+        self.state ^= self.state >> 7;
+        self.state ^= self.state << 17;
+        self.state % bound.max(1)
+    }
+}
