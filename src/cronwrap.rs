@@ -10,7 +10,7 @@
 //! it started. The lock is an advisory `flock` held by this process for the whole run:
 //! it is released by the kernel if we are killed, so it can never go stale.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -109,13 +109,7 @@ pub fn run(request: &CronwrapRequest) -> Result<u8> {
     };
     command.process_group(0);
     if let Some(path) = &request.log_file {
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent).map_err(|err| Error::io("cannot create", parent, &err))?;
-        }
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
+        let log = crate::private::append(path)
             .map_err(|err| Error::io("cannot open the log file", path, &err))?;
         let log_err = log
             .try_clone()
@@ -211,12 +205,12 @@ fn acquire_lock(request: &CronwrapRequest) -> Result<Option<File>> {
         .collect();
     // SAFETY: getuid cannot fail.
     let uid = unsafe { nix::libc::getuid() };
-    fs::create_dir_all(&request.lock_dir)
+    crate::private::create_dir_all(&request.lock_dir)
         .map_err(|err| Error::io("cannot create", &request.lock_dir, &err))?;
     let path = request
         .lock_dir
         .join(format!("cronwrap_{uid}_{digest}.lock"));
-    let file = OpenOptions::new()
+    let file = crate::private::open_options()
         .create(true)
         .truncate(false)
         .write(true)

@@ -20,4 +20,5 @@ pub mod fasthash;
 pub mod layer;
 pub mod legacy;
 pub mod plugin;
+pub mod private;
 pub mod shell;

@@ -211,3 +211,49 @@ fn the_historical_cronwrap_name_accepts_the_same_options() {
         .unwrap();
     assert_eq!(output.status.code(), Some(3));
 }
+
+#[test]
+fn what_cronwrap_creates_is_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let fixture = Fixture::new();
+    let mut command = cronwrap(
+        &fixture,
+        &[
+            "--lock",
+            "--log-capture-to",
+            "jobs/job.log",
+            "--",
+            "echo",
+            "secret",
+        ],
+    );
+    // SAFETY: umask is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+            Ok(())
+        });
+    }
+    assert_success(&command.output().unwrap());
+    let mode = |path: &str| {
+        std::fs::metadata(fixture.path().join(path))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("runtime/log"), 0o700);
+    assert_eq!(mode("runtime/log/jobs"), 0o700);
+    assert_eq!(mode("runtime/log/jobs/job.log"), 0o600);
+    assert_eq!(mode("runtime/tmp"), 0o700);
+    for entry in std::fs::read_dir(fixture.path().join("runtime/tmp")).unwrap() {
+        let path = entry.unwrap().path();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600,
+            "{}",
+            path.display()
+        );
+    }
+}

@@ -898,3 +898,59 @@ fn plugin_commands_tell_the_supervisor_at_once() {
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("MFENV_DAEMONS_RESCAN_INTERVAL must be a number"));
 }
+
+#[test]
+fn logs_lock_and_socket_are_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let mut d = Daemons::new();
+    d.plugin(
+        "foo",
+        "[extra_daemon_loop]\n_cmd_and_args = looper.sh p\nnumprocesses = 1\nlog_split_stdout_stderr = 1\n",
+        &[("looper.sh", LOOPER)],
+    );
+    let with_umask = |command: &mut std::process::Command| {
+        // SAFETY: umask is async-signal-safe.
+        unsafe {
+            command.pre_exec(|| {
+                nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+                Ok(())
+            });
+        }
+    };
+    let log = fs::File::create(&d.supervisor_log).unwrap();
+    let mut command = d.fx.command(&["daemons", "run"]);
+    with_umask(&mut command);
+    d.supervisor = Some(command.stderr(log).spawn().unwrap());
+    let pid = d.running("foo", "loop", 1)[0];
+    let tmp = d.fx.runtime.join("tmp/foo");
+    wait_for("the daemon's first words", || {
+        tmp.join(format!("seen-{pid}")).exists()
+            && d.log("extra_foo_loop.stderr").contains("complains")
+    });
+    let mode = |path: &str| {
+        fs::metadata(d.fx.runtime.join(path))
+            .unwrap_or_else(|err| panic!("{path}: {err}"))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("log"), 0o700);
+    assert_eq!(mode("log/extra_foo_loop.stdout"), 0o600);
+    assert_eq!(mode("log/extra_foo_loop.stderr"), 0o600);
+    assert_eq!(mode("var/daemons.sock"), 0o600);
+    assert_eq!(mode("var/daemons.lock"), 0o600);
+    assert_eq!(mode("tmp"), 0o700);
+    assert_eq!(mode("tmp/foo"), 0o700);
+    assert_success(&d.fx.run(&["daemons", "stop"]));
+    wait_child(d.supervisor.as_mut().unwrap(), Duration::from_secs(60)).expect("stopped");
+    d.supervisor = None;
+    // The detached supervisor's own log.
+    fs::remove_dir_all(d.fx.runtime.join("log")).unwrap();
+    let mut command = d.fx.command(&["daemons", "start"]);
+    with_umask(&mut command);
+    assert_success(&command.output().unwrap());
+    assert_eq!(mode("log"), 0o700);
+    assert_eq!(mode("log/daemons.log"), 0o600);
+    assert_success(&d.fx.run(&["daemons", "stop"]));
+}

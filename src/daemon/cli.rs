@@ -252,14 +252,8 @@ fn start_detached(env: &Env, paths: &Paths) -> Result<DaemonsOutput> {
         });
     }
     let log_path = &paths.supervisor_log;
-    if let Some(parent) = log_path.parent() {
-        std::fs::create_dir_all(parent).map_err(|err| Error::io("cannot create", parent, &err))?;
-    }
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log_path)
-        .map_err(|err| Error::io("cannot open", log_path, &err))?;
+    let log =
+        crate::private::append(log_path).map_err(|err| Error::io("cannot open", log_path, &err))?;
     let log_copy = log
         .try_clone()
         .map_err(|err| Error::io("cannot open", log_path, &err))?;

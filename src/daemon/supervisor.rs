@@ -17,7 +17,7 @@
 //! is left behind.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{Read, Seek, Write};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -272,10 +272,8 @@ fn utc_now() -> String {
 
 /// Takes the supervisor lock and writes our pid in it.
 fn take_lock(path: &Path) -> Result<Flock<File>> {
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).map_err(|err| Error::io("cannot create", parent, &err))?;
-    }
-    let file = OpenOptions::new()
+    crate::private::create_parent(path).map_err(|err| Error::io("cannot create", path, &err))?;
+    let file = crate::private::open_options()
         .create(true)
         .truncate(false)
         .read(true)

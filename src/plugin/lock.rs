@@ -7,7 +7,7 @@
 //! The lock is released when the [`ManagementLock`] is dropped, or by the kernel when
 //! the process dies, so a killed install never leaves it held.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -33,10 +33,8 @@ pub struct ManagementLock {
 /// Takes the lock of `runtime_home`, waiting at most `timeout`.
 pub fn acquire(runtime_home: &Path, timeout: Duration) -> Result<ManagementLock> {
     let path = runtime_home.join(LOCK_FILE);
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).map_err(|err| Error::io("cannot create", parent, &err))?;
-    }
-    let mut file = OpenOptions::new()
+    crate::private::create_parent(&path).map_err(|err| Error::io("cannot create", &path, &err))?;
+    let mut file = crate::private::open_options()
         .create(true)
         .truncate(false)
         .write(true)
