@@ -37,7 +37,7 @@ pub enum LockBusyMessage {
 #[derive(Debug, Clone)]
 pub struct CronwrapRequest {
     pub command: Vec<std::ffi::OsString>,
-    /// Seconds; 0 means no timeout.
+    /// Seconds; 0 means no timeout (more than a year is a year).
     pub timeout: u64,
     /// Sleep a random number of seconds in `[0, random_sleep]` first.
     pub random_sleep: u64,
@@ -46,6 +46,7 @@ pub struct CronwrapRequest {
     /// Source this file in `shell` before running the command.
     pub load_env: Option<PathBuf>,
     pub shell: PathBuf,
+    /// Niceness increment (beyond ±40 it is ±40: the niceness range is -20 to 19).
     pub nice: Option<i32>,
     /// I/O scheduling class (1 realtime, 2 best-effort, 3 idle).
     pub ionice_class: Option<u8>,
@@ -85,7 +86,8 @@ pub fn run(request: &CronwrapRequest) -> Result<u8> {
         None
     };
     if request.random_sleep > 0 {
-        std::thread::sleep(Duration::from_secs(random_below(request.random_sleep + 1)));
+        let bound = crate::seconds::from_u64(request.random_sleep).as_secs();
+        std::thread::sleep(Duration::from_secs(random_below(bound + 1)));
     }
 
     let mut command = match &request.load_env {
@@ -118,7 +120,7 @@ pub fn run(request: &CronwrapRequest) -> Result<u8> {
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log_err));
     }
-    let nice = request.nice;
+    let nice = request.nice.map(|increment| increment.clamp(-40, 40));
     let ionice = request.ionice_class;
     if nice.is_some() || ionice.is_some() {
         // SAFETY: only async-signal-safe calls (nice, ioprio_set) between fork and exec.
@@ -162,7 +164,7 @@ pub fn run(request: &CronwrapRequest) -> Result<u8> {
         .caused_by(code)
     })?;
     let deadline =
-        (request.timeout > 0).then(|| Instant::now() + Duration::from_secs(request.timeout));
+        (request.timeout > 0).then(|| Instant::now() + crate::seconds::from_u64(request.timeout));
     loop {
         match child.try_wait() {
             Ok(Some(status)) => {

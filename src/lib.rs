@@ -21,4 +21,5 @@ pub mod layer;
 pub mod legacy;
 pub mod plugin;
 pub mod private;
+pub mod seconds;
 pub mod shell;

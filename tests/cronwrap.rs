@@ -257,3 +257,56 @@ fn what_cronwrap_creates_is_private_whatever_the_umask() {
         );
     }
 }
+
+#[test]
+fn out_of_range_numbers_are_clamped_not_a_panic() {
+    let fixture = Fixture::new();
+    let output = cronwrap(
+        &fixture,
+        &[
+            "--timeout",
+            "18446744073709551615",
+            "--",
+            "sh",
+            "-c",
+            "exit 4",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));
+    let output = cronwrap(
+        &fixture,
+        &[
+            "--nice",
+            "2147483647",
+            "--",
+            "sh",
+            "-c",
+            "cut -d' ' -f19 /proc/self/stat",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(stdout(&output), "19\n", "{}", stderr(&output));
+    // The random sleep's bound is clamped too (the sleep itself is not waited for).
+    let mut sleeping = cronwrap(
+        &fixture,
+        &["--random-sleep", "18446744073709551615", "--", "true"],
+    )
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(sleeping.try_wait().unwrap(), None, "cronwrap ended early");
+    sleeping.kill().unwrap();
+    let output = sleeping.wait_with_output().unwrap();
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("panicked"));
+    let output = cronwrap(
+        &fixture,
+        &["--timeout", "18446744073709551616", "--", "true"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+}

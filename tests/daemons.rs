@@ -954,3 +954,26 @@ fn logs_lock_and_socket_are_private_whatever_the_umask() {
     assert_eq!(mode("log/daemons.log"), 0o600);
     assert_success(&d.fx.run(&["daemons", "stop"]));
 }
+
+#[test]
+fn a_huge_rescan_interval_is_clamped_not_a_panic() {
+    let mut d = Daemons::new();
+    d.plugin(
+        "foo",
+        "[extra_daemon_loop]\n_cmd_and_args = looper.sh h\nnumprocesses = 1\n",
+        &[("looper.sh", LOOPER)],
+    );
+    d.run(&[("MFENV_DAEMONS_RESCAN_INTERVAL", "1e300")]);
+    d.running("foo", "loop", 1);
+    assert_success(&d.fx.run(&["daemons", "stop"]));
+    let exit = wait_child(d.supervisor.as_mut().unwrap(), Duration::from_secs(60))
+        .expect("the supervisor exits");
+    assert!(exit.success(), "{exit:?}");
+    assert!(!d.supervisor_messages().contains("panicked"));
+    let output = d.fx.run_with(
+        &["daemons", "run"],
+        &[("MFENV_DAEMONS_RESCAN_INTERVAL", "-1")],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("MFENV_DAEMONS_RESCAN_INTERVAL must be a number"));
+}

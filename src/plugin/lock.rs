@@ -70,15 +70,14 @@ pub fn acquire(runtime_home: &Path, timeout: Duration) -> Result<ManagementLock>
     }
 }
 
-/// Parses `MFENV_LOCK_TIMEOUT` (seconds, decimals allowed).
+/// Parses `MFENV_LOCK_TIMEOUT` (seconds, decimals allowed; more than a year is a year).
 pub fn timeout_from(value: Option<&str>) -> Result<Duration> {
     match value.map(str::trim).filter(|v| !v.is_empty()) {
         None => Ok(DEFAULT_TIMEOUT),
         Some(text) => text
             .parse::<f64>()
             .ok()
-            .filter(|seconds| seconds.is_finite() && *seconds >= 0.0)
-            .map(Duration::from_secs_f64)
+            .and_then(crate::seconds::from_f64)
             .ok_or_else(|| {
                 Error::new(
                     ErrorKind::Environment,
@@ -115,5 +114,7 @@ mod tests {
             Duration::from_millis(500)
         );
         assert!(timeout_from(Some("soon")).is_err());
+        assert!(timeout_from(Some("-1")).is_err());
+        assert_eq!(timeout_from(Some("1e20")).unwrap(), crate::seconds::LONGEST);
     }
 }
