@@ -21,5 +21,6 @@ pub mod layer;
 pub mod legacy;
 pub mod plugin;
 pub mod private;
+pub mod reaper;
 pub mod seconds;
 pub mod shell;
