@@ -122,14 +122,14 @@ pub fn reap_orphans(keep: impl Fn(u32) -> bool) {
 pub fn kill_descendants(keep: impl Fn(u32) -> bool, within: Duration) -> usize {
     let me = std::process::id();
     let deadline = Instant::now() + within;
-    let mut killed = 0;
+    let mut killed = std::collections::HashSet::new();
     loop {
         reap_orphans(&keep);
         let live = descendants(me);
         if live.is_empty() || Instant::now() >= deadline {
-            return killed;
+            return killed.len();
         }
-        killed += live.len();
+        killed.extend(live.iter().copied());
         signal_each(&live, Signal::SIGKILL);
         std::thread::sleep(Duration::from_millis(5));
     }

@@ -520,6 +520,12 @@ fn logs_are_split_and_rotated() {
     }
     let newest = d.log("extra_foo_single.log");
     assert!(newest.contains("err s line 199") && newest.contains("out s line 199"));
+    // Files made by a rotation are as private as the first one.
+    use std::os::unix::fs::PermissionsExt;
+    for entry in fs::read_dir(&log_dir).unwrap().flatten() {
+        let mode = entry.metadata().unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", entry.path().display());
+    }
 }
 
 #[test]

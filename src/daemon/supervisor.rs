@@ -243,7 +243,8 @@ pub fn run(options: Options) -> Result<()> {
     ));
     let finished = supervisor.main_loop(&receiver);
     // What escaped its worker's group and marker (a new session, a cleared environment)
-    // is still a descendant: it goes before the supervisor says it is done.
+    // is still a descendant: it goes before the supervisor says it is done, and with it
+    // the last copies of the pipes' write ends.
     let killed = crate::reaper::kill_descendants(|_| false, Duration::from_secs(10));
     if killed > 0 {
         say(&format!(
@@ -251,8 +252,7 @@ pub fn run(options: Options) -> Result<()> {
             if killed == 1 { "" } else { "es" }
         ));
     }
-    // The daemons' last words reach the log files (a descendant that escaped its
-    // process group and keeps a pipe open is not waited for long).
+    // The daemons' last words reach the log files.
     let deadline = Instant::now() + Duration::from_secs(2);
     while PUMPING.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
