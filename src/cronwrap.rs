@@ -140,49 +140,43 @@ pub fn run(request: &CronwrapRequest) -> Result<u8> {
     let nice = request.nice.map(|increment| increment.clamp(-40, 40));
     let ionice = request.ionice_class;
     let parent = nix::unistd::getpid();
-    {
-        // SAFETY: only async-signal-safe calls (signal, prctl, getppid, _exit, nice,
-        // ioprio_set) between fork and exec.
-        unsafe {
-            command.pre_exec(move || {
-                // A termination signal is cronwrap's to forward until exec resets the
-                // handlers; from here on it is the command's.
-                for number in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
-                    if let Ok(previous) = signal::signal(number, SigHandler::SigDfl)
-                        && matches!(previous, SigHandler::SigIgn)
-                    {
-                        signal::signal(number, SigHandler::SigIgn)?;
-                    }
+    // SAFETY: only async-signal-safe calls (signal, prctl, getppid, _exit, nice,
+    // ioprio_set) between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            // A termination signal is cronwrap's to forward until exec resets the
+            // handlers; from here on it is the command's.
+            for number in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+                if let Ok(previous) = signal::signal(number, SigHandler::SigDfl)
+                    && matches!(previous, SigHandler::SigIgn)
+                {
+                    signal::signal(number, SigHandler::SigIgn)?;
                 }
-                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
-                // cronwrap may have died before the line above: then go now.
-                if nix::unistd::getppid() != parent {
-                    nix::libc::_exit(1);
+            }
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+            // cronwrap may have died before the line above: then go now.
+            if nix::unistd::getppid() != parent {
+                nix::libc::_exit(1);
+            }
+            if let Some(increment) = nice {
+                *nix::libc::__errno_location() = 0;
+                if nix::libc::nice(increment) == -1 && *nix::libc::__errno_location() != 0 {
+                    return Err(std::io::Error::last_os_error());
                 }
-                if let Some(increment) = nice {
-                    *nix::libc::__errno_location() = 0;
-                    if nix::libc::nice(increment) == -1 && *nix::libc::__errno_location() != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
+            }
+            if let Some(class) = ionice {
+                const IOPRIO_WHO_PROCESS: i64 = 1;
+                const IOPRIO_CLASS_SHIFT: i64 = 13;
+                let data = if class == 2 { 4 } else { 0 };
+                let priority = (i64::from(class) << IOPRIO_CLASS_SHIFT) | data;
+                if nix::libc::syscall(nix::libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, priority)
+                    == -1
+                {
+                    return Err(std::io::Error::last_os_error());
                 }
-                if let Some(class) = ionice {
-                    const IOPRIO_WHO_PROCESS: i64 = 1;
-                    const IOPRIO_CLASS_SHIFT: i64 = 13;
-                    let data = if class == 2 { 4 } else { 0 };
-                    let priority = (i64::from(class) << IOPRIO_CLASS_SHIFT) | data;
-                    if nix::libc::syscall(
-                        nix::libc::SYS_ioprio_set,
-                        IOPRIO_WHO_PROCESS,
-                        0,
-                        priority,
-                    ) == -1
-                    {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                }
-                Ok(())
-            });
-        }
+            }
+            Ok(())
+        });
     }
     reaper::become_subreaper()?;
     install_signal_handlers()?;
