@@ -84,6 +84,7 @@ complete -c mfenv -n "__fish_mfenv_using_subcommand layers" -s d -l debug -d 'Ex
 complete -c mfenv -n "__fish_mfenv_using_subcommand layers" -s h -l help -d 'Print help'
 complete -c mfenv -n "__fish_mfenv_using_subcommand layers" -s V -l version -d 'Print version'
 complete -c mfenv -n "__fish_mfenv_using_subcommand cronwrap" -s t -l timeout -d 'Kill the command (and all it started) after this many seconds and exit 12; 0: never' -r
+complete -c mfenv -n "__fish_mfenv_using_subcommand cronwrap" -l kill-after -d 'After forwarding SIGTERM/SIGINT/SIGHUP to the command, kill what still runs after this many seconds' -r
 complete -c mfenv -n "__fish_mfenv_using_subcommand cronwrap" -s r -l random-sleep -d 'Sleep a random number of seconds between 0 and this first' -r
 complete -c mfenv -n "__fish_mfenv_using_subcommand cronwrap" -s b -l lock-timeout-behaviour -d 'Where to say that the lock is busy' -r -f -a "print-stdout\t''
 print-stderr\t''

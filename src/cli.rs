@@ -60,7 +60,10 @@ Examples (crontab lines):
 
 The command's arguments are passed as they are (no shell), and its exit status is
 cronwrap's (a timeout exits with 12). --lock skips the run quietly (exit 0) while the same
-command runs; the lock is released when cronwrap ends, even if it is killed.";
+command runs; the lock is released when cronwrap ends, even if it is killed. SIGTERM,
+SIGINT and SIGHUP are forwarded to the command and all it started (even through setsid);
+what still runs --kill-after seconds later is killed, and cronwrap exits with 128 + the
+signal number (143, 130, 129).";
 
 const HOOK_EXAMPLES: &str = "\
 Examples:
@@ -333,6 +336,9 @@ struct CronwrapArgs {
     /// Kill the command (and all it started) after this many seconds and exit 12; 0: never
     #[arg(short, long, default_value_t = 3600, value_name = "SECONDS")]
     timeout: u64,
+    /// After forwarding SIGTERM/SIGINT/SIGHUP to the command, kill what still runs after this many seconds
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    kill_after: u64,
     /// Sleep a random number of seconds between 0 and this first
     #[arg(short, long, default_value_t = 0, value_name = "SECONDS")]
     random_sleep: u64,
@@ -760,6 +766,7 @@ fn cronwrap(env: &Env, args: CronwrapArgs) -> crate::error::Result<Output> {
         command: args.command,
         timeout: args.timeout,
         random_sleep: args.random_sleep,
+        kill_after: crate::seconds::from_u64(args.kill_after),
         lock: args.lock,
         lock_busy_message: match args.lock_timeout_behaviour {
             LockBusyBehaviour::PrintStdout => crate::cronwrap::LockBusyMessage::Stdout,

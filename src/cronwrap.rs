@@ -6,21 +6,35 @@
 //! quoting was lost and metacharacters interpreted), and the exit status is the
 //! command's own (the original always exited 0; a timeout still exits 12).
 //!
-//! The command runs in its own process group so that a timeout kills it and everything
-//! it started. The lock is an advisory `flock` held by this process for the whole run:
-//! it is released by the kernel if we are killed, so it can never go stale.
+//! The command runs in its own process group, and cronwrap is a child subreaper: what
+//! the command starts stays cronwrap's descendant even when it leaves the group
+//! (`setsid`) and its parent ends. A timeout kills (`SIGKILL`) the command and every
+//! descendant. `SIGTERM`, `SIGINT` and `SIGHUP` sent to cronwrap are forwarded to the
+//! command's group and every descendant; whatever still runs when the command has ended,
+//! after `--kill-after` seconds, or at a second signal is killed, and cronwrap exits
+//! with 128 + the signal number. If cronwrap itself is killed outright, the command gets
+//! `SIGKILL` (parent-death signal). When the command ends on its own, what it left
+//! running in the background is left alone, as under cron.
+//!
+//! The lock is an advisory `flock` held by this process for the whole run, so until
+//! every descendant is gone after a timeout or a signal: it is released by the kernel
+//! if we are killed, so it can never go stale.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use md5::{Digest, Md5};
+use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use nix::unistd::Pid;
 
 use crate::error::{Error, ErrorKind, Result, io_reason};
+use crate::reaper;
 
 /// Exit status when the command was killed for running too long (the original's).
 pub const TIMEOUT_EXIT_CODE: u8 = 12;
@@ -37,15 +51,19 @@ pub enum LockBusyMessage {
 #[derive(Debug, Clone)]
 pub struct CronwrapRequest {
     pub command: Vec<std::ffi::OsString>,
-    /// Seconds; 0 means no timeout.
+    /// Seconds; 0 means no timeout (more than a year is a year).
     pub timeout: u64,
     /// Sleep a random number of seconds in `[0, random_sleep]` first.
     pub random_sleep: u64,
+    /// After forwarding a termination signal, how long the command and its
+    /// descendants have before `SIGKILL`.
+    pub kill_after: Duration,
     pub lock: bool,
     pub lock_busy_message: LockBusyMessage,
     /// Source this file in `shell` before running the command.
     pub load_env: Option<PathBuf>,
     pub shell: PathBuf,
+    /// Niceness increment (beyond ±40 it is ±40: the niceness range is -20 to 19).
     pub nice: Option<i32>,
     /// I/O scheduling class (1 realtime, 2 best-effort, 3 idle).
     pub ionice_class: Option<u8>,
@@ -85,7 +103,8 @@ pub fn run(request: &CronwrapRequest) -> Result<u8> {
         None
     };
     if request.random_sleep > 0 {
-        std::thread::sleep(Duration::from_secs(random_below(request.random_sleep + 1)));
+        let bound = crate::seconds::from_u64(request.random_sleep).as_secs();
+        std::thread::sleep(Duration::from_secs(random_below(bound + 1)));
     }
 
     let mut command = match &request.load_env {
@@ -109,13 +128,7 @@ pub fn run(request: &CronwrapRequest) -> Result<u8> {
     };
     command.process_group(0);
     if let Some(path) = &request.log_file {
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent).map_err(|err| Error::io("cannot create", parent, &err))?;
-        }
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
+        let log = crate::private::append(path)
             .map_err(|err| Error::io("cannot open the log file", path, &err))?;
         let log_err = log
             .try_clone()
@@ -124,38 +137,50 @@ pub fn run(request: &CronwrapRequest) -> Result<u8> {
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log_err));
     }
-    let nice = request.nice;
+    let nice = request.nice.map(|increment| increment.clamp(-40, 40));
     let ionice = request.ionice_class;
-    if nice.is_some() || ionice.is_some() {
-        // SAFETY: only async-signal-safe calls (nice, ioprio_set) between fork and exec.
-        unsafe {
-            command.pre_exec(move || {
-                if let Some(increment) = nice {
-                    *nix::libc::__errno_location() = 0;
-                    if nix::libc::nice(increment) == -1 && *nix::libc::__errno_location() != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
+    let parent = nix::unistd::getpid();
+    // SAFETY: only async-signal-safe calls (signal, prctl, getppid, _exit, nice,
+    // ioprio_set) between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            // A termination signal is cronwrap's to forward until exec resets the
+            // handlers; from here on it is the command's.
+            for number in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+                if let Ok(previous) = signal::signal(number, SigHandler::SigDfl)
+                    && matches!(previous, SigHandler::SigIgn)
+                {
+                    signal::signal(number, SigHandler::SigIgn)?;
                 }
-                if let Some(class) = ionice {
-                    const IOPRIO_WHO_PROCESS: i64 = 1;
-                    const IOPRIO_CLASS_SHIFT: i64 = 13;
-                    let data = if class == 2 { 4 } else { 0 };
-                    let priority = (i64::from(class) << IOPRIO_CLASS_SHIFT) | data;
-                    if nix::libc::syscall(
-                        nix::libc::SYS_ioprio_set,
-                        IOPRIO_WHO_PROCESS,
-                        0,
-                        priority,
-                    ) == -1
-                    {
-                        return Err(std::io::Error::last_os_error());
-                    }
+            }
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+            // cronwrap may have died before the line above: then go now.
+            if nix::unistd::getppid() != parent {
+                nix::libc::_exit(1);
+            }
+            if let Some(increment) = nice {
+                *nix::libc::__errno_location() = 0;
+                if nix::libc::nice(increment) == -1 && *nix::libc::__errno_location() != 0 {
+                    return Err(std::io::Error::last_os_error());
                 }
-                Ok(())
-            });
-        }
+            }
+            if let Some(class) = ionice {
+                const IOPRIO_WHO_PROCESS: i64 = 1;
+                const IOPRIO_CLASS_SHIFT: i64 = 13;
+                let data = if class == 2 { 4 } else { 0 };
+                let priority = (i64::from(class) << IOPRIO_CLASS_SHIFT) | data;
+                if nix::libc::syscall(nix::libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, priority)
+                    == -1
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
     }
-    let mut child = command.spawn().map_err(|err| {
+    reaper::become_subreaper()?;
+    install_signal_handlers()?;
+    let child = command.spawn().map_err(|err| {
         let code = if err.kind() == std::io::ErrorKind::NotFound {
             "command not found".to_owned()
         } else {
@@ -168,33 +193,134 @@ pub fn run(request: &CronwrapRequest) -> Result<u8> {
         .caused_by(code)
     })?;
     let deadline =
-        (request.timeout > 0).then(|| Instant::now() + Duration::from_secs(request.timeout));
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => {
-                return Ok(match (status.code(), status.signal()) {
-                    (Some(code), _) => u8::try_from(code).unwrap_or(1),
-                    (None, Some(signal)) => u8::try_from(128 + signal).unwrap_or(255),
-                    (None, None) => 1,
-                });
+        (request.timeout > 0).then(|| Instant::now() + crate::seconds::from_u64(request.timeout));
+    supervise(child, deadline, request.kill_after)
+}
+
+/// The first termination signal received (0: none yet) and how many were received.
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
+static SIGNALS: AtomicUsize = AtomicUsize::new(0);
+
+extern "C" fn on_signal(number: nix::libc::c_int) {
+    let _ = SIGNAL.compare_exchange(0, number, Ordering::SeqCst, Ordering::SeqCst);
+    SIGNALS.fetch_add(1, Ordering::SeqCst);
+}
+
+/// Catches `SIGTERM`, `SIGINT` and `SIGHUP` to forward them (one ignored when cronwrap
+/// started, as under `nohup`, stays ignored). The command gets the default dispositions
+/// back at exec.
+fn install_signal_handlers() -> Result<()> {
+    let action = SigAction::new(
+        SigHandler::Handler(on_signal),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    for number in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        // SAFETY: the handler only touches atomics.
+        let installed = unsafe { signal::sigaction(number, &action) }.and_then(|previous| {
+            if matches!(previous.handler(), SigHandler::SigIgn) {
+                // SAFETY: puts back the disposition we found.
+                unsafe { signal::sigaction(number, &previous) }.map(|_| ())
+            } else {
+                Ok(())
             }
-            Ok(None) => {}
+        });
+        installed.map_err(|errno| {
+            Error::new(ErrorKind::Io, "cannot install the signal handlers").caused_by(errno.desc())
+        })?;
+    }
+    Ok(())
+}
+
+/// The exit code for a command's exit status, as a shell gives it.
+fn exit_code(status: std::process::ExitStatus) -> u8 {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => u8::try_from(code).unwrap_or(1),
+        (None, Some(signal)) => u8::try_from(128 + signal).unwrap_or(255),
+        (None, None) => 1,
+    }
+}
+
+/// Waits for the command, its timeout, or a termination signal; returns the exit code.
+fn supervise(mut child: Child, deadline: Option<Instant>, kill_after: Duration) -> Result<u8> {
+    let pid = child.id();
+    let group = Pid::from_raw(-(pid as i32));
+    let is_command = |other: u32| other == pid;
+    let me = std::process::id();
+    // Set once a termination signal was forwarded: the signal and when to kill.
+    let mut forwarded: Option<(i32, Instant)> = None;
+    loop {
+        reaper::reap_orphans(is_command);
+        let ended = match child.try_wait() {
+            Ok(ended) => ended,
             Err(err) => {
                 return Err(Error::new(ErrorKind::Io, "cannot wait for the command")
                     .caused_by(io_reason(&err)));
             }
-        }
-        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
-            let pid = child.id();
+        };
+        let now = Instant::now();
+        if deadline.is_some_and(|deadline| now >= deadline) && ended.is_none() {
             let _ = writeln!(std::io::stderr(), "timeout => kill -9 {pid}");
-            // The whole process group: the command and everything it started.
-            let group = nix::unistd::Pid::from_raw(-(pid as i32));
-            let _ = nix::sys::signal::kill(group, nix::sys::signal::Signal::SIGKILL);
-            let _ = child.wait();
-            return Ok(TIMEOUT_EXIT_CODE);
+            // The whole process group, then every other descendant.
+            let _ = signal::kill(group, Signal::SIGKILL);
+            kill_everything(&mut child);
+            return Ok(match forwarded {
+                Some((number, _)) => signal_exit_code(number),
+                None => TIMEOUT_EXIT_CODE,
+            });
+        }
+        match forwarded {
+            None => {
+                if let Some(status) = ended {
+                    reaper::reap_orphans(|_| false);
+                    return Ok(exit_code(status));
+                }
+                let number = SIGNAL.load(Ordering::SeqCst);
+                if number != 0 {
+                    let name = Signal::try_from(number).map_or("a signal", Signal::as_str);
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "{name} => forwarded to the command (pid {pid}) and what it started"
+                    );
+                    if let Ok(received) = Signal::try_from(number) {
+                        let _ = signal::kill(group, received);
+                        reaper::signal_each(&reaper::descendants(me), received);
+                    }
+                    forwarded = Some((number, now + kill_after));
+                }
+            }
+            Some((number, kill_at)) => {
+                let left = reaper::descendants(me);
+                if left.is_empty() || now >= kill_at || SIGNALS.load(Ordering::SeqCst) > 1 {
+                    if !left.is_empty() {
+                        let _ = writeln!(
+                            std::io::stderr(),
+                            "kill -9 of what is left ({} process{})",
+                            left.len(),
+                            if left.len() == 1 { "" } else { "es" }
+                        );
+                    }
+                    let _ = signal::kill(group, Signal::SIGKILL);
+                    kill_everything(&mut child);
+                    return Ok(signal_exit_code(number));
+                }
+            }
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// 128 + the signal number, as a shell reports a command killed by it.
+fn signal_exit_code(number: i32) -> u8 {
+    u8::try_from(128 + number).unwrap_or(255)
+}
+
+/// Kills every descendant and reaps the command.
+fn kill_everything(child: &mut Child) {
+    let pid = child.id();
+    reaper::kill_descendants(|other| other == pid, Duration::from_secs(10));
+    let _ = child.wait();
+    reaper::kill_descendants(|_| false, Duration::from_secs(10));
 }
 
 /// Takes the lock of this command; `None` when another run holds it.
@@ -211,12 +337,12 @@ fn acquire_lock(request: &CronwrapRequest) -> Result<Option<File>> {
         .collect();
     // SAFETY: getuid cannot fail.
     let uid = unsafe { nix::libc::getuid() };
-    fs::create_dir_all(&request.lock_dir)
+    crate::private::create_dir_all(&request.lock_dir)
         .map_err(|err| Error::io("cannot create", &request.lock_dir, &err))?;
     let path = request
         .lock_dir
         .join(format!("cronwrap_{uid}_{digest}.lock"));
-    let file = OpenOptions::new()
+    let file = crate::private::open_options()
         .create(true)
         .truncate(false)
         .write(true)

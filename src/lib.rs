@@ -20,4 +20,7 @@ pub mod fasthash;
 pub mod layer;
 pub mod legacy;
 pub mod plugin;
+pub mod private;
+pub mod reaper;
+pub mod seconds;
 pub mod shell;

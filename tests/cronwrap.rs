@@ -211,3 +211,282 @@ fn the_historical_cronwrap_name_accepts_the_same_options() {
         .unwrap();
     assert_eq!(output.status.code(), Some(3));
 }
+
+/// The pids of the live processes whose command line holds `word` as one argument.
+fn processes_with_argument(word: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        if cmdline.split(|&b| b == 0).any(|arg| arg == word.as_bytes()) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// Waits (at most 10 s) until no process has `word` as an argument; the survivors.
+fn survivors(word: &str) -> Vec<u32> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = processes_with_argument(word);
+        if left.is_empty() || Instant::now() >= deadline {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// True when nobody holds the flock of any cronwrap lock file of `fixture`.
+fn locks_are_free(fixture: &Fixture) -> bool {
+    use std::os::fd::AsRawFd;
+    let dir = fixture.path().join("runtime/tmp");
+    std::fs::read_dir(dir).unwrap().flatten().all(|entry| {
+        let file = std::fs::File::open(entry.path()).unwrap();
+        // SAFETY: flock on a descriptor we own.
+        unsafe { nix::libc::flock(file.as_raw_fd(), nix::libc::LOCK_EX | nix::libc::LOCK_NB) == 0 }
+    })
+}
+
+/// A job that starts a grandchild escaping its process group and session (`setsid`)
+/// and a child in its group, each sleeping `seconds` (the marker to find them by), and
+/// says so in `ready`.
+fn escaping_job(seconds: &str, ready: &std::path::Path) -> String {
+    format!(
+        "setsid sh -c 'sleep {seconds}; :' & sleep {seconds} & echo started > '{}'; wait",
+        ready.display()
+    )
+}
+
+/// A different number of seconds for every job of this test process (a marker).
+fn unique_seconds(round: u32) -> String {
+    (100_000 + (std::process::id() % 10_000) * 100 + round).to_string()
+}
+
+#[test]
+fn a_timeout_also_kills_what_escaped_with_setsid() {
+    let fixture = Fixture::new();
+    let seconds = unique_seconds(99);
+    let ready = fixture.path().join("ready");
+    let output = cronwrap(
+        &fixture,
+        &[
+            "--lock",
+            "--timeout",
+            "1",
+            "--",
+            "sh",
+            "-c",
+            &escaping_job(&seconds, &ready),
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(12), "{}", stderr(&output));
+    assert!(ready.exists());
+    assert_eq!(
+        survivors(&seconds),
+        Vec::<u32>::new(),
+        "survived the timeout"
+    );
+    assert!(locks_are_free(&fixture));
+}
+
+#[test]
+fn termination_signals_are_forwarded_and_nothing_outlives_cronwrap() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let fixture = Fixture::new();
+    let signals = [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP];
+    // A small generator for the kill points (no dependency needed for this).
+    let mut state = u64::from(std::process::id()) | 1;
+    let mut random = move |bound: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % bound
+    };
+    for round in 0..30u32 {
+        let signal = signals[round as usize % signals.len()];
+        let seconds = unique_seconds(round);
+        let ready = fixture.path().join(format!("ready-{round}"));
+        let mut child = cronwrap(
+            &fixture,
+            &[
+                "--lock",
+                "--kill-after",
+                "1",
+                "--",
+                "sh",
+                "-c",
+                &escaping_job(&seconds, &ready),
+            ],
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+        // Two rounds in three kill a running job at a random point; the others kill
+        // cronwrap at a random point of its start.
+        if round % 3 != 0 {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !ready.exists() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            assert!(ready.exists(), "the job did not start");
+        }
+        std::thread::sleep(Duration::from_millis(random(60)));
+        kill(Pid::from_raw(child.id() as i32), signal).unwrap();
+        let status = child.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        // Killed by the signal itself before its handlers were in place (no job yet),
+        // or the shell's 128 + the signal number.
+        assert!(
+            status.code() == Some(128 + signal as i32) || status.signal() == Some(signal as i32),
+            "round {round}: {signal:?} gave {status:?}"
+        );
+        if status.signal().is_some() {
+            assert!(
+                !ready.exists(),
+                "round {round}: the job ran but cronwrap died"
+            );
+        }
+        assert_eq!(
+            survivors(&seconds),
+            Vec::<u32>::new(),
+            "round {round}: processes survived {signal:?}"
+        );
+        assert!(locks_are_free(&fixture), "round {round}: the lock is held");
+    }
+}
+
+#[test]
+fn a_job_ignoring_the_signal_is_killed_after_kill_after() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let fixture = Fixture::new();
+    let seconds = unique_seconds(98);
+    let ready = fixture.path().join("ready");
+    let job = format!(
+        "trap '' TERM; setsid sh -c \"trap '' TERM; sleep {seconds}; :\" & echo started > '{}'; sleep {seconds}; :",
+        ready.display()
+    );
+    let child = cronwrap(&fixture, &["--kill-after", "1", "--", "sh", "-c", &job])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ready.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(143));
+    let messages = String::from_utf8_lossy(&output.stderr);
+    assert!(messages.contains("SIGTERM => forwarded"), "{messages}");
+    assert!(messages.contains("kill -9 of what is left"), "{messages}");
+    assert_eq!(survivors(&seconds), Vec::<u32>::new());
+}
+
+#[test]
+fn what_cronwrap_creates_is_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let fixture = Fixture::new();
+    let mut command = cronwrap(
+        &fixture,
+        &[
+            "--lock",
+            "--log-capture-to",
+            "jobs/job.log",
+            "--",
+            "echo",
+            "secret",
+        ],
+    );
+    // SAFETY: umask is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+            Ok(())
+        });
+    }
+    assert_success(&command.output().unwrap());
+    let mode = |path: &str| {
+        std::fs::metadata(fixture.path().join(path))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("runtime/log"), 0o700);
+    assert_eq!(mode("runtime/log/jobs"), 0o700);
+    assert_eq!(mode("runtime/log/jobs/job.log"), 0o600);
+    assert_eq!(mode("runtime/tmp"), 0o700);
+    for entry in std::fs::read_dir(fixture.path().join("runtime/tmp")).unwrap() {
+        let path = entry.unwrap().path();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600,
+            "{}",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn out_of_range_numbers_are_clamped_not_a_panic() {
+    let fixture = Fixture::new();
+    let output = cronwrap(
+        &fixture,
+        &[
+            "--timeout",
+            "18446744073709551615",
+            "--",
+            "sh",
+            "-c",
+            "exit 4",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));
+    let output = cronwrap(
+        &fixture,
+        &[
+            "--nice",
+            "2147483647",
+            "--",
+            "sh",
+            "-c",
+            "cut -d' ' -f19 /proc/self/stat",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(stdout(&output), "19\n", "{}", stderr(&output));
+    // The random sleep's bound is clamped too (the sleep itself is not waited for).
+    let mut sleeping = cronwrap(
+        &fixture,
+        &["--random-sleep", "18446744073709551615", "--", "true"],
+    )
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(sleeping.try_wait().unwrap(), None, "cronwrap ended early");
+    sleeping.kill().unwrap();
+    let output = sleeping.wait_with_output().unwrap();
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("panicked"));
+    let output = cronwrap(
+        &fixture,
+        &["--timeout", "18446744073709551616", "--", "true"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+}

@@ -520,6 +520,12 @@ fn logs_are_split_and_rotated() {
     }
     let newest = d.log("extra_foo_single.log");
     assert!(newest.contains("err s line 199") && newest.contains("out s line 199"));
+    // Files made by a rotation are as private as the first one.
+    use std::os::unix::fs::PermissionsExt;
+    for entry in fs::read_dir(&log_dir).unwrap().flatten() {
+        let mode = entry.metadata().unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", entry.path().display());
+    }
 }
 
 #[test]
@@ -894,6 +900,181 @@ fn plugin_commands_tell_the_supervisor_at_once() {
     let output = d.fx.run_with(
         &["daemons", "run"],
         &[("MFENV_DAEMONS_RESCAN_INTERVAL", "soon")],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("MFENV_DAEMONS_RESCAN_INTERVAL must be a number"));
+}
+
+/// The live processes that have `word` as one of their arguments.
+fn processes_with_argument(word: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        if cmdline.split(|&b| b == 0).any(|arg| arg == word.as_bytes()) && alive(pid) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// A number of seconds unique to this test process and `round`: the marker of the
+/// `sleep` processes a test starts.
+fn unique_seconds(round: u32) -> String {
+    (200_000 + (std::process::id() % 10_000) * 100 + round).to_string()
+}
+
+#[test]
+fn stopping_kills_what_left_the_process_group_and_the_session() {
+    let mut d = Daemons::new();
+    let (marked, unmarked) = (unique_seconds(1), unique_seconds(2));
+    // One grandchild in a session of its own that ignores SIGTERM, one that also drops
+    // the environment (so no marker: only the subreaper finds it).
+    let script = format!(
+        "#!/bin/sh\nsetsid sh -c \"trap '' TERM; sleep {marked}; :\" &\n\
+         env -i /usr/bin/setsid /bin/sh -c \"trap '' TERM; /bin/sleep {unmarked}; :\" &\n\
+         trap 'exit 0' TERM\necho escaper started\nwhile :; do sleep 0.1; done\n"
+    );
+    d.plugin(
+        "foo",
+        "[extra_daemon_escaper]\n_cmd_and_args = escaper.sh\nnumprocesses = 2\n",
+        &[("escaper.sh", &script)],
+    );
+    d.run(&[]);
+    d.running("foo", "escaper", 2);
+    wait_for("the escaped grandchildren", || {
+        processes_with_argument(&marked).len() == 2 && processes_with_argument(&unmarked).len() == 2
+    });
+    let output = d.fx.run(&["daemons", "stop"]);
+    assert_success(&output);
+    // Gone when `stop` returns.
+    assert_eq!(processes_with_argument(&marked), Vec::<u32>::new());
+    assert_eq!(processes_with_argument(&unmarked), Vec::<u32>::new());
+    let exit = wait_child(d.supervisor.as_mut().unwrap(), Duration::from_secs(60))
+        .expect("the supervisor exits");
+    assert!(exit.success(), "{exit:?}");
+    assert!(
+        d.supervisor_messages().contains("the daemons left behind"),
+        "{}",
+        d.supervisor_messages()
+    );
+}
+
+#[test]
+fn restarts_do_not_pile_up_escaped_processes() {
+    let mut d = Daemons::new();
+    let seconds = unique_seconds(3);
+    let script = format!(
+        "#!/bin/sh\nsetsid sh -c \"trap '' TERM; sleep {seconds}; :\" &\n\
+         trap 'exit 0' TERM\nwhile :; do sleep 0.1; done\n"
+    );
+    d.plugin(
+        "foo",
+        "[extra_daemon_escaper]\n_cmd_and_args = escaper.sh\nnumprocesses = 1\n",
+        &[("escaper.sh", &script)],
+    );
+    d.run(&[]);
+    for round in 0..6 {
+        let pid = d.running("foo", "escaper", 1)[0];
+        wait_for(&format!("round {round}: one escaped process"), || {
+            processes_with_argument(&seconds).len() == 1
+        });
+        if round % 2 == 0 {
+            assert_success(&d.fx.run(&["daemons", "restart", "foo"]));
+        } else {
+            // The daemon dies by itself: what it started goes with it.
+            send_signal(pid, Signal::SIGKILL);
+            wait_for("the worker to be replaced", || {
+                let pids = d.pids("foo", "escaper");
+                pids.len() == 1 && pids[0] != pid
+            });
+        }
+    }
+    wait_for("exactly one escaped process", || {
+        processes_with_argument(&seconds).len() == 1
+    });
+    assert_success(&d.fx.run(&["daemons", "stop"]));
+    assert_eq!(processes_with_argument(&seconds), Vec::<u32>::new());
+}
+
+#[test]
+fn logs_lock_and_socket_are_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let mut d = Daemons::new();
+    d.plugin(
+        "foo",
+        "[extra_daemon_loop]\n_cmd_and_args = looper.sh p\nnumprocesses = 1\nlog_split_stdout_stderr = 1\n",
+        &[("looper.sh", LOOPER)],
+    );
+    let with_umask = |command: &mut std::process::Command| {
+        // SAFETY: umask is async-signal-safe.
+        unsafe {
+            command.pre_exec(|| {
+                nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+                Ok(())
+            });
+        }
+    };
+    let log = fs::File::create(&d.supervisor_log).unwrap();
+    let mut command = d.fx.command(&["daemons", "run"]);
+    with_umask(&mut command);
+    d.supervisor = Some(command.stderr(log).spawn().unwrap());
+    let pid = d.running("foo", "loop", 1)[0];
+    let tmp = d.fx.runtime.join("tmp/foo");
+    wait_for("the daemon's first words", || {
+        tmp.join(format!("seen-{pid}")).exists()
+            && d.log("extra_foo_loop.stderr").contains("complains")
+    });
+    let mode = |path: &str| {
+        fs::metadata(d.fx.runtime.join(path))
+            .unwrap_or_else(|err| panic!("{path}: {err}"))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("log"), 0o700);
+    assert_eq!(mode("log/extra_foo_loop.stdout"), 0o600);
+    assert_eq!(mode("log/extra_foo_loop.stderr"), 0o600);
+    assert_eq!(mode("var/daemons.sock"), 0o600);
+    assert_eq!(mode("var/daemons.lock"), 0o600);
+    assert_eq!(mode("tmp"), 0o700);
+    assert_eq!(mode("tmp/foo"), 0o700);
+    assert_success(&d.fx.run(&["daemons", "stop"]));
+    wait_child(d.supervisor.as_mut().unwrap(), Duration::from_secs(60)).expect("stopped");
+    d.supervisor = None;
+    // The detached supervisor's own log.
+    fs::remove_dir_all(d.fx.runtime.join("log")).unwrap();
+    let mut command = d.fx.command(&["daemons", "start"]);
+    with_umask(&mut command);
+    assert_success(&command.output().unwrap());
+    assert_eq!(mode("log"), 0o700);
+    assert_eq!(mode("log/daemons.log"), 0o600);
+    assert_success(&d.fx.run(&["daemons", "stop"]));
+}
+
+#[test]
+fn a_huge_rescan_interval_is_clamped_not_a_panic() {
+    let mut d = Daemons::new();
+    d.plugin(
+        "foo",
+        "[extra_daemon_loop]\n_cmd_and_args = looper.sh h\nnumprocesses = 1\n",
+        &[("looper.sh", LOOPER)],
+    );
+    d.run(&[("MFENV_DAEMONS_RESCAN_INTERVAL", "1e300")]);
+    d.running("foo", "loop", 1);
+    assert_success(&d.fx.run(&["daemons", "stop"]));
+    let exit = wait_child(d.supervisor.as_mut().unwrap(), Duration::from_secs(60))
+        .expect("the supervisor exits");
+    assert!(exit.success(), "{exit:?}");
+    assert!(!d.supervisor_messages().contains("panicked"));
+    let output = d.fx.run_with(
+        &["daemons", "run"],
+        &[("MFENV_DAEMONS_RESCAN_INTERVAL", "-1")],
     );
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("MFENV_DAEMONS_RESCAN_INTERVAL must be a number"));

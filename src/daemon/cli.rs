@@ -77,7 +77,8 @@ pub enum DaemonsCommand {
     Reload,
 }
 
-/// How often (seconds) the supervisor rereads the plugins; 2 when unset.
+/// How often (seconds) the supervisor rereads the plugins; 2 when unset, more than a
+/// year is a year.
 pub const RESCAN_VARIABLE: &str = "MFENV_DAEMONS_RESCAN_INTERVAL";
 
 /// What a daemons command produces.
@@ -161,9 +162,15 @@ fn options(env: &Env, context: ModuleContext, paths: Paths) -> Result<Options> {
     let rotation = Rotation::from_lookup(&context.module, |name| env.get(name).map(str::to_owned));
     let rescan_every = match env.get(RESCAN_VARIABLE) {
         None | Some("") => Duration::from_secs(2),
-        Some(text) => match text.trim().parse::<f64>() {
-            Ok(seconds) if seconds > 0.0 && seconds.is_finite() => Duration::from_secs_f64(seconds),
-            _ => {
+        Some(text) => match text
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|seconds| *seconds > 0.0)
+            .and_then(crate::seconds::from_f64)
+        {
+            Some(every) => every,
+            None => {
                 return Err(Error::new(
                     ErrorKind::Usage,
                     format!("{RESCAN_VARIABLE} must be a number of seconds above 0, not `{text}`"),
@@ -252,14 +259,8 @@ fn start_detached(env: &Env, paths: &Paths) -> Result<DaemonsOutput> {
         });
     }
     let log_path = &paths.supervisor_log;
-    if let Some(parent) = log_path.parent() {
-        std::fs::create_dir_all(parent).map_err(|err| Error::io("cannot create", parent, &err))?;
-    }
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log_path)
-        .map_err(|err| Error::io("cannot open", log_path, &err))?;
+    let log =
+        crate::private::append(log_path).map_err(|err| Error::io("cannot open", log_path, &err))?;
     let log_copy = log
         .try_clone()
         .map_err(|err| Error::io("cannot open", log_path, &err))?;

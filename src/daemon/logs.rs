@@ -10,7 +10,7 @@
 //! (default 100 MiB) and `${MODULE}_LOG_NUMBER_OF_ROTATED_FILES` (default 5), the
 //! variables a MetWork module exports from its `[log]` configuration.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -61,12 +61,9 @@ pub struct LogFile {
 pub type SharedLog = Arc<Mutex<LogFile>>;
 
 impl LogFile {
-    /// Opens (creating) `path` for appending.
+    /// Opens (creating, for its owner only) `path` for appending.
     pub fn open(path: &Path, rotation: Rotation) -> io::Result<LogFile> {
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent)?;
-        }
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let file = crate::private::append(path)?;
         let size = file.metadata()?.len();
         Ok(LogFile {
             path: path.to_owned(),
@@ -145,7 +142,7 @@ impl LogFile {
     /// After a failed rotation: write to the file as it is rather than lose output.
     fn reopen(&mut self) {
         if self.file.is_none()
-            && let Ok(file) = OpenOptions::new()
+            && let Ok(file) = crate::private::open_options()
                 .create(true)
                 .append(true)
                 .open(&self.path)
@@ -167,7 +164,7 @@ impl LogFile {
             }
             fs::rename(&self.path, self.numbered(1)).or_else(ignore_missing)?;
         }
-        let file = OpenOptions::new()
+        let file = crate::private::open_options()
             .create(true)
             .append(true)
             .open(&self.path)?;

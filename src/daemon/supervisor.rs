@@ -15,9 +15,16 @@
 //! `SIGTERM` to the process group, then `SIGKILL` after `graceful_timeout`; when a
 //! worker's main process ends, what remains of its process group is killed, so nothing
 //! is left behind.
+//!
+//! A process can leave its group (`setsid`, as daemonising code does), so each worker
+//! also carries a marker in its environment ([`WORKER_VARIABLE`]), inherited by all it
+//! starts: the processes bearing it get the same `SIGTERM` as the group, and `SIGKILL`
+//! when the worker's main process ends. The supervisor is also a child subreaper: a
+//! process whose parent ended becomes its child (not init's), and when the supervisor
+//! stops, every descendant left, marker or not, is killed before it exits.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{Read, Seek, Write};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -64,6 +71,10 @@ pub struct Options {
 /// supervisor finds the processes a killed one left behind.
 pub const SUPERVISOR_VARIABLE: &str = "MFENV_DAEMONS_SUPERVISOR";
 
+/// Set in every daemon's environment to `PLUGIN.DAEMON/WORKER/START`: what it starts,
+/// even outside its process group, can be found and stopped with it.
+pub const WORKER_VARIABLE: &str = "MFENV_DAEMONS_WORKER";
+
 /// The loop wakes at least this often.
 const TICK: Duration = Duration::from_millis(100);
 
@@ -106,6 +117,10 @@ struct Process {
     child: Child,
     pid: Pid,
     since: Instant,
+    /// The value of [`WORKER_VARIABLE`] in its environment.
+    marker: String,
+    /// The processes bearing the marker outside the group got the stop signal.
+    strays_told: bool,
 }
 
 #[derive(Debug)]
@@ -195,6 +210,7 @@ struct Supervisor {
 /// stop`). Fails at once when another supervisor runs for the same runtime home.
 pub fn run(options: Options) -> Result<()> {
     let lock = take_lock(&options.paths.lock)?;
+    crate::reaper::become_subreaper()?;
     kill_leftovers(&options.paths.socket);
     let listener = bind(&options.paths.socket)?;
     install_signal_handlers()?;
@@ -226,8 +242,17 @@ pub fn run(options: Options) -> Result<()> {
         supervisor.options.paths.socket.display()
     ));
     let finished = supervisor.main_loop(&receiver);
-    // The daemons' last words reach the log files (a descendant that escaped its
-    // process group and keeps a pipe open is not waited for long).
+    // What escaped its worker's group and marker (a new session, a cleared environment)
+    // is still a descendant: it goes before the supervisor says it is done, and with it
+    // the last copies of the pipes' write ends.
+    let killed = crate::reaper::kill_descendants(|_| false, Duration::from_secs(10));
+    if killed > 0 {
+        say(&format!(
+            "killed {killed} process{} the daemons left behind",
+            if killed == 1 { "" } else { "es" }
+        ));
+    }
+    // The daemons' last words reach the log files.
     let deadline = Instant::now() + Duration::from_secs(2);
     while PUMPING.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
@@ -272,10 +297,8 @@ fn utc_now() -> String {
 
 /// Takes the supervisor lock and writes our pid in it.
 fn take_lock(path: &Path) -> Result<Flock<File>> {
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).map_err(|err| Error::io("cannot create", parent, &err))?;
-    }
-    let file = OpenOptions::new()
+    crate::private::create_parent(path).map_err(|err| Error::io("cannot create", path, &err))?;
+    let file = crate::private::open_options()
         .create(true)
         .truncate(false)
         .read(true)
@@ -317,27 +340,12 @@ fn kill_leftovers(socket: &Path) {
         marker.extend_from_slice(socket.as_os_str().as_encoded_bytes());
         marker
     };
-    let me = std::process::id();
     let parent = nix::unistd::getppid().as_raw() as u32;
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return;
-    };
     let mut killed = Vec::new();
-    for entry in entries.flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        if pid == me || pid == parent {
-            continue;
-        }
-        let Ok(environ) = fs::read(format!("/proc/{pid}/environ")) else {
-            continue;
-        };
-        if environ
-            .split(|&byte| byte == 0)
-            .any(|entry| entry == marker.as_slice())
-            && signal::kill(Pid::from_raw(pid as i32), Signal::SIGKILL).is_ok()
-        {
+    for (pid, ()) in
+        crate::reaper::by_environment(|environ| environ.contains(&marker.as_slice()).then_some(()))
+    {
+        if pid != parent && signal::kill(Pid::from_raw(pid as i32), Signal::SIGKILL).is_ok() {
             killed.push(pid.to_string());
         }
     }
@@ -479,6 +487,19 @@ impl Supervisor {
             self.apply_changes(Instant::now());
             self.step_workers(Instant::now());
             self.answer_waiters();
+            let workers: BTreeSet<u32> = self
+                .daemons
+                .values()
+                .flat_map(|daemon| &daemon.workers)
+                .filter_map(|worker| match &worker.state {
+                    State::Running { process, .. } | State::Stopping { process, .. } => {
+                        Some(process.pid.as_raw() as u32)
+                    }
+                    _ => None,
+                })
+                .collect();
+            // Orphans that became our children and ended (workers are reaped above).
+            crate::reaper::reap_orphans(|pid| workers.contains(&pid));
             if self.shutting_down && !self.anything_alive() {
                 return std::mem::take(&mut self.waiters);
             }
@@ -764,6 +785,10 @@ impl Supervisor {
         let logs = &mut self.logs;
         let setup = self.child;
         let shutting_down = self.shutting_down;
+        // Markers of the workers whose strays get SIGTERM (being stopped) or SIGKILL
+        // (their main process ended, or it gets SIGKILL).
+        let mut to_stop = BTreeSet::new();
+        let mut to_kill = BTreeSet::new();
         for daemon in self.daemons.values_mut() {
             let spec = &daemon.spec;
             for worker in &mut daemon.workers {
@@ -777,11 +802,26 @@ impl Supervisor {
                         _ => {}
                     }
                 }
-                step_worker(worker, spec, now, options, logs, setup);
+                step_worker(worker, spec, now, options, logs, setup, &mut to_kill);
+                if let State::Stopping {
+                    process, killed, ..
+                } = &mut worker.state
+                    && !process.strays_told
+                {
+                    process.strays_told = true;
+                    if *killed {
+                        to_kill.insert(process.marker.clone());
+                    } else {
+                        to_stop.insert(process.marker.clone());
+                    }
+                }
             }
             daemon
                 .workers
                 .retain(|worker| !matches!(worker.state, State::Gone));
+        }
+        if !to_stop.is_empty() || !to_kill.is_empty() {
+            signal_strays(&self.options.paths.socket, &to_stop, &to_kill);
         }
         let finished: Vec<(String, String)> = self
             .daemons
@@ -1071,7 +1111,38 @@ fn stop_worker(worker: &mut Worker, spec: &DaemonSpec, then: Then) {
     };
 }
 
-/// One step of a worker's life at `now`.
+/// Sends `SIGTERM` to the processes bearing a marker of `to_stop`, `SIGKILL` to those
+/// bearing one of `to_kill` (one pass over the processes for both).
+fn signal_strays(socket: &Path, to_stop: &BTreeSet<String>, to_kill: &BTreeSet<String>) {
+    let ours = {
+        let mut entry = format!("{SUPERVISOR_VARIABLE}=").into_bytes();
+        entry.extend_from_slice(socket.as_os_str().as_encoded_bytes());
+        entry
+    };
+    let prefix = format!("{WORKER_VARIABLE}=");
+    let strays = crate::reaper::by_environment(|environ| {
+        if !environ.contains(&ours.as_slice()) {
+            return None;
+        }
+        let marker = environ
+            .iter()
+            .find_map(|entry| entry.strip_prefix(prefix.as_bytes()))?;
+        let marker = std::str::from_utf8(marker).ok()?;
+        if to_kill.contains(marker) {
+            Some(Signal::SIGKILL)
+        } else if to_stop.contains(marker) {
+            Some(Signal::SIGTERM)
+        } else {
+            None
+        }
+    });
+    for (pid, signal) in strays {
+        let _ = signal::kill(Pid::from_raw(pid as i32), signal);
+    }
+}
+
+/// One step of a worker's life at `now`; the markers of workers whose strays are to be
+/// killed go into `to_kill`.
 fn step_worker(
     worker: &mut Worker,
     spec: &DaemonSpec,
@@ -1079,6 +1150,7 @@ fn step_worker(
     options: &Options,
     logs: &mut HashMap<PathBuf, SharedLog>,
     setup: ChildSetup,
+    to_kill: &mut BTreeSet<String>,
 ) {
     let state = std::mem::replace(&mut worker.state, State::Idle);
     worker.state = match state {
@@ -1087,8 +1159,9 @@ fn step_worker(
             recycle_at,
         } => match process.child.try_wait() {
             Ok(Some(status)) => {
-                // Whatever the main process left in its group goes with it.
+                // Whatever the main process left in its group, or started, goes with it.
                 let _ = signal::killpg(process.pid, Signal::SIGKILL);
+                to_kill.insert(process.marker.clone());
                 let ran = now.duration_since(process.since);
                 worker.quick_exits = if ran < spec::QUICK_EXIT {
                     worker.quick_exits + 1
@@ -1135,6 +1208,7 @@ fn step_worker(
         } => match process.child.try_wait() {
             Ok(Some(status)) => {
                 let _ = signal::killpg(process.pid, Signal::SIGKILL);
+                to_kill.insert(process.marker.clone());
                 let exit = describe_exit(status);
                 say(&format!(
                     "`{}` worker {} (pid {}) stopped ({exit})",
@@ -1159,6 +1233,7 @@ fn step_worker(
                         spec.graceful_timeout.as_secs()
                     ));
                     let _ = signal::killpg(process.pid, Signal::SIGKILL);
+                    to_kill.insert(process.marker.clone());
                     true
                 } else {
                     killed
@@ -1187,7 +1262,7 @@ fn start_worker(
     setup: ChildSetup,
 ) -> State {
     worker.starts += 1;
-    match spawn(worker.index, spec, options, logs, setup) {
+    match spawn(worker.index, worker.starts, spec, options, logs, setup) {
         Ok(process) => {
             say(&format!(
                 "`{}` worker {} started (pid {})",
@@ -1238,6 +1313,7 @@ fn shared_log(
 
 fn spawn(
     index: u32,
+    starts: u32,
     spec: &DaemonSpec,
     options: &Options,
     logs: &mut HashMap<PathBuf, SharedLog>,
@@ -1257,6 +1333,7 @@ fn spawn(
         (Some(reader), writer)
     };
     let limits: Vec<(Limit, u64)> = spec.limits.clone();
+    let marker = format!("{}/{index}/{starts}", spec.id());
     let mut command = Command::new(&options.mfenv);
     command
         .arg("plugin")
@@ -1267,6 +1344,7 @@ fn spawn(
         .current_dir(&spec.home)
         .envs(spec.extra_variables(&options.context.module))
         .env(SUPERVISOR_VARIABLE, &options.paths.socket)
+        .env(WORKER_VARIABLE, &marker)
         .stdin(Stdio::null())
         .stdout(stdout_writer)
         .stderr(stderr_writer);
@@ -1293,6 +1371,8 @@ fn spawn(
         child,
         pid,
         since: Instant::now(),
+        marker,
+        strays_told: false,
     })
 }
 

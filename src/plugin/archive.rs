@@ -1091,8 +1091,10 @@ pub fn extract(
                 output
                     .set_permissions(fs::Permissions::from_mode(installed_mode(mode)))
                     .map_err(|err| write_error(&target, err))?;
-                if let Some(mtime) = mtime {
-                    let time = SystemTime::UNIX_EPOCH + Duration::from_secs(mtime);
+                // An mtime beyond what the clock holds is not kept (no overflow).
+                if let Some(time) = mtime.and_then(|mtime| {
+                    SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(mtime))
+                }) {
                     output
                         .set_modified(time)
                         .map_err(|err| write_error(&target, err))?;

@@ -170,7 +170,7 @@ fn add_environment(
         result.variables.extend(identity_variables(module, plugin));
     }
     let tmp = inputs.context.runtime_home.join("tmp").join(&plugin.name);
-    if std::fs::create_dir_all(&tmp).is_ok() {
+    if crate::private::create_dir_all(&tmp).is_ok() {
         result
             .variables
             .insert("TMPDIR".to_owned(), tmp.to_string_lossy().into_owned());

@@ -10,7 +10,7 @@
 //! plugin operations (`MFENV_LOCK_TIMEOUT`, `MFENV_POSTINSTALL_TIMEOUT`) are parsed
 //! here.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -44,10 +44,8 @@ impl ManagementLock {
 /// Takes the lock of `runtime_home`, waiting at most `timeout`.
 pub fn acquire(runtime_home: &Path, timeout: Duration) -> Result<ManagementLock> {
     let path = runtime_home.join(LOCK_FILE);
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).map_err(|err| Error::io("cannot create", parent, &err))?;
-    }
-    let mut file = OpenOptions::new()
+    crate::private::create_parent(&path).map_err(|err| Error::io("cannot create", &path, &err))?;
+    let mut file = crate::private::open_options()
         .create(true)
         .truncate(false)
         .write(true)
@@ -83,7 +81,7 @@ pub fn acquire(runtime_home: &Path, timeout: Duration) -> Result<ManagementLock>
     }
 }
 
-/// Parses `MFENV_LOCK_TIMEOUT` (seconds, decimals allowed).
+/// Parses `MFENV_LOCK_TIMEOUT` (seconds, decimals allowed; more than a year is a year).
 pub fn timeout_from(value: Option<&str>) -> Result<Duration> {
     Ok(seconds_from("MFENV_LOCK_TIMEOUT", value)?.unwrap_or(DEFAULT_TIMEOUT))
 }
@@ -107,8 +105,8 @@ fn seconds_from(variable: &str, value: Option<&str>) -> Result<Option<Duration>>
         Some(text) => text
             .parse::<f64>()
             .ok()
-            .filter(|seconds| seconds.is_finite() && *seconds >= 0.0 && *seconds < 1e12)
-            .map(|seconds| Some(Duration::from_secs_f64(seconds)))
+            .and_then(crate::seconds::from_f64)
+            .map(Some)
             .ok_or_else(|| {
                 Error::new(
                     ErrorKind::Environment,
@@ -145,7 +143,6 @@ mod tests {
             Duration::from_millis(500)
         );
         assert!(timeout_from(Some("soon")).is_err());
-        assert!(timeout_from(Some("1e300")).is_err());
         assert_eq!(
             postinstall_timeout_from(None).unwrap(),
             Some(DEFAULT_POSTINSTALL_TIMEOUT)
@@ -155,5 +152,7 @@ mod tests {
             postinstall_timeout_from(Some("2.5")).unwrap(),
             Some(Duration::from_millis(2500))
         );
+        assert!(timeout_from(Some("-1")).is_err());
+        assert_eq!(timeout_from(Some("1e20")).unwrap(), crate::seconds::LONGEST);
     }
 }

@@ -1010,10 +1010,8 @@ impl<'a> Manager<'a> {
                 ));
             target = new_target;
         }
-        let written = target
-            .parent()
-            .map_or(Ok(()), fs::create_dir_all)
-            .and_then(|()| fs::write(&target, text));
+        // For the OP only: overrides may hold passwords.
+        let written = crate::private::write(&target, text);
         if let Err(err) = written {
             self.messages.push(format!(
                 "warning: cannot write `{}`: {}",
