@@ -5,15 +5,17 @@
 //!
 //! Pure text functions: the manager decides which files to read and write.
 //!
-//! The template keeps mfext's layout byte for byte: a fixed header naming the plugin's
-//! `config.ini` and the system override, then every public key of the plugin's
-//! `config.ini` commented out under its section, with the comments written before it.
-//! Sections without a public key (`[general]` holds only `_` keys) are left out, and so
-//! are private keys with the comments before them.
+//! The template is mfext's (`_prepare_plugin_config.py`) byte for byte: a fixed header
+//! naming the plugin's `config.ini` and the system override, then the plugin's
+//! `config.ini` line by line, stripped: public keys (and continuation lines) commented
+//! out, section headers, blank and comment lines kept; `[general]` and private keys are
+//! dropped with the blank and comment lines just before them.
 
 use std::path::Path;
 
-use crate::plugin::config::{IniDocument, split_variant};
+use crate::plugin::config::{
+    IniDocument, is_python_space, python_lines, python_strip, split_variant,
+};
 
 /// True when `text` has a line that is neither blank, a comment nor a section header:
 /// an override someone wrote, as opposed to an untouched template.
@@ -47,63 +49,34 @@ pub fn template(
          \n",
         system_override.display()
     );
-    // The section being built (header first), whether it has a public key yet, and the
-    // comments waiting for the next key.
-    let mut section: Option<Vec<String>> = None;
-    let mut has_key = false;
-    let mut comments: Vec<String> = Vec::new();
-    let flush = |out: &mut String, section: &mut Vec<String>| {
-        if section.last().is_some_and(String::is_empty) {
-            section.pop();
+    // mfext's `_prepare_plugin_config.py`, line by line (stripped): blank and comment
+    // lines wait in `pending`; a section header writes them then itself, except
+    // `[general]` which is dropped with them; a private key is dropped with them; any
+    // other line writes them then itself commented out; what waits at the end is written.
+    let mut pending: Vec<&str> = Vec::new();
+    let write = |out: &mut String, pending: &mut Vec<&str>, line: Option<String>| {
+        for waiting in pending.drain(..) {
+            out.push_str(waiting);
+            out.push('\n');
         }
-        out.push_str(&section.join("\n"));
-        out.push('\n');
+        if let Some(line) = line {
+            out.push_str(&line);
+            out.push('\n');
+        }
     };
-    for line in config_text.lines() {
-        let line = line.trim();
-        if line.is_empty() {
-            if let Some(lines) = &mut section
-                && !lines.last().is_some_and(String::is_empty)
-            {
-                lines.push(String::new());
-            }
-            continue;
-        }
-        if line.starts_with('[') {
-            if let Some(mut lines) = section.take()
-                && has_key
-            {
-                // Inner sections keep their trailing blank line as a separator.
-                out.push_str(&lines.join("\n"));
-                out.push('\n');
-                lines.clear();
-            }
-            section = Some(vec![line.to_owned()]);
-            comments.clear();
-            has_key = false;
-            continue;
-        }
-        if line.starts_with('#') {
-            if section.is_some() {
-                comments.push(line.to_owned());
-            }
-            continue;
-        }
-        if line.starts_with('_') {
-            comments.clear();
-            continue;
-        }
-        if let Some(lines) = &mut section {
-            has_key = true;
-            lines.append(&mut comments);
-            lines.push(format!("# {line}"));
+    for raw in python_lines(config_text) {
+        let line = python_strip(raw);
+        if line.is_empty() || line.starts_with('#') {
+            pending.push(line);
+        } else if line == "[general]" || line.starts_with('_') {
+            pending.clear();
+        } else if line.starts_with('[') {
+            write(&mut out, &mut pending, Some(line.to_owned()));
+        } else {
+            write(&mut out, &mut pending, Some(format!("# {line}")));
         }
     }
-    if let Some(mut lines) = section
-        && has_key
-    {
-        flush(&mut out, &mut lines);
-    }
+    write(&mut out, &mut pending, None);
     out
 }
 
@@ -118,21 +91,20 @@ struct KeyLines {
 }
 
 /// Where the sections and keys of a `config.ini` text are (same rules as
-/// `config::parse_ini`: `#` comments do not end a multi-line value, blank lines do).
+/// `config::parse_ini`: a line indented more than its key continues the value, blank
+/// and `#` lines inside a value do not end it).
 fn locate(lines: &[String]) -> (Vec<(String, usize, usize)>, Vec<KeyLines>) {
     let mut sections: Vec<(String, usize, usize)> = Vec::new();
     let mut keys: Vec<KeyLines> = Vec::new();
     let mut value_open = false;
+    let mut indent_level = 0;
     for (index, raw) in lines.iter().enumerate() {
-        let stripped = raw.trim();
-        if stripped.is_empty() {
-            value_open = false;
+        let stripped = python_strip(raw);
+        if stripped.is_empty() || stripped.starts_with('#') {
             continue;
         }
-        if stripped.starts_with('#') {
-            continue;
-        }
-        if raw.starts_with([' ', '\t']) && value_open {
+        let indent = raw.chars().take_while(|c| is_python_space(*c)).count();
+        if value_open && indent > indent_level {
             if let Some(key) = keys.last_mut() {
                 key.last = index;
             }
@@ -141,19 +113,20 @@ fn locate(lines: &[String]) -> (Vec<(String, usize, usize)>, Vec<KeyLines>) {
             }
             continue;
         }
-        if let Some(name) = stripped
-            .strip_prefix('[')
-            .and_then(|rest| rest.strip_suffix(']'))
+        indent_level = indent;
+        value_open = false;
+        if let Some(rest) = stripped.strip_prefix('[')
+            && let Some(close) = rest.rfind(']')
+            && close > 0
         {
-            sections.push((name.to_owned(), index, index));
-            value_open = false;
+            sections.push((rest[..close].to_owned(), index, index));
             continue;
         }
         if let (Some(section), Some((key, _))) = (sections.last_mut(), stripped.split_once('=')) {
             section.2 = index;
             keys.push(KeyLines {
                 section: section.0.clone(),
-                key: key.trim().to_owned(),
+                key: key.trim_end_matches(is_python_space).to_owned(),
                 first: index,
                 last: index,
             });
@@ -182,7 +155,7 @@ pub fn bake(
     plugin: &IniDocument,
     overrides: &[IniDocument],
 ) -> (String, Vec<String>) {
-    let mut lines: Vec<String> = config_text.lines().map(str::to_owned).collect();
+    let mut lines: Vec<String> = python_lines(config_text).map(str::to_owned).collect();
     let mut messages = Vec::new();
     // The value each (section, raw key) has so far.
     let mut current: Vec<(String, String, String)> = plugin
@@ -305,13 +278,14 @@ foo = bar
 #       (if exists)
 
 
+
 [app_main]
 # how many
 # numprocesses = 1
 
 [custom]
-
 # a comment
+
 # foo = bar
 ";
         assert_eq!(text, expected);
@@ -354,5 +328,24 @@ foo = bar
         assert!(messages.contains(&"CHANGED [custom]/foo: bar => op".to_owned()));
         assert!(messages.contains(&"NEW [custom]/new = 1".to_owned()));
         assert!(!text.contains("_private"));
+    }
+
+    #[test]
+    fn the_template_keeps_comment_blocks_and_comment_only_sections_as_mfext_does() {
+        let config = "# top comment\r\n[general]\r\n_version = 1\r\n\r\n# before app\r\n\r\n\
+                      [app_x]\r\n  numprocesses = 2\r\n    continued\r\n_cmd_and_args = x\r\n\r\n\
+                      [custom]\r\n# only a comment\r\n\r\n\r\n# trailing block\r\n";
+        let text = template(
+            config,
+            Path::new("/p/x/config.ini"),
+            "x",
+            Path::new("/etc/metwork.config.d/generic/plugins/x.ini"),
+        );
+        let body = text.split_once("#       (if exists)\n\n\n").unwrap().1;
+        assert_eq!(
+            body,
+            "\n# before app\n\n[app_x]\n# numprocesses = 2\n# continued\n\n[custom]\n\
+             # only a comment\n\n\n# trailing block\n"
+        );
     }
 }
