@@ -203,9 +203,7 @@ pub fn parse_ini(text: &str, path: &Path) -> Result<IniDocument> {
             return Err(syntax_error(
                 path,
                 number,
-                format!(
-                    "more than {MAX_KEYS} keys: a configuration file may hold at most {MAX_KEYS}"
-                ),
+                format!("too many keys: a configuration file may hold at most {MAX_KEYS} keys"),
             ));
         }
         section.entries.push(IniEntry {
@@ -1799,5 +1797,299 @@ print(json.dumps(out))
         }
         // Enough files are valid for the comparison of values to mean something.
         assert!(read > 150, "only {read} valid files");
+    }
+
+    #[test]
+    fn continuation_needs_more_indent_and_keeps_blank_lines() {
+        let document = parse(
+            "[s]\n  a=1\n  b=2\nc=1\n\n  more\n\n# comment\n\tlast\nd = x\u{1c}\u{1f} \n\
+             e=1\u{a0}\n\u{a0}nbsp\nf=1\x0c\n\x0cff\rg=cr\r\nh=crlf\n",
+        )
+        .unwrap();
+        let entries: Vec<(&str, &str)> = document.sections[0]
+            .entries
+            .iter()
+            .map(|e| (e.key.as_str(), e.value.as_str()))
+            .collect();
+        assert_eq!(
+            entries,
+            [
+                ("a", "1"),
+                ("b", "2"),
+                ("c", "1\n\nmore\n\nlast"),
+                ("d", "x"),
+                ("e", "1\nnbsp"),
+                ("f", "1\nff"),
+                ("g", "cr"),
+                ("h", "crlf"),
+            ]
+        );
+        assert_eq!(document.sections[0].entries[6].line, 15);
+    }
+
+    #[test]
+    fn section_headers_end_at_the_last_bracket() {
+        let document = parse("[custom] # x\na=1\n[custom_b]x\nb=1\n[a]b]\nc=1\n").unwrap();
+        let names: Vec<&str> = document.sections.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["custom", "custom_b", "a]b"]);
+        let error = parse("[custom]\n[]\n").unwrap_err();
+        assert_eq!(error.causes(), ["bad section header `[]`"]);
+        assert!(parse("[]\n").is_err());
+    }
+
+    #[test]
+    fn an_empty_variant_is_the_plain_key() {
+        let document = parse("[s]\nk[]=default\nk[DEV]=dev\n").unwrap();
+        let generic = resolve(std::slice::from_ref(&document), "generic");
+        assert_eq!(generic["s"]["k"].value, "default");
+        assert_eq!(generic["s"]["k"].variant, None);
+        assert_eq!(resolve(&[document], "dev")["s"]["k"].value, "dev");
+    }
+
+    #[test]
+    fn keys_and_file_size_are_bounded_with_a_clear_error() {
+        let mut text = String::from("[custom]\n");
+        for index in 0..MAX_KEYS {
+            text.push_str(&format!("k{index}=v\n"));
+        }
+        let document = parse(&text).unwrap();
+        let (values, order) = resolve_ordered(std::slice::from_ref(&document), "generic");
+        assert_eq!(order.len(), MAX_KEYS);
+        assert_eq!(
+            exported_variables(&values, &order, "GENERIC", |_| None).len(),
+            MAX_KEYS
+        );
+        text.push_str("one_more=v\n");
+        let error = parse(&text).unwrap_err();
+        assert_eq!(
+            error.message(),
+            format!(
+                "invalid configuration file `/p/config.ini` at line {}",
+                MAX_KEYS + 2
+            )
+        );
+        assert!(error.causes()[0].contains("at most 10000"));
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("config.ini");
+        let line = format!("[custom]\nk={}\n", "x".repeat(MAX_FILE_SIZE as usize));
+        std::fs::write(&big, line).unwrap();
+        let error = read_ini(&big).unwrap_err();
+        assert!(
+            error.message().contains("is too big"),
+            "{}",
+            error.message()
+        );
+    }
+
+    #[test]
+    fn what_cannot_be_rendered_is_an_error() {
+        let lookup = |name: &str| (name == "HOME").then(|| "/home/u".to_owned());
+        assert_eq!(
+            try_render("{{ HOME }}/{{UNSET}}{{ '{{' }}x{{ \"}}\" }}", lookup).unwrap(),
+            "/home/u/{{x}}"
+        );
+        for bad in [
+            "{{ 42 }}",
+            "{{ none }}",
+            "{{ HOME | upper }}",
+            "{{ HOME ~ 'x' }}",
+            "{{ a.b }}",
+            "{{ HOME",
+            "{% if x %}y{% endif %}",
+            "{# c #}",
+            "{{ }}",
+        ] {
+            assert!(try_render(bad, lookup).is_err(), "{bad}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.ini");
+        std::fs::write(
+            &path,
+            format!("{GENERAL}[custom]\n\nanswer = {{{{ 42 }}}}\n"),
+        )
+        .unwrap();
+        let files = [ConfigFile {
+            path: path.clone(),
+            is_override: false,
+        }];
+        let error = read_layered(&files, "generic", "GENERIC", lookup, |_| None).unwrap_err();
+        assert_eq!(
+            error.message(),
+            format!(
+                "cannot render key `answer` of section `[custom]` in `{}` at line 10",
+                path.display()
+            )
+        );
+        assert!(error.causes()[0].contains("`{{ 42 }}` is not supported"));
+    }
+
+    #[test]
+    fn numbers_parse_as_python_int_and_float() {
+        for (text, expected) in [
+            ("1_000", Some("1000")),
+            (" 0010 ", Some("10")),
+            ("-0", Some("0")),
+            ("+7", Some("7")),
+            (
+                "123456789012345678901234567890",
+                Some("123456789012345678901234567890"),
+            ),
+            ("\u{664}\u{662}", Some("42")),
+            ("\u{ff11}\u{ff10}", Some("10")),
+            ("1__0", None),
+            ("_1", None),
+            ("1_", None),
+            ("1.0", None),
+            ("0x10", None),
+            ("", None),
+            ("- 1", None),
+        ] {
+            assert_eq!(python_int(text).as_deref(), expected, "{text:?}");
+        }
+        assert_eq!(integer_or_zero("1_000"), 1000);
+        assert_eq!(integer_or_zero("99999999999999999999"), 0);
+        for (value, expected) in [
+            (10.0, "10.0"),
+            (0.1, "0.1"),
+            (1e16, "1e+16"),
+            (1.5e-5, "1.5e-05"),
+            (0.0001, "0.0001"),
+            (123456.789, "123456.789"),
+            (-2.5, "-2.5"),
+        ] {
+            assert_eq!(python_float_repr(value), expected);
+        }
+        assert_eq!(python_float("1_0.5"), Some(10.5));
+        assert_eq!(python_float(" 3 "), Some(3.0));
+        assert_eq!(python_float("1__0"), None);
+        assert_eq!(python_float("abc"), None);
+    }
+
+    #[test]
+    fn only_the_exact_auto_reads_the_module_variable() {
+        let lookup = |_: &str| Some("1".to_owned());
+        assert!(command_boolean(
+            "log_split_stdout_stderr",
+            Some("AUTO"),
+            "M",
+            lookup
+        ));
+        assert!(command_boolean(
+            "log_split_stdout_stderr",
+            None,
+            "M",
+            lookup
+        ));
+        assert!(!command_boolean(
+            "log_split_stdout_stderr",
+            Some("auto"),
+            "M",
+            lookup
+        ));
+        assert!(!command_boolean(
+            "log_split_stdout_stderr",
+            Some("Auto"),
+            "M",
+            lookup
+        ));
+    }
+
+    #[test]
+    fn empty_and_unstripped_host_names_resolve_as_gethostbyname_does() {
+        let resolve = |host: &str| (host == "db").then(|| "10.0.0.1".to_owned());
+        assert_eq!(host_address("", &resolve), "0.0.0.0");
+        assert_eq!(host_address(" db", &resolve), "dns_error");
+        assert_eq!(host_address("localhost ", &resolve), "dns_error");
+        let document = parse("[custom]\nhostname=\nhostnames=db; db;localhost\n").unwrap();
+        let mut values = resolve_values(&document);
+        add_derived_addresses(values.get_mut("custom").unwrap(), &resolve);
+        assert_eq!(values["custom"]["hostname_ip"].value, "0.0.0.0");
+        assert_eq!(
+            values["custom"]["hostnames_ips"].value,
+            "10.0.0.1;dns_error;127.0.0.1"
+        );
+    }
+
+    fn resolve_values(document: &IniDocument) -> ResolvedConfig {
+        resolve(std::slice::from_ref(document), "generic")
+    }
+
+    #[test]
+    fn keys_giving_the_same_variable_keep_the_last_in_file_order() {
+        let document =
+            parse("[custom]\nfoo=first\nFoo=second\nb-c=1\nb_c=2\nB_C=3\nlast=x\n").unwrap();
+        let (values, order) = resolve_ordered(std::slice::from_ref(&document), "generic");
+        let variables = exported_variables(&values, &order, "M", |_| None);
+        assert_eq!(variables["M_CURRENT_PLUGIN_CUSTOM_FOO"], "second");
+        assert_eq!(variables["M_CURRENT_PLUGIN_CUSTOM_B_C"], "3");
+        // Sections too: `[custom-a]` then `[custom_a]`.
+        let document = parse("[custom_a]\nk=1\n[custom-a]\nk=2\n").unwrap();
+        let (values, order) = resolve_ordered(std::slice::from_ref(&document), "generic");
+        let variables = exported_variables(&values, &order, "M", |_| None);
+        assert_eq!(variables["M_CURRENT_PLUGIN_CUSTOM_A_K"], "2");
+    }
+
+    #[test]
+    fn mfdata_steps_get_their_defaults_derived_values_and_checks() {
+        let document = parse(
+            "[step_main]\ntimeout=1_200\nretry_min_wait=1\narg_foo=bar\nfailure_policy_move_dest_dir=null\n\
+             [step_other]\nfailure_policy=explode\nretry_total=-1\nretry_max_wait=-0.5\n",
+        )
+        .unwrap();
+        let (values, order) = resolve_ordered(std::slice::from_ref(&document), "generic");
+        let variables = exported_variables(&values, &order, "MFDATA", |_| None);
+        let get = |key: &str| variables[&format!("MFDATA_CURRENT_PLUGIN_STEP_MAIN_{key}")].as_str();
+        assert_eq!(get("TIMEOUT"), "1200");
+        assert_eq!(get("GRACEFUL_TIMEOUT"), "1200");
+        assert_eq!(get("RETRY_MIN_WAIT"), "1.0");
+        assert_eq!(get("RETRY_MAX_WAIT"), "120.0");
+        assert_eq!(get("RETRY_BACKOFF"), "0.0");
+        assert_eq!(get("RETRY_TOTAL"), "0");
+        assert_eq!(get("FAILURE_POLICY"), "keep");
+        assert_eq!(get("FAILURE_POLICY_MOVE_DEST_DIR"), "");
+        assert_eq!(get("WATCHED_DIRECTORIES"), "{MFDATA_CURRENT_STEP_DIR}");
+        assert_eq!(get("ARG_FOO"), "bar");
+        assert_eq!(get("NUMPROCESSES"), "0");
+        assert_eq!(
+            schema_problems(&values, "MFDATA"),
+            [
+                "[section: step_other][key: failure_policy] unallowed value explode",
+                "[section: step_other][key: retry_total] min value is 0",
+                "[section: step_other][key: retry_max_wait] min value is 0",
+            ]
+        );
+    }
+
+    #[test]
+    fn mfserv_apps_get_their_defaults_and_derived_timeouts() {
+        let document = parse(
+            "[app_main]\ntimeout=0\nsmart_stop_delay=5\nprefix_based_routing_extra_routes=null\n\
+             [app_debug]\ndebug=1\nnumprocesses=8\nmax_age=60\ntimeout=30\n",
+        )
+        .unwrap();
+        let (values, order) = resolve_ordered(std::slice::from_ref(&document), "generic");
+        let lookup = |name: &str| (name == "MFSERV_NGINX_TIMEOUT").then(|| "120".to_owned());
+        let variables = exported_variables(&values, &order, "MFSERV", lookup);
+        let get = |key: &str| variables[&format!("MFSERV_CURRENT_PLUGIN_{key}")].as_str();
+        assert_eq!(get("APP_MAIN_TIMEOUT"), "120");
+        assert_eq!(get("APP_MAIN_GRACEFUL_TIMEOUT"), "135");
+        assert_eq!(get("APP_MAIN_SMART_STOP_SIGNAL"), "15");
+        assert_eq!(get("APP_MAIN_SMART_START_DELAY"), "3");
+        assert_eq!(get("APP_MAIN_PREFIX_BASED_ROUTING_EXTRA_ROUTES"), "");
+        assert_eq!(get("APP_MAIN_VIRTUALDOMAIN_BASED_ROUTING_EXTRA_VHOSTS"), "");
+        assert_eq!(get("APP_DEBUG_GRACEFUL_TIMEOUT"), "43");
+        assert_eq!(get("APP_DEBUG_NUMPROCESSES"), "1");
+        assert_eq!(get("APP_DEBUG_MAX_AGE"), "0");
+        assert!(schema_problems(&values, "MFSERV").is_empty());
+        // Other modules know no `timeout` in apps.
+        assert_eq!(
+            schema_problems(&values, "MFDATA"),
+            [
+                "[section: app_debug][key: timeout] unknown field",
+                "[section: app_main][key: prefix_based_routing_extra_routes] unknown field",
+                "[section: app_main][key: smart_stop_delay] unknown field",
+                "[section: app_main][key: timeout] unknown field",
+            ]
+        );
     }
 }
