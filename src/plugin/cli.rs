@@ -575,7 +575,10 @@ fn execute(command: PluginCommand, manager: &mut Manager<'_>, env: &Env) -> Resu
             ]];
             table_rows.extend(rows.iter().map(|row| {
                 vec![
-                    row.name.clone(),
+                    match row.note {
+                        Some(note) => format!("{} ({note})", row.name),
+                        None => row.name.clone(),
+                    },
                     row.version.clone(),
                     row.release.clone(),
                     row.home.display().to_string(),
