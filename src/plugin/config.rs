@@ -1,28 +1,35 @@
-//! Plugin configuration files: the `config.ini` dialect (reference C1), variants (C2)
-//! and the `[general]` section every plugin must have (C3).
+//! Plugin configuration files: the `config.ini` dialect (reference C1), variants (C2),
+//! rendering, and the schema every plugin must pass (C3).
 //!
-//! The dialect is Python configparser's as mfplugin set it up, read with exactly those
-//! rules: `=` is the only delimiter (`:` belongs to the key), only lines starting with
-//! `#` are comments (`;` is data, no inline comments), keys and section names keep their
-//! case, a duplicate section or key within one file is an error, indented lines continue
-//! the previous value, a key without `=` is an error, sections starting with `_` are
-//! dropped. Errors name the file and the line. (The `rust-ini` crate cannot read this
-//! dialect: it takes `:` as a delimiter and `;` as a comment, and merges duplicate keys
-//! instead of refusing them.)
+//! The dialect is Python configparser's as mfplugin set it up, read with exactly its
+//! algorithm: `=` is the only delimiter (`:` belongs to the key), only lines starting
+//! with `#` are comments (`;` is data, no inline comments), keys and section names keep
+//! their case, a duplicate section or key within one file is an error, a line indented
+//! more than its key continues the value (blank lines inside belong to it), white space
+//! is Python's (`str.isspace`), lines end at `\n`, `\r\n` or `\r`, a section header runs
+//! to the last `]`, a key without `=` is an error, sections starting with `_` are
+//! dropped. Errors name the file and the line. A file holds at most [`MAX_KEYS`] keys
+//! and [`MAX_FILE_SIZE`] bytes; every step is linear. (The `rust-ini` crate cannot read
+//! this dialect: it takes `:` as a delimiter and `;` as a comment, and merges duplicate
+//! keys instead of refusing them.)
 //!
-//! Values may hold `{{ NAME }}`, replaced by the variable's value (empty when unset).
-//! That is the part of Jinja2 that plugin configurations use; filters, expressions and
-//! blocks are not supported and are left as written. Values are rendered once (the
-//! original rendered twice, so `{{ '{{' }}HOME}}` gave HOME's value: not supported).
+//! Values may hold `{{ NAME }}` (the variable's value, empty when unset) and
+//! `{{ 'text' }}`: the part of Jinja2 plugin configurations use. Any other expression,
+//! filter or block is an error naming the file and line ([`try_render`]). Values are
+//! rendered once (the original rendered twice, so `{{ '{{' }}HOME}}` gave HOME's value;
+//! here it gives `{{HOME}}`).
 //!
 //! A plugin's configuration is layered (reference C2, DESIGN §6): its `config.ini`, then
 //! the OP override `RUNTIME/config/plugins/NAME.ini`, then the system one
 //! `SYSCONF/<module>/plugins/NAME.ini`. Override files may only change keys that do not
 //! start with `_` (a deliberate fix of reference H11): such keys are reported and
-//! ignored. Keys named `hostname`, `*_hostname` (`hostnames`, `*_hostnames`) get a
-//! derived `*_ip` (`*_ips`) key (C4), and the public keys become the
-//! `${MODULE}_CURRENT_PLUGIN_<SECTION>_<KEY>` variables (C6) with the defaults of the
-//! generic command schema of `[app_*]` and `[extra_daemon_*]` sections (C3).
+//! ignored. Variants are resolved once over the merged keys; sections left without keys
+//! disappear; the result is validated against the module's schema (generic `[general]`,
+//! `[app_*]`, `[extra_daemon_*]`, `[custom*]`, mfserv's apps, mfdata's steps), blaming
+//! the file that made it invalid. Keys named `hostname`, `*_hostname` (`hostnames`,
+//! `*_hostnames`) get a derived `*_ip` (`*_ips`) key (C4), and the public keys become
+//! the `${MODULE}_CURRENT_PLUGIN_<SECTION>_<KEY>` variables (C6) with the schema's
+//! defaults and derived values.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
