@@ -11,6 +11,7 @@
 //! out, section headers, blank and comment lines kept; `[general]` and private keys are
 //! dropped with the blank and comment lines just before them.
 
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use crate::plugin::config::{
@@ -149,25 +150,24 @@ fn key_lines(key: &str, value: &str) -> Vec<String> {
 /// same raw key of its section, or is added. Writing raw keys, variants included,
 /// makes the new `config.ini` resolve exactly as the stack of files did, whatever
 /// `MFCONFIG` is later. Returns the new text and one message per change
-/// (`NEW [section]/key = value`, `CHANGED [section]/key: old => new`).
+/// (`NEW [section]/key = value`, `CHANGED [section]/key: old => new`). One pass over
+/// the keys and one over the lines.
 pub fn bake(
     config_text: &str,
     plugin: &IniDocument,
     overrides: &[IniDocument],
 ) -> (String, Vec<String>) {
-    let mut lines: Vec<String> = python_lines(config_text).map(str::to_owned).collect();
+    let lines: Vec<String> = python_lines(config_text).map(str::to_owned).collect();
     let mut messages = Vec::new();
-    // The value each (section, raw key) has so far.
-    let mut current: Vec<(String, String, String)> = plugin
-        .sections
-        .iter()
-        .flat_map(|section| {
-            section
-                .entries
-                .iter()
-                .map(|entry| (section.name.clone(), entry.key.clone(), entry.value.clone()))
-        })
-        .collect();
+    // The value each (section, raw key) has so far, and the changed ones in order.
+    let mut current: HashMap<(&str, &str), &str> = HashMap::new();
+    for section in &plugin.sections {
+        for entry in &section.entries {
+            current.insert((&section.name, &entry.key), &entry.value);
+        }
+    }
+    let mut changed: Vec<(&str, &str)> = Vec::new();
+    let mut seen: HashSet<(&str, &str)> = HashSet::new();
     for document in overrides {
         for section in &document.sections {
             for entry in &section.entries {
@@ -175,62 +175,86 @@ pub fn bake(
                 if real_key.starts_with('_') {
                     continue;
                 }
-                let existing = current
-                    .iter_mut()
-                    .find(|(s, k, _)| *s == section.name && *k == entry.key);
-                match existing {
-                    Some((_, _, value)) if *value == entry.value => continue,
-                    Some((_, _, value)) => {
-                        messages.push(format!(
-                            "CHANGED [{}]/{}: {} => {}",
-                            section.name, entry.key, value, entry.value
-                        ));
-                        *value = entry.value.clone();
-                    }
-                    None => {
-                        messages.push(format!(
-                            "NEW [{}]/{} = {}",
-                            section.name, entry.key, entry.value
-                        ));
-                        current.push((
-                            section.name.clone(),
-                            entry.key.clone(),
-                            entry.value.clone(),
-                        ));
-                    }
+                let slot = (section.name.as_str(), entry.key.as_str());
+                match current.get(&slot) {
+                    Some(value) if *value == entry.value => continue,
+                    Some(value) => messages.push(format!(
+                        "CHANGED [{}]/{}: {} => {}",
+                        section.name, entry.key, value, entry.value
+                    )),
+                    None => messages.push(format!(
+                        "NEW [{}]/{} = {}",
+                        section.name, entry.key, entry.value
+                    )),
                 }
-                let (sections, keys) = locate(&lines);
-                let new_lines = key_lines(&entry.key, &entry.value);
-                if let Some(found) = keys
-                    .iter()
-                    .find(|k| k.section == section.name && k.key == entry.key)
-                {
-                    // Comment lines inside a multi-line value stay, after the new value.
-                    let kept: Vec<String> = lines[found.first..=found.last]
-                        .iter()
-                        .filter(|line| line.trim().starts_with('#'))
-                        .cloned()
-                        .collect();
-                    let replacement: Vec<String> = new_lines.into_iter().chain(kept).collect();
-                    lines.splice(found.first..=found.last, replacement);
-                } else if let Some((_, _, last)) = sections
-                    .iter()
-                    .rev()
-                    .find(|(name, _, _)| *name == section.name)
-                {
-                    let at = last + 1;
-                    lines.splice(at..at, new_lines);
-                } else {
-                    if lines.last().is_some_and(|line| !line.trim().is_empty()) {
-                        lines.push(String::new());
-                    }
-                    lines.push(format!("[{}]", section.name));
-                    lines.extend(new_lines);
+                current.insert(slot, &entry.value);
+                if seen.insert(slot) {
+                    changed.push(slot);
                 }
             }
         }
     }
-    let mut text = lines.join("\n");
+    let (sections, keys) = locate(&lines);
+    let mut key_at: HashMap<(&str, &str), &KeyLines> = HashMap::new();
+    for key in &keys {
+        key_at.entry((&key.section, &key.key)).or_insert(key);
+    }
+    let mut section_end: HashMap<&str, usize> = HashMap::new();
+    for (name, _, last) in &sections {
+        section_end.insert(name, *last);
+    }
+    // Replaced keys by first line (with their last line), keys added after a line,
+    // new sections in order.
+    let mut replaced: HashMap<usize, (usize, Vec<String>)> = HashMap::new();
+    let mut added_after: HashMap<usize, Vec<String>> = HashMap::new();
+    let mut new_sections: Vec<(&str, Vec<String>)> = Vec::new();
+    for slot in changed {
+        let new_lines = key_lines(slot.1, current[&slot]);
+        if let Some(found) = key_at.get(&slot) {
+            // Comment lines inside a multi-line value stay, after the new value.
+            let kept = lines[found.first..=found.last]
+                .iter()
+                .filter(|line| python_strip(line).starts_with('#'))
+                .cloned();
+            let replacement = new_lines.into_iter().chain(kept).collect();
+            replaced.insert(found.first, (found.last, replacement));
+        } else if let Some(last) = section_end.get(slot.0) {
+            added_after.entry(*last).or_default().extend(new_lines);
+        } else if let Some((_, keys)) = new_sections.iter_mut().find(|(name, _)| *name == slot.0) {
+            keys.extend(new_lines);
+        } else {
+            new_sections.push((slot.0, new_lines));
+        }
+    }
+    let mut out: Vec<String> = Vec::with_capacity(lines.len());
+    let mut index = 0;
+    while index < lines.len() {
+        let last = match replaced.remove(&index) {
+            Some((last, replacement)) => {
+                out.extend(replacement);
+                last
+            }
+            None => {
+                out.push(lines[index].clone());
+                index
+            }
+        };
+        if let Some(added) = added_after.remove(&last) {
+            out.extend(added);
+        }
+        index = last + 1;
+    }
+    for (name, keys) in new_sections {
+        if out
+            .last()
+            .is_some_and(|line| !python_strip(line).is_empty())
+        {
+            out.push(String::new());
+        }
+        out.push(format!("[{name}]"));
+        out.extend(keys);
+    }
+    let mut text = out.join("\n");
     text.push('\n');
     (text, messages)
 }
@@ -346,6 +370,37 @@ foo = bar
             body,
             "\n# before app\n\n[app_x]\n# numprocesses = 2\n# continued\n\n[custom]\n\
              # only a comment\n\n\n# trailing block\n"
+        );
+    }
+
+    #[test]
+    fn baking_replaces_in_place_and_adds_after_the_section() {
+        let config =
+            "[custom]\nfoo = bar\n# c\nmulti = a\n  # inside\n  b\n\n[app_x]\nnumprocesses = 1\n";
+        let plugin = parse_ini(config, Path::new("/p/config.ini")).unwrap();
+        let op = parse_ini(
+            "[custom]\nfoo = op\nnew = 1\nmulti = c\n  d\n[app_x]\nmax_age = 3\n\
+             [extra_daemon_d]\nnumprocesses = 2\n",
+            Path::new("/op.ini"),
+        )
+        .unwrap();
+        let system = parse_ini("[custom]\nfoo = sys\n", Path::new("/sys.ini")).unwrap();
+        let (text, messages) = bake(config, &plugin, &[op, system]);
+        assert_eq!(
+            text,
+            "[custom]\nfoo = sys\n# c\nmulti = c\n    d\n  # inside\nnew = 1\n\n[app_x]\n\
+             numprocesses = 1\nmax_age = 3\n\n[extra_daemon_d]\nnumprocesses = 2\n"
+        );
+        assert_eq!(
+            messages,
+            [
+                "CHANGED [custom]/foo: bar => op",
+                "NEW [custom]/new = 1",
+                "CHANGED [custom]/multi: a\nb => c\nd",
+                "NEW [app_x]/max_age = 3",
+                "NEW [extra_daemon_d]/numprocesses = 2",
+                "CHANGED [custom]/foo: op => sys",
+            ]
         );
     }
 }
