@@ -488,21 +488,32 @@ fn configuration_sizes_are_bounded_with_a_clear_error() {
     ] {
         let error = refused(&fixture, &args);
         assert!(
-            error.contains("config.ini` at line 10007") && error.contains("at most 10000 keys"),
+            error.contains("config.ini` at line 2007") && error.contains("at most 2000 keys"),
             "{error}"
         );
     }
-    // 9,990 keys are fine.
-    let large = plugin_tree(&fixture, "large", &keys(9_990));
+    // 1,990 keys (2,000 with the fixture's) are fine: checked, and their environment
+    // passes to a command.
+    let large = plugin_tree(&fixture, "large", &keys(1_990));
     fixture.ok(&["plugin", "check", utf8_path(&large)]);
-    let (rows, _) = config_json(&fixture, utf8_path(&large), &[]);
-    assert_eq!(rows[&key("custom", "k9989")].0, "9989");
-    let medium = plugin_tree(&fixture, "medium", &keys(1_000));
-    let env = wrapper_env(&fixture, &[utf8_path(&medium)], &[]);
+    let env = wrapper_env(&fixture, &[utf8_path(&large)], &[]);
     assert_eq!(
-        env.get("GENERIC_CURRENT_PLUGIN_CUSTOM_K999")
+        env.get("GENERIC_CURRENT_PLUGIN_CUSTOM_K1989")
             .map(String::as_str),
-        Some("999")
+        Some("1989")
+    );
+    // Overrides adding keys past the limit: refused too.
+    install(&fixture, "grown", &keys(1_000));
+    let op = fixture.override_path("grown");
+    write_file(
+        &op,
+        &format!("[custom]\n{}", keys(1_500).replace('k', "extra")),
+    );
+    let error = refused(&fixture, &["plugin", "wrapper", "grown", "--", "true"]);
+    assert!(
+        error.contains(&format!("`{}` is too big", op.display()))
+            && error.contains("at most 2000 keys"),
+        "{error}"
     );
     // Files over 1 MiB are refused before parsing.
     let big = plugin_tree(

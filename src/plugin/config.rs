@@ -79,9 +79,10 @@ fn syntax_error(path: &Path, line: usize, what: impl Into<String>) -> Error {
     .caused_by(what.into())
 }
 
-/// The most keys one configuration file may hold. Real plugins have a few dozen; the
-/// limit keeps every command's cost bounded.
-pub const MAX_KEYS: usize = 10_000;
+/// The most keys one configuration file, and a plugin's layered configuration, may
+/// hold. Real plugins have a few dozen; the limit keeps every command's cost bounded and
+/// the plugin environment within what one `exec` can pass.
+pub const MAX_KEYS: usize = 2_000;
 
 /// The largest configuration file read, in bytes.
 pub const MAX_FILE_SIZE: u64 = 1024 * 1024;
@@ -589,6 +590,19 @@ pub fn read_layered(
         documents.push(document);
     }
     let (mut values, order) = resolve_ordered(&documents, configuration);
+    if order.len() > MAX_KEYS {
+        let names: Vec<String> = documents
+            .iter()
+            .map(|d| format!("`{}`", d.path.display()))
+            .collect();
+        return Err(Error::new(
+            ErrorKind::LayerFile,
+            format!("the configuration of {} is too big", names.join(" and ")),
+        )
+        .caused_by(format!(
+            "too many keys: a configuration may hold at most {MAX_KEYS} keys"
+        )));
+    }
     render_all(&mut values, &lookup)?;
     if let Err(problems) = validate(&values, module) {
         return Err(blame(&documents, configuration, module, &lookup, problems));
@@ -1875,7 +1889,7 @@ print(json.dumps(out))
                 MAX_KEYS + 2
             )
         );
-        assert!(error.causes()[0].contains("at most 10000"));
+        assert!(error.causes()[0].contains("at most 2000 keys"));
         let dir = tempfile::tempdir().unwrap();
         let big = dir.path().join("config.ini");
         let line = format!("[custom]\nk={}\n", "x".repeat(MAX_FILE_SIZE as usize));
