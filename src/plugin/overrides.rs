@@ -21,8 +21,8 @@ use crate::plugin::config::{
 /// True when `text` has a line that is neither blank, a comment nor a section header:
 /// an override someone wrote, as opposed to an untouched template.
 pub fn has_interesting_line(text: &str) -> bool {
-    text.lines().any(|line| {
-        let line = line.trim();
+    python_lines(text).any(|line| {
+        let line = python_strip(line);
         !line.is_empty() && !line.starts_with('[') && !line.starts_with('#')
     })
 }
@@ -315,6 +315,9 @@ foo = bar
         assert_eq!(text, expected);
         assert!(!has_interesting_line(&text));
         assert!(has_interesting_line(&format!("{text}[custom]\nfoo = 2\n")));
+        // Lines end at a lone `\r` too, and `\x1c` is white space, as in Python.
+        assert!(has_interesting_line("[custom]\r# x\rfoo = 2"));
+        assert!(!has_interesting_line("[custom]\n\x1c# foo = 2\n"));
     }
 
     #[test]
