@@ -680,3 +680,49 @@ fn plugin_directories_without_metadata_are_listed_and_marked() {
     let installed = rows.iter().find(|row| row["name"] == "installed").unwrap();
     assert!(installed.get("note").is_none());
 }
+
+#[test]
+fn the_daemons_do_not_start_a_plugin_whose_override_makes_it_invalid() {
+    let fixture = PluginFixture::new();
+    let marker = fixture.work.join("daemon-ran");
+    let home = install(
+        &fixture,
+        "served",
+        &format!(
+            "\n[extra_daemon_x]\nnumprocesses = 1\n_cmd_and_args = sh -c 'touch {}; sleep 60'\n",
+            utf8_path(&marker)
+        ),
+    );
+    assert!(home.is_dir());
+    let op = fixture.override_path("served");
+    write_file(&op, "[oops]\nx = 1\n");
+    let mut supervisor = fixture
+        .command(&["daemons", "run"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut status = String::new();
+    while std::time::Instant::now() < deadline {
+        let output = fixture.run(&["daemons", "status"]);
+        status = stdout(&output) + &stderr(&output);
+        if output.status.success() && status.contains("cannot read its configuration") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let stop = fixture.run(&["daemons", "stop"]);
+    let _ = supervisor.kill();
+    let _ = supervisor.wait();
+    assert_success(&stop);
+    assert!(
+        status.contains(&format!(
+            "invalid configuration, please fix `{}`: [section: oops] unknown field",
+            op.display()
+        )),
+        "{status}"
+    );
+    assert!(!marker.exists(), "the daemon of an invalid plugin ran");
+}
