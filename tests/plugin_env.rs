@@ -452,3 +452,277 @@ fn installed_plugin_names_are_completed() {
     assert_eq!(fixture.ok(&["complete", "plugins"]), "my-plug\nother\n");
     assert_eq!(fixture.ok(&["complete", "plugins", "--", "ot"]), "other\n");
 }
+
+/// A plugin tree `name` in the work directory whose `config.ini` has `extra` appended
+/// (after its `[custom]` section); not installed.
+fn plugin_tree(fixture: &PluginFixture, name: &str, extra: &str) -> PathBuf {
+    let home = fixture.work.join(name);
+    write_plugin_tree(&home, name, "1.0.0");
+    let config = home.join("config.ini");
+    let mut text = fs::read_to_string(&config).unwrap();
+    text.push_str(extra);
+    fs::write(&config, text).unwrap();
+    home
+}
+
+/// Runs `args` and checks it fails with nothing on stdout; gives stderr.
+fn refused(fixture: &PluginFixture, args: &[&str]) -> String {
+    let output = fixture.run(args);
+    assert!(!output.status.success(), "{args:?} succeeded");
+    assert_eq!(stdout(&output), "", "{args:?}");
+    stderr(&output)
+}
+
+#[test]
+fn configuration_sizes_are_bounded_with_a_clear_error() {
+    let fixture = PluginFixture::new();
+    let keys = |count: usize| -> String { (0..count).map(|i| format!("k{i}={i}\n")).collect() };
+    // 80,000 keys (8 in the fixture's config.ini, the added ones from line 15): refused
+    // at the first key past the limit, by every command.
+    let huge = plugin_tree(&fixture, "huge", &keys(80_000));
+    let home = utf8_path(&huge);
+    for args in [
+        vec!["plugin", "check", home],
+        vec!["plugin", "wrapper", home, "--", "true"],
+        vec!["plugin", "config", home],
+    ] {
+        let error = refused(&fixture, &args);
+        assert!(
+            error.contains("config.ini` at line 2007") && error.contains("at most 2000 keys"),
+            "{error}"
+        );
+    }
+    // 1,990 keys (2,000 with the fixture's) are fine: checked, and their environment
+    // passes to a command.
+    let large = plugin_tree(&fixture, "large", &keys(1_990));
+    fixture.ok(&["plugin", "check", utf8_path(&large)]);
+    let env = wrapper_env(&fixture, &[utf8_path(&large)], &[]);
+    assert_eq!(
+        env.get("GENERIC_CURRENT_PLUGIN_CUSTOM_K1989")
+            .map(String::as_str),
+        Some("1989")
+    );
+    // Overrides adding keys past the limit: refused too.
+    install(&fixture, "grown", &keys(1_000));
+    let op = fixture.override_path("grown");
+    write_file(
+        &op,
+        &format!("[custom]\n{}", keys(1_500).replace('k', "extra")),
+    );
+    let error = refused(&fixture, &["plugin", "wrapper", "grown", "--", "true"]);
+    assert!(
+        error.contains(&format!("`{}` is too big", op.display()))
+            && error.contains("at most 2000 keys"),
+        "{error}"
+    );
+    // Files over 1 MiB are refused before parsing.
+    let big = plugin_tree(
+        &fixture,
+        "big",
+        &format!("blob = {}\n", "x".repeat(1 << 20)),
+    );
+    let error = refused(&fixture, &["plugin", "check", utf8_path(&big)]);
+    assert!(error.contains("is too big"), "{error}");
+}
+
+#[test]
+fn values_that_cannot_be_rendered_are_errors_naming_file_and_line() {
+    let fixture = PluginFixture::new();
+    for (value, line) in [
+        ("{{ 42 }}", 16),
+        ("{{ none }}", 16),
+        ("{{ HOME | upper }}", 16),
+        ("{% if x %}y{% endif %}", 16),
+    ] {
+        let tree = plugin_tree(&fixture, "tpl", &format!("\nanswer = {value}\n"));
+        let home = utf8_path(&tree);
+        for args in [
+            vec!["plugin", "check", home],
+            vec!["plugin", "wrapper", home, "--", "true"],
+        ] {
+            let error = refused(&fixture, &args);
+            assert!(
+                error.contains(&format!(
+                    "cannot render key `answer` of section `[custom]` in `{home}/config.ini` at line {line}"
+                )),
+                "{value}: {error}"
+            );
+        }
+    }
+    // The supported forms render.
+    let tree = plugin_tree(
+        &fixture,
+        "ok",
+        "answer = {{ GENERIC_CURRENT_PLUGIN_NAME }}-{{ '{{' }}x}}-{{UNSET}}\n",
+    );
+    let env = wrapper_env(&fixture, &[utf8_path(&tree)], &[]);
+    assert_eq!(
+        env.get("GENERIC_CURRENT_PLUGIN_CUSTOM_ANSWER")
+            .map(String::as_str),
+        Some("ok-{{x}}-")
+    );
+}
+
+#[test]
+fn a_plugin_that_check_refuses_never_runs_and_a_bad_override_is_named() {
+    let fixture = PluginFixture::new();
+    // Refused by `plugin check`: refused by the run path too.
+    let tree = plugin_tree(&fixture, "bad", "\n[oops]\nx = 1\n");
+    let home = utf8_path(&tree);
+    let check = refused(&fixture, &["plugin", "check", home]);
+    assert!(check.contains("[section: oops] unknown field"), "{check}");
+    let marker = fixture.work.join("ran");
+    let touch = format!("touch {}", utf8_path(&marker));
+    let run = refused(
+        &fixture,
+        &["plugin", "wrapper", home, "--", "sh", "-c", &touch],
+    );
+    assert!(run.contains("[section: oops] unknown field"), "{run}");
+    assert!(!marker.exists());
+    let tree = plugin_tree(&fixture, "oldformat", "");
+    fs::write(tree.join(".plugin_format_version"), "1.0\n").unwrap();
+    let run = refused(
+        &fixture,
+        &["plugin", "wrapper", utf8_path(&tree), "--", "true"],
+    );
+    assert!(run.contains(".plugin_format_version"), "{run}");
+
+    // A valid plugin made invalid by an OP override: the override is named.
+    install(&fixture, "good", "");
+    let op = fixture.override_path("good");
+    write_file(&op, "[custom]\ngreeting = hi\n[oops]\nx = 1\n");
+    for args in [
+        vec!["plugin", "wrapper", "good", "--", "true"],
+        vec!["plugin", "env", "good"],
+        vec!["plugin", "config", "good"],
+    ] {
+        let error = refused(&fixture, &args);
+        assert!(
+            error.contains(&format!(
+                "invalid configuration, please fix `{}`",
+                op.display()
+            )) && error.contains("[section: oops] unknown field"),
+            "{args:?}: {error}"
+        );
+    }
+    // Unknown keys of unselected variants and empty unknown sections pass.
+    write_file(
+        &op,
+        "[custom]\ngreeting = hi\n[oops]\n[app_x]\nnumprocess[QA] = 1\n",
+    );
+    let env = wrapper_env(&fixture, &["good"], &[]);
+    assert_eq!(
+        env.get("GENERIC_CURRENT_PLUGIN_CUSTOM_GREETING")
+            .map(String::as_str),
+        Some("hi")
+    );
+    // The section of unselected variants disappears: no defaults either.
+    assert!(!env.keys().any(|name| name.contains("APP_X")));
+}
+
+#[test]
+fn the_config_ini_dialect_reaches_the_plugin_environment() {
+    let fixture = PluginFixture::new();
+    let tree = plugin_tree(
+        &fixture,
+        "dialect",
+        "multi = a\n\n  b\n  indented = 1\n  also = 2\nFoo = 1\nfoo = 2\nFOO = 3\nnum[] = 3\n\
+         spaced = \u{1c}x\u{1f} \u{a0}\rcr = lone\r\n\
+         [custom_h] # the host\nhostname =\nhostnames = localhost; localhost\n\
+         [app_x]\nnumprocesses = 1_0\nmax_age = \u{0661}\u{0662}\nlog_split_stdout_stderr = auto\n\
+         log_split_multiple_workers = AUTO\n",
+    );
+    let env = wrapper_env(
+        &fixture,
+        &[utf8_path(&tree)],
+        &[
+            ("GENERIC_LOG_TRY_TO_SPLIT_STDOUT_STDERR", "1"),
+            ("GENERIC_LOG_TRY_TO_SPLIT_MULTIPLE_WORKERS", "1"),
+        ],
+    );
+    let get = |name: &str| {
+        env.get(&format!("GENERIC_CURRENT_PLUGIN_{name}"))
+            .map(String::as_str)
+    };
+    assert_eq!(get("CUSTOM_MULTI"), Some("a\n\nb\nindented = 1\nalso = 2"));
+    assert_eq!(get("CUSTOM_INDENTED"), None);
+    assert_eq!(get("CUSTOM_FOO"), Some("3"));
+    assert_eq!(get("CUSTOM_NUM"), Some("3"));
+    assert_eq!(get("CUSTOM_SPACED"), Some("x"));
+    assert_eq!(get("CUSTOM_CR"), Some("lone"));
+    assert_eq!(get("CUSTOM_H_HOSTNAME_IP"), Some("0.0.0.0"));
+    assert_eq!(get("CUSTOM_H_HOSTNAMES_IPS"), Some("127.0.0.1;dns_error"));
+    assert_eq!(get("APP_X_NUMPROCESSES"), Some("10"));
+    assert_eq!(get("APP_X_MAX_AGE"), Some("12"));
+    assert_eq!(get("APP_X_LOG_SPLIT_STDOUT_STDERR"), Some("0"));
+    assert_eq!(get("APP_X_LOG_SPLIT_MULTIPLE_WORKERS"), Some("1"));
+}
+
+#[test]
+fn plugin_directories_without_metadata_are_listed_and_marked() {
+    let fixture = PluginFixture::new();
+    install(&fixture, "installed", "");
+    write_plugin_tree(&fixture.base.join("copied"), "copied", "3.2.1");
+    let raw = fixture.ok(&["plugin", "list", "--raw"]);
+    let copied_home = fixture.base.join("copied");
+    assert!(
+        raw.contains(&format!("copied~~~3.2.1~~~1~~~{}\n", copied_home.display())),
+        "{raw}"
+    );
+    assert!(raw.contains("installed~~~1.0.0~~~1~~~"), "{raw}");
+    let table = fixture.ok(&["plugin", "list"]);
+    assert!(table.contains("Installed plugins (2)"), "{table}");
+    assert!(table.contains("copied (no .metadata.json)"), "{table}");
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_str(&fixture.ok(&["plugin", "list", "--json"])).unwrap();
+    let copied = rows.iter().find(|row| row["name"] == "copied").unwrap();
+    assert_eq!(copied["note"], "no .metadata.json");
+    let installed = rows.iter().find(|row| row["name"] == "installed").unwrap();
+    assert!(installed.get("note").is_none());
+}
+
+#[test]
+fn the_daemons_do_not_start_a_plugin_whose_override_makes_it_invalid() {
+    let fixture = PluginFixture::new();
+    let marker = fixture.work.join("daemon-ran");
+    let home = install(
+        &fixture,
+        "served",
+        &format!(
+            "\n[extra_daemon_x]\nnumprocesses = 1\n_cmd_and_args = sh -c 'touch {}; sleep 60'\n",
+            utf8_path(&marker)
+        ),
+    );
+    assert!(home.is_dir());
+    let op = fixture.override_path("served");
+    write_file(&op, "[oops]\nx = 1\n");
+    let mut supervisor = fixture
+        .command(&["daemons", "run"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut status = String::new();
+    while std::time::Instant::now() < deadline {
+        let output = fixture.run(&["daemons", "status"]);
+        status = stdout(&output) + &stderr(&output);
+        if output.status.success() && status.contains("cannot read its configuration") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let stop = fixture.run(&["daemons", "stop"]);
+    let _ = supervisor.kill();
+    let _ = supervisor.wait();
+    assert_success(&stop);
+    assert!(
+        status.contains(&format!(
+            "invalid configuration, please fix `{}`: [section: oops] unknown field",
+            op.display()
+        )),
+        "{status}"
+    );
+    assert!(!marker.exists(), "the daemon of an invalid plugin ran");
+}

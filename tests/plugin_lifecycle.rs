@@ -182,6 +182,7 @@ fn the_override_template_holds_the_public_keys_commented_out() {
          #       (if exists)\n\
          \n\
          \n\
+         \n\
          [custom]\n\
          # the greeting\n\
          # greeting = hello\n",

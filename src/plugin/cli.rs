@@ -590,7 +590,10 @@ fn execute(command: PluginCommand, manager: &mut Manager<'_>, env: &Env) -> Resu
             ]];
             table_rows.extend(rows.iter().map(|row| {
                 vec![
-                    printable(&row.name).into_owned(),
+                    match row.note {
+                        Some(note) => format!("{} ({note})", printable(&row.name)),
+                        None => printable(&row.name).into_owned(),
+                    },
                     printable(&row.version).into_owned(),
                     printable(&row.release).into_owned(),
                     printable_path(&row.home),

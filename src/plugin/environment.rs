@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use crate::context::ModuleContext;
 use crate::env::Env;
 use crate::env::diff::Setting;
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::plugin::config::{self, LayeredConfig, is_true};
 
 /// A plugin the environment is computed for.
@@ -102,11 +102,21 @@ pub fn identity_variables(module: &str, plugin: &PluginIdentity) -> [(String, St
 }
 
 /// Reads the layered configuration of `plugin`, rendered with the environment and its
-/// identity variables.
+/// identity variables, and validated: a plugin `mfenv plugin check` refuses (bad
+/// `.plugin_format_version`, invalid configuration, an override file making it invalid)
+/// is an error, so it never runs.
 pub fn layered_config(
     inputs: &EnvironmentInputs<'_>,
     plugin: &PluginIdentity,
 ) -> Result<LayeredConfig> {
+    let home = Path::new(&plugin.home);
+    if let Err(problem) = crate::plugin::model::read_format_version(home) {
+        return Err(Error::new(
+            ErrorKind::LayerFile,
+            format!("`{}` is not a valid plugin", home.display()),
+        )
+        .caused_by(problem));
+    }
     let identity = identity_variables(&inputs.context.module, plugin);
     let lookup = |name: &str| {
         identity
@@ -116,7 +126,13 @@ pub fn layered_config(
             .or_else(|| inputs.env.get(name).map(str::to_owned))
     };
     let files = config::layered_files(Path::new(&plugin.home), &plugin.name, inputs.context);
-    config::read_layered(&files, inputs.configuration, lookup, inputs.resolve_host)
+    config::read_layered(
+        &files,
+        inputs.configuration,
+        &inputs.context.module,
+        lookup,
+        inputs.resolve_host,
+    )
 }
 
 /// The environment of `plugin` (reference C7).
@@ -163,6 +179,7 @@ fn add_environment(
     result.warnings.extend(layered.warnings.iter().cloned());
     result.variables.extend(config::exported_variables(
         &layered.values,
+        &layered.order,
         module,
         |name| inputs.env.get(name).map(str::to_owned),
     ));

@@ -126,7 +126,13 @@ pub struct ListRow {
     pub release: String,
     pub version: String,
     pub home: PathBuf,
+    /// Set for a plugin directory without `.metadata.json` (not installed by a tool).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<&'static str>,
 }
+
+/// The note of a listed plugin directory without `.metadata.json`.
+pub const NO_METADATA_NOTE: &str = "no .metadata.json";
 
 /// What the current build is stamped with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -424,11 +430,14 @@ impl<'a> Manager<'a> {
         config::read_general(&plugin.home, &env, &self.options.configuration)
     }
 
-    /// The rows of `list`: installed and dev-linked plugins.
+    /// The rows of `list`: every plugin of the base dir, as the original lists them;
+    /// a directory without `.metadata.json` has its version from its configuration
+    /// and a note.
     pub fn list(&mut self) -> Result<Vec<ListRow>> {
         let plugins = self.scan()?;
         let mut rows = Vec::new();
-        for plugin in plugins.into_iter().filter(FoundPlugin::is_installed) {
+        for plugin in plugins {
+            let note = (plugin.state == InstallState::NotInstalled).then_some(NO_METADATA_NOTE);
             let (version, release) = match &plugin.state {
                 InstallState::DevLink => (DEV_LINK.to_owned(), DEV_LINK.to_owned()),
                 InstallState::Installed(metadata) => {
@@ -439,13 +448,24 @@ impl<'a> Manager<'a> {
                         .push(format!("warning: plugin `{}`: {reason}", plugin.name));
                     ("error".to_owned(), "error".to_owned())
                 }
-                InstallState::NotInstalled => continue,
+                InstallState::NotInstalled => match self.general_of(&plugin) {
+                    Ok(general) => (general.version, general.release),
+                    Err(error) => {
+                        self.messages.push(format!(
+                            "warning: plugin `{}`: {}",
+                            plugin.name,
+                            flatten(&error)
+                        ));
+                        ("error".to_owned(), "error".to_owned())
+                    }
+                },
             };
             rows.push(ListRow {
                 name: plugin.name,
                 release,
                 version,
                 home: plugin.home,
+                note,
             });
         }
         Ok(rows)
