@@ -499,6 +499,10 @@ fn doctor_reports_each_bad_layers_path_entry_with_a_hint() {
     let broken = fixture.entries[0].join("broken");
     fs::create_dir_all(&broken).unwrap();
     fs::write(broken.join(".layerapi2_label"), "\n").unwrap();
+    // An unusable layer in a later entry does not make the first one reported twice.
+    let broken_too = empty.join("broken-too");
+    fs::create_dir_all(&broken_too).unwrap();
+    fs::write(broken_too.join(".layerapi2_label"), "a\nb\n").unwrap();
     let path = format!(
         "{}:relative/dir::/does/not/exist:{}:{}:{}",
         fixture.layers_path(),
@@ -536,7 +540,9 @@ fn doctor_reports_each_bad_layers_path_entry_with_a_hint() {
     assert!(duplicates[0].1.contains("`tools@mfext`") && duplicates[0].0 == "problem");
     let unusable = named(&report, "layers");
     assert!(
-        unusable.len() == 1 && unusable[0].1.contains(text(&broken)),
+        unusable.len() == 2
+            && unusable[0].1.contains(text(&broken))
+            && unusable[1].1.contains(text(&broken_too)),
         "{unusable:#?}"
     );
     // In text: the problem line, then its hint.

@@ -288,8 +288,15 @@ fn unusable_and_duplicate_layers(
     layers: &[(String, String)],
     checks: &mut Vec<Check>,
 ) {
-    let mut broken = engine.catalog().broken().to_vec();
-    broken.dedup_by(|a, b| a.home == b.home);
+    // An entry listed twice in the path reports its unusable layers twice.
+    let mut reported = std::collections::BTreeSet::new();
+    let broken: Vec<_> = engine
+        .catalog()
+        .broken()
+        .iter()
+        .filter(|layer| reported.insert(layer.home.clone()))
+        .cloned()
+        .collect();
     for layer in &broken {
         checks.push(problem(
             "layers",
