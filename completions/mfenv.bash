@@ -31,6 +31,9 @@ _mfenv() {
             mfenv,daemons)
                 cmd="mfenv__subcmd__daemons"
                 ;;
+            mfenv,doctor)
+                cmd="mfenv__subcmd__doctor"
+                ;;
             mfenv,exec)
                 cmd="mfenv__subcmd__exec"
                 ;;
@@ -63,6 +66,12 @@ _mfenv() {
                 ;;
             mfenv,plugin)
                 cmd="mfenv__subcmd__plugin"
+                ;;
+            mfenv,provides)
+                cmd="mfenv__subcmd__provides"
+                ;;
+            mfenv,search)
+                cmd="mfenv__subcmd__search"
                 ;;
             mfenv,unload)
                 cmd="mfenv__subcmd__unload"
@@ -145,6 +154,9 @@ _mfenv() {
             mfenv__subcmd__help,daemons)
                 cmd="mfenv__subcmd__help__subcmd__daemons"
                 ;;
+            mfenv__subcmd__help,doctor)
+                cmd="mfenv__subcmd__help__subcmd__doctor"
+                ;;
             mfenv__subcmd__help,exec)
                 cmd="mfenv__subcmd__help__subcmd__exec"
                 ;;
@@ -177,6 +189,12 @@ _mfenv() {
                 ;;
             mfenv__subcmd__help,plugin)
                 cmd="mfenv__subcmd__help__subcmd__plugin"
+                ;;
+            mfenv__subcmd__help,provides)
+                cmd="mfenv__subcmd__help__subcmd__provides"
+                ;;
+            mfenv__subcmd__help,search)
+                cmd="mfenv__subcmd__help__subcmd__search"
                 ;;
             mfenv__subcmd__help,unload)
                 cmd="mfenv__subcmd__help__subcmd__unload"
@@ -386,7 +404,7 @@ _mfenv() {
 
     case "${cmd}" in
         mfenv)
-            opts="-h -V --help --version load exec unload layers cronwrap why is-installed is-loaded home hook completions plugin cron daemons install-aliases man complete help"
+            opts="-h -V --help --version load exec unload layers cronwrap why is-installed is-loaded home hook completions plugin cron daemons install-aliases man provides search doctor complete help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -821,6 +839,20 @@ _mfenv() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mfenv__subcmd__doctor)
+            opts="-h -V --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mfenv__subcmd__exec)
             opts="-l -e -E -k -c -x -p -f -d -h -V --layers --empty --empty-env --empty-env-keeps --cwd --extra-env-prefix --prepend-env --force-prepend --dont-load-optional --debug --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -868,7 +900,7 @@ _mfenv() {
             return 0
             ;;
         mfenv__subcmd__help)
-            opts="load exec unload layers cronwrap why is-installed is-loaded home hook completions plugin cron daemons install-aliases man complete help"
+            opts="load exec unload layers cronwrap why is-installed is-loaded home hook completions plugin cron daemons install-aliases man provides search doctor complete help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1052,6 +1084,20 @@ _mfenv() {
         mfenv__subcmd__help__subcmd__daemons__subcmd__stop)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__help__subcmd__doctor)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1455,6 +1501,34 @@ _mfenv() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mfenv__subcmd__help__subcmd__provides)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__help__subcmd__search)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mfenv__subcmd__help__subcmd__unload)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1594,12 +1668,16 @@ _mfenv() {
             return 0
             ;;
         mfenv__subcmd__man)
-            opts="-h -V --help --version"
+            opts="-h -V --install --list --roff --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --install)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -2218,6 +2296,34 @@ _mfenv() {
         mfenv__subcmd__plugin__subcmd__wrapper)
             opts="-c -e -h -V --cwd --empty --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__provides)
+            opts="-h -V --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__search)
+            opts="-h -V --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

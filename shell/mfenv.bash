@@ -53,3 +53,6 @@ function __mfenv_complete_plugins {
 \builtin complete -o default -F __mfenv_complete_installed layer_load layer_load_without_optional
 \builtin complete -o default -F __mfenv_complete_loaded layer_unload
 \builtin complete -o default -F __mfenv_complete_plugins plugin_env
+
+# Tells `mfenv doctor` which shell (pid) evaluated this hook, calling which binary.
+\builtin export __MFENV_HOOK="bash:$$:"@MFENV@

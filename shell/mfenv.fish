@@ -37,3 +37,6 @@ complete -c layer_load -f -a '(__mfenv_complete installed)'
 complete -c layer_load_without_optional -f -a '(__mfenv_complete installed)'
 complete -c layer_unload -f -a '(__mfenv_complete loaded)'
 complete -c plugin_env -f -a '(__mfenv_complete plugins)'
+
+# Tells `mfenv doctor` which shell (pid) evaluated this hook, calling which binary.
+set -gx __MFENV_HOOK "fish:$fish_pid:"@MFENV@

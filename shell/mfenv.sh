@@ -34,3 +34,6 @@ layer_unload() {
 plugin_env() {
     __mfenv_eval plugin env --shell sh "$@"
 }
+
+# Tells `mfenv doctor` which shell (pid) evaluated this hook, calling which binary.
+\export __MFENV_HOOK="sh:$$:"@MFENV@

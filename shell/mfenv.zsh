@@ -54,3 +54,6 @@ if (( ${+functions[compdef]} )); then
     compdef __mfenv_complete_loaded layer_unload
     compdef __mfenv_complete_plugins plugin_env
 fi
+
+# Tells `mfenv doctor` which shell (pid) evaluated this hook, calling which binary.
+\builtin export __MFENV_HOOK="zsh:$$:"@MFENV@

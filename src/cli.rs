@@ -185,9 +185,36 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Print the manual page (roff)
-    #[command(after_help = "Example:\n  mfenv man > ~/.local/share/man/man1/mfenv.1 && man mfenv")]
-    Man,
+    /// Show a manual page (formatted on a terminal, roff otherwise), or install them all
+    #[command(after_help = crate::inspect::man::MAN_EXAMPLES)]
+    Man(crate::inspect::man::ManArgs),
+    /// List the installed layers whose bin/ or local/bin/ holds a command
+    #[command(after_help = crate::inspect::lookup::PROVIDES_EXAMPLES)]
+    Provides {
+        /// A command name, e.g. `python3`
+        #[arg(value_name = "CMD")]
+        command: String,
+        /// A JSON array of {label, home, path, executable, loaded}
+        #[arg(long)]
+        json: bool,
+    },
+    /// Search the installed layers' labels and descriptions
+    #[command(after_help = crate::inspect::lookup::SEARCH_EXAMPLES)]
+    Search {
+        /// Words that must all appear (case-insensitive) in the label or description
+        #[arg(required = true, value_name = "WORD")]
+        words: Vec<String>,
+        /// A JSON array of {label, home, description, loaded}
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the set-up: layers path, hook, completion, python, directories, cron, daemons
+    #[command(after_help = crate::inspect::doctor::DOCTOR_EXAMPLES)]
+    Doctor {
+        /// Machine-readable report
+        #[arg(long)]
+        json: bool,
+    },
     /// Print layer labels for shell completion (used by the hook)
     #[command(hide = true)]
     Complete {
@@ -415,6 +442,17 @@ impl From<crate::daemon::cli::DaemonsOutput> for Output {
             stderr: output.stderr,
             exec: None,
             status: output.status,
+        }
+    }
+}
+
+impl From<crate::inspect::Report> for Output {
+    fn from(report: crate::inspect::Report) -> Self {
+        Output {
+            stdout: report.stdout,
+            stderr: report.stderr,
+            exec: None,
+            status: report.status,
         }
     }
 }
@@ -668,19 +706,22 @@ fn run(cli: Cli, env: &Env) -> std::result::Result<Output, Failure> {
             install_aliases(&dir, force).map_err(|error| (error, Vec::new()))
         }
         Command::Completions { shell } => Ok(stdout_only(completion_script(shell))),
-        Command::Man => {
-            let mut buffer = Vec::new();
-            clap_mangen::Man::new(Cli::command())
-                .render(&mut buffer)
-                .map_err(|err| {
-                    (
-                        Error::new(ErrorKind::Io, "cannot render the manual page")
-                            .caused_by(crate::error::io_reason(&err)),
-                        Vec::new(),
-                    )
-                })?;
-            Ok(stdout_only(String::from_utf8_lossy(&buffer).into_owned()))
+        Command::Man(args) => {
+            crate::inspect::man::run(&args, Cli::command(), env, io::stdout().is_terminal())
+                .map(Output::from)
+                .map_err(|error| (error, Vec::new()))
         }
+        Command::Provides { command, json } => {
+            crate::inspect::lookup::provides(env, &command, json)
+                .map(Output::from)
+                .map_err(|error| (error, Vec::new()))
+        }
+        Command::Search { words, json } => crate::inspect::lookup::search(env, &words, json)
+            .map(Output::from)
+            .map_err(|error| (error, Vec::new())),
+        Command::Doctor { json } => crate::inspect::doctor::run(env, json)
+            .map(Output::from)
+            .map_err(|error| (error, Vec::new())),
         Command::Complete { what, prefix } => {
             let mut engine = Engine::new(env, false);
             let labels: Vec<String> = match what {

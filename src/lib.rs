@@ -6,7 +6,8 @@
 //! each shell; [`engine`] runs one invocation's work; [`cli`] is the edge that reads
 //! arguments and the process environment and writes the results; [`legacy`] maps the
 //! historical MetWork command names onto mfenv's; [`context`] is the module context
-//! (module name, runtime and plugin directories).
+//! (module name, runtime and plugin directories); [`inspect`] holds the commands that
+//! report on the set-up (manual pages, provides/search, doctor).
 
 pub mod arena;
 pub mod cli;
@@ -17,6 +18,7 @@ pub mod engine;
 pub mod env;
 pub mod error;
 pub mod fasthash;
+pub mod inspect;
 pub mod layer;
 pub mod legacy;
 pub mod plugin;

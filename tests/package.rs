@@ -241,6 +241,14 @@ fn packages_install_and_work() {
 
     let page = run(Command::new("man").args(["-w", "mfenv"]));
     assert_eq!(text(&page.stdout).trim(), "/usr/share/man/man1/mfenv.1.gz");
+    // One page per command, each one `man` finds.
+    for command in ["mfenv-load", "mfenv-plugin-install", "mfenv-doctor"] {
+        let page = run(Command::new("man").args(["-w", command]));
+        assert_eq!(
+            text(&page.stdout).trim(),
+            format!("/usr/share/man/man1/{command}.1.gz")
+        );
+    }
     let page = run(Command::new("man")
         .args(["-P", "cat", "mfenv"])
         .env("MANWIDTH", "80"));

@@ -72,6 +72,9 @@ fn the_bash_hook_defines_the_functions_and_their_completion() {
     \builtin complete -o default -F __mfenv_complete_installed layer_load layer_load_without_optional
     \builtin complete -o default -F __mfenv_complete_loaded layer_unload
     \builtin complete -o default -F __mfenv_complete_plugins plugin_env
+
+    # Tells `mfenv doctor` which shell (pid) evaluated this hook, calling which binary.
+    \builtin export __MFENV_HOOK="bash:$$:"'[MFENV]'
     "#);
 }
 
@@ -134,12 +137,15 @@ fn the_zsh_hook_defines_the_functions_and_their_completion() {
         compdef __mfenv_complete_loaded layer_unload
         compdef __mfenv_complete_plugins plugin_env
     fi
+
+    # Tells `mfenv doctor` which shell (pid) evaluated this hook, calling which binary.
+    \builtin export __MFENV_HOOK="zsh:$$:"'[MFENV]'
     "#);
 }
 
 #[test]
 fn the_fish_hook_defines_the_functions_and_their_completion() {
-    insta::assert_snapshot!(hook("fish"), @"
+    insta::assert_snapshot!(hook("fish"), @r#"
     # mfenv shell integration for fish.
     # Add to ~/.config/fish/config.fish:  mfenv hook fish | source
 
@@ -179,7 +185,10 @@ fn the_fish_hook_defines_the_functions_and_their_completion() {
     complete -c layer_load_without_optional -f -a '(__mfenv_complete installed)'
     complete -c layer_unload -f -a '(__mfenv_complete loaded)'
     complete -c plugin_env -f -a '(__mfenv_complete plugins)'
-    ");
+
+    # Tells `mfenv doctor` which shell (pid) evaluated this hook, calling which binary.
+    set -gx __MFENV_HOOK "fish:$fish_pid:"'[MFENV]'
+    "#);
 }
 
 #[test]
@@ -221,6 +230,9 @@ fn the_sh_hook_defines_the_functions() {
     plugin_env() {
         __mfenv_eval plugin env --shell sh "$@"
     }
+
+    # Tells `mfenv doctor` which shell (pid) evaluated this hook, calling which binary.
+    \export __MFENV_HOOK="sh:$$:"'[MFENV]'
     "#);
 }
 
