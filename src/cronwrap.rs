@@ -53,6 +53,8 @@ pub struct CronwrapRequest {
     pub log_file: Option<PathBuf>,
     /// Directory for lock files.
     pub lock_dir: PathBuf,
+    /// Variables set for the command (the recorded module context of a cron job).
+    pub environment: Vec<(String, String)>,
 }
 
 /// Runs the request; returns the exit code to use.
@@ -108,6 +110,12 @@ pub fn run(request: &CronwrapRequest) -> Result<u8> {
         }
     };
     command.process_group(0);
+    command.envs(
+        request
+            .environment
+            .iter()
+            .map(|(name, value)| (name, value)),
+    );
     if let Some(path) = &request.log_file {
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).map_err(|err| Error::io("cannot create", parent, &err))?;
