@@ -221,11 +221,10 @@ const CRONTAB: &str = "\
 
 #[test]
 fn plugin_cron_jobs_fire_under_the_real_cron_daemon_in_both_forms() {
+    // Dropped in reverse order: the crontab is put back before the records and the
+    // plugin files go, and cron stops (when started here) after that.
     let _lock = machine_lock();
     let _daemon = CronDaemon::ensure_running();
-    let _saved = SavedCrontab(read_crontab());
-    write_crontab("0 1 * * * /bin/true a job of the user\n");
-
     let mut fixture = PluginFixture::new();
     let home = passwd_home();
     let module_home = fixture.root().join("opt/mfdata");
@@ -233,6 +232,9 @@ fn plugin_cron_jobs_fire_under_the_real_cron_daemon_in_both_forms() {
         record_path(&home, &fixture.runtime.join("var/cron/bin")),
         record_path(&home, &module_home.join("bin")),
     ]);
+    let saved = SavedCrontab(read_crontab());
+    write_crontab("0 1 * * * /bin/true a job of the user\n");
+
     for (name, value) in [
         ("HOME", utf8_path(&home)),
         ("MFMODULE", "MFDATA"),
@@ -305,6 +307,7 @@ fn plugin_cron_jobs_fire_under_the_real_cron_daemon_in_both_forms() {
         }
         std::thread::sleep(Duration::from_secs(1));
     }
+    drop(saved);
     drop(records);
 }
 
