@@ -544,7 +544,7 @@ _mfenv() {
             return 0
             ;;
         mfenv__subcmd__cronwrap)
-            opts="-t -r -l -b -w -e -f -s -n -i -h -V --timeout --kill-after --random-sleep --lock --lock-timeout-behaviour --wait-for-lock-timeout --load-env --load-env-file --shell --nice --ionice --low --log-capture-to --help --version"
+            opts="-t -r -l -b -w -e -f -s -n -i -h -V --timeout --kill-after --random-sleep --lock --lock-timeout-behaviour --wait-for-lock-timeout --load-env --load-env-file --shell --nice --ionice --low --log-capture-to --invoked-as --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -619,6 +619,10 @@ _mfenv() {
                     return 0
                     ;;
                 --log-capture-to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --invoked-as)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -98,6 +98,7 @@ complete -c mfenv -n "__fish_mfenv_using_subcommand cronwrap" -s s -l shell -d '
 complete -c mfenv -n "__fish_mfenv_using_subcommand cronwrap" -s n -l nice -d 'Run with this niceness increment' -r
 complete -c mfenv -n "__fish_mfenv_using_subcommand cronwrap" -s i -l ionice -d 'Run with this I/O scheduling class (1 realtime, 2 best-effort, 3 idle)' -r
 complete -c mfenv -n "__fish_mfenv_using_subcommand cronwrap" -l log-capture-to -d 'Append the command\'s stdout and stderr to FILE (relative to RUNTIME/log; NULL discards)' -r
+complete -c mfenv -n "__fish_mfenv_using_subcommand cronwrap" -l invoked-as -d 'The path `cronwrap.sh` was started as: its directory selects the recorded module context loaded for the command' -r -F
 complete -c mfenv -n "__fish_mfenv_using_subcommand cronwrap" -s l -l lock -d 'Do nothing (exit 0) if the same command is already running'
 complete -c mfenv -n "__fish_mfenv_using_subcommand cronwrap" -s e -l load-env -d 'Source a file (see --load-env-file) in --shell before the command'
 complete -c mfenv -n "__fish_mfenv_using_subcommand cronwrap" -l low -d 'Same as --nice 19 --ionice 3'

@@ -54,9 +54,13 @@ are its own. It is not run when a mandatory layer fails to load (exit 1); a comm
 is not found exits with 127.";
 
 const CRONWRAP_EXAMPLES: &str = "\
-Examples (crontab lines):
-  */5 * * * * mfenv cronwrap --lock --timeout 300 --log-capture-to job.log -- ./job.sh --full
-  0 3 * * *   mfenv cronwrap --low --random-sleep 600 -- mfenv plugin wrapper foo -- cleanup
+Examples (lines of a plugin's crontab file):
+  */5 * * * * {{MFENV_CRONWRAP}} --lock --timeout 300 --log-capture-to job.log -- {{MFENV_BIN}} plugin wrapper foo -- job.sh --full
+  0 3 * * *   {{MFDATA_HOME}}/bin/cronwrap.sh --low --log-capture-to clean.log -- plugin_wrapper foo -- cleanup
+
+Cron runs jobs with PATH=/usr/bin:/bin and no module environment: {{MFENV_BIN}} is the
+absolute path of mfenv, and `cronwrap.sh` ({{MFENV_CRONWRAP}}, or the one `mfenv
+install-aliases` makes) loads the module context recorded by `mfenv cron install`.
 
 The command's arguments are passed as they are (no shell), and its exit status is
 cronwrap's (a timeout exits with 12). --lock skips the run quietly (exit 0) while the same
@@ -405,6 +409,10 @@ struct CronwrapArgs {
     /// Append the command's stdout and stderr to FILE (relative to RUNTIME/log; NULL discards)
     #[arg(long, value_name = "FILE")]
     log_capture_to: Option<String>,
+    /// The path `cronwrap.sh` was started as: its directory selects the recorded
+    /// module context loaded for the command
+    #[arg(long, value_name = "PATH", hide = true)]
+    invoked_as: Option<std::path::PathBuf>,
     /// The command and its arguments, passed as they are
     #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND", value_parser = clap::value_parser!(OsString))]
     command: Vec<OsString>,
@@ -792,12 +800,24 @@ fn completion_script(shell: CompletionShell) -> String {
 }
 
 fn cronwrap(env: &Env, args: CronwrapArgs) -> crate::error::Result<Output> {
-    let context = crate::context::ModuleContext::from_env(env, dirs::home_dir().as_deref());
     let home = env
         .get("HOME")
         .map(std::path::PathBuf::from)
         .or_else(dirs::home_dir)
         .unwrap_or_default();
+    let mut environment = Vec::new();
+    let mut job_env = None;
+    if let Some(invoked_as) = &args.invoked_as {
+        let variables = cronwrap_context(env, &home, invoked_as)?;
+        let mut merged = env.clone();
+        for (name, value) in &variables {
+            merged.set(name, value);
+        }
+        environment = variables.into_iter().collect();
+        job_env = Some(merged);
+    }
+    let env = job_env.as_ref().unwrap_or(env);
+    let context = crate::context::ModuleContext::from_env(env, dirs::home_dir().as_deref());
     let (nice, ionice_class) = if args.low {
         (Some(19), Some(3))
     } else {
@@ -824,6 +844,7 @@ fn cronwrap(env: &Env, args: CronwrapArgs) -> crate::error::Result<Output> {
             .log_capture_to
             .map(|name| crate::cronwrap::log_file_for(&name, &context.runtime_home.join("log"))),
         lock_dir: context.runtime_home.join("tmp"),
+        environment,
     };
     let status = crate::cronwrap::run(&request)?;
     Ok(Output {
@@ -832,6 +853,42 @@ fn cronwrap(env: &Env, args: CronwrapArgs) -> crate::error::Result<Output> {
         exec: None,
         status,
     })
+}
+
+/// The variables that `cronwrap.sh`, started as `invoked_as`, sets for its command: the
+/// module context recorded for its directory (see [`crate::plugin::cron_context`]).
+fn cronwrap_context(
+    env: &Env,
+    home: &std::path::Path,
+    invoked_as: &std::path::Path,
+) -> crate::error::Result<std::collections::BTreeMap<String, String>> {
+    // A bare name was found through PATH, a relative one from the current directory.
+    let script = if invoked_as.components().count() == 1 {
+        which::which_in(invoked_as, env.get("PATH"), std::path::Path::new("/"))
+            .unwrap_or_else(|_| invoked_as.to_owned())
+    } else if invoked_as.is_relative() {
+        std::env::current_dir()
+            .map(|dir| dir.join(invoked_as))
+            .unwrap_or_else(|_| invoked_as.to_owned())
+    } else {
+        invoked_as.to_owned()
+    };
+    let dir = script.parent().unwrap_or(std::path::Path::new("/"));
+    let binary = std::env::current_exe().ok();
+    let binary_dir = binary.as_deref().and_then(std::path::Path::parent);
+    match crate::plugin::cron_context::job_environment(env, home, dir, binary_dir)? {
+        Some(variables) => Ok(variables),
+        None => {
+            let _ = writeln!(
+                io::stderr(),
+                "mfenv: warning: no module context recorded for `{}` in `{}`: the command runs without it (run `mfenv cron install` in the module environment)",
+                script.display(),
+                home.join(crate::plugin::cron_context::RECORDS_DIR)
+                    .display()
+            );
+            Ok(std::collections::BTreeMap::new())
+        }
+    }
 }
 
 fn install_aliases(dir: &std::path::Path, force: bool) -> crate::error::Result<Output> {

@@ -71,6 +71,8 @@ pub struct CronwrapRequest {
     pub log_file: Option<PathBuf>,
     /// Directory for lock files.
     pub lock_dir: PathBuf,
+    /// Variables set for the command (the recorded module context of a cron job).
+    pub environment: Vec<(String, String)>,
 }
 
 /// Runs the request; returns the exit code to use.
@@ -127,6 +129,12 @@ pub fn run(request: &CronwrapRequest) -> Result<u8> {
         }
     };
     command.process_group(0);
+    command.envs(
+        request
+            .environment
+            .iter()
+            .map(|(name, value)| (name, value)),
+    );
     if let Some(path) = &request.log_file {
         let log = crate::private::append(path)
             .map_err(|err| Error::io("cannot open the log file", path, &err))?;

@@ -1,7 +1,8 @@
 //! The historical MetWork command names, for a binary invoked through a symlink.
 //!
 //! `layers`, `is_layer_installed`, `is_layer_loaded`, `get_layer_home`, `layer_wrapper`,
-//! `layer_load_bash_cmds`, `layer_unload_bash_cmds`, `cronwrap`, `plugin_wrapper` and
+//! `layer_load_bash_cmds`, `layer_unload_bash_cmds`, `cronwrap`, `cronwrap.sh`,
+//! `plugin_wrapper` and
 //! `plugins.{list,install,uninstall,info,hash,check}` accept their original options
 //! (GLib style: `--opt=value` or `--opt value`, options after positional arguments) and
 //! are translated into the equivalent mfenv command line. As with the originals, bad
@@ -15,8 +16,9 @@ use std::ffi::OsString;
 use clap::{Parser, error::ErrorKind as ClapErrorKind};
 
 /// Every historical name mfenv answers to.
-pub const NAMES: [&str; 15] = [
+pub const NAMES: [&str; 16] = [
     "cronwrap",
+    "cronwrap.sh",
     "plugin_wrapper",
     "plugins.list",
     "plugins.install",
@@ -256,6 +258,13 @@ pub fn translate(name: &str, args: &[OsString]) -> Translation {
         // Same options as `mfenv cronwrap`.
         "cronwrap" => {
             push(&mut out, &["cronwrap"]);
+            out.extend(args.iter().skip(1).cloned());
+        }
+        // `MODULE_HOME/bin/cronwrap.sh` loaded the module profile first: here the module
+        // context recorded for the directory it is called from.
+        "cronwrap.sh" => {
+            push(&mut out, &["cronwrap", "--invoked-as"]);
+            out.push(args[0].clone());
             out.extend(args.iter().skip(1).cloned());
         }
         "layers" => match parse::<Layers>(args) {
@@ -529,6 +538,28 @@ mod tests {
         assert_eq!(
             run("plugin_wrapper", &["plugin_wrapper", "foo", "--", "ls"]),
             ["mfenv", "plugin", "wrapper", "foo", "--", "ls"]
+        );
+        assert_eq!(
+            run(
+                "cronwrap.sh",
+                &[
+                    "/opt/m/bin/cronwrap.sh",
+                    "--lock",
+                    "--",
+                    "plugin_wrapper",
+                    "a"
+                ]
+            ),
+            [
+                "mfenv",
+                "cronwrap",
+                "--invoked-as",
+                "/opt/m/bin/cronwrap.sh",
+                "--lock",
+                "--",
+                "plugin_wrapper",
+                "a"
+            ]
         );
         assert_eq!(
             run("plugins.list", &["plugins.list", "--raw"]),

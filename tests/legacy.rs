@@ -13,8 +13,9 @@ use std::process::{Command, Output};
 
 use common::*;
 
-const NAMES: [&str; 15] = [
+const NAMES: [&str; 16] = [
     "cronwrap",
+    "cronwrap.sh",
     "plugin_wrapper",
     "plugins.list",
     "plugins.install",

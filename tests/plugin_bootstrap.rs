@@ -145,11 +145,17 @@ fn options_fill_the_placeholders_and_none_is_left_behind() {
                 "{template}: a placeholder in path {path}"
             );
             let text = String::from_utf8(contents).expect("utf-8");
-            // Only `{{MFMODULE_…}}`, rendered when the configuration is read, may stay.
+            // Only `{{MFMODULE_…}}`, rendered when the configuration is read, and
+            // `{{MFENV_BIN}}`, `{{MFENV_CRONWRAP}}`, rendered when the crontab is
+            // installed, may stay.
             let left: Vec<&str> = text
                 .match_indices("{{")
                 .map(|(at, _)| &text[at..])
-                .filter(|rest| !rest.starts_with("{{MFMODULE_"))
+                .filter(|rest| {
+                    !["{{MFMODULE_", "{{MFENV_BIN}}", "{{MFENV_CRONWRAP}}"]
+                        .iter()
+                        .any(|kept| rest.starts_with(kept))
+                })
                 .collect();
             assert!(left.is_empty(), "{template}: {path}: {left:?}");
         }

@@ -30,6 +30,7 @@ use crate::env::Env;
 use crate::error::{Error, ErrorKind, Result};
 use crate::plugin::config::LayeredConfig;
 use crate::plugin::cron;
+use crate::plugin::cron_context;
 use crate::plugin::environment::{
     EnvironmentInputs, PluginIdentity, installed_home, layered_config, plugin_environment,
 };
@@ -1179,6 +1180,18 @@ fn update_crontab(action: CronAction, env: &Env) -> Result<CronOutcome> {
                 installed_home(&context, name).map(|home| home.to_string_lossy().into_owned())
             };
             let inputs = environment_inputs(env, &context, &configuration, &find_home);
+            let binary = std::env::current_exe().ok();
+            let cron_bin = context.runtime_home.join(cron_context::CRON_BIN_DIR);
+            let bin_word = binary.as_deref().and_then(cron_context::crontab_word);
+            let cronwrap_word =
+                cron_context::crontab_word(&cron_bin.join(cron_context::CRONWRAP_SH));
+            let placeholder = |name: &str| match name {
+                cron_context::BIN_PLACEHOLDER => Some(bin_word.clone()),
+                cron_context::CRONWRAP_PLACEHOLDER => Some(cronwrap_word.clone()),
+                _ => None,
+            };
+            // The `cronwrap.sh` directories the installed blocks call, when there is one.
+            let mut cronwrap_dirs: Option<Vec<PathBuf>> = None;
             if everything {
                 for name in cron::block_names(&current, module) {
                     if !plugins.iter().any(|plugin| plugin.name == name) {
@@ -1228,8 +1241,20 @@ fn update_crontab(action: CronAction, env: &Env) -> Result<CronOutcome> {
                             continue;
                         }
                     };
-                match cron::render_crontab(&text, |name| plugin_env.get(name).map(str::to_owned)) {
+                let lookup = |name: &str| match placeholder(name) {
+                    Some(value) => value,
+                    None => plugin_env.get(name).map(str::to_owned),
+                };
+                match cron::render_crontab(&text, lookup) {
                     Ok(rendered) => {
+                        if !rendered.text.trim().is_empty() {
+                            let dirs = cronwrap_dirs.get_or_insert_with(Vec::new);
+                            for dir in cron_context::cronwrap_dirs(&rendered.text) {
+                                if !dirs.contains(&dir) {
+                                    dirs.push(dir);
+                                }
+                            }
+                        }
                         for line in &rendered.dropped_markers {
                             outcome.messages.push(format!(
                                 "mfenv: warning: plugin `{}`: line {line} of `{}` reads as a crontab block marker: dropped",
@@ -1252,6 +1277,11 @@ fn update_crontab(action: CronAction, env: &Env) -> Result<CronOutcome> {
                     }
                 }
             }
+            if let Some(dirs) = cronwrap_dirs {
+                record_cron_context(env, &context, binary.as_deref(), &cron_bin, dirs)
+                    .into_iter()
+                    .for_each(|message| outcome.messages.push(message));
+            }
         }
         CronAction::Uninstall(name) => {
             let names = match name {
@@ -1270,6 +1300,84 @@ fn update_crontab(action: CronAction, env: &Env) -> Result<CronOutcome> {
         outcome.messages.append(&mut changes);
     }
     Ok(outcome)
+}
+
+/// Records the module context of `env` for the jobs of mfenv's own `cronwrap.sh`
+/// (`cron_bin`, whose links to `binary` are made here) and of the other `cronwrap.sh`
+/// directories `dirs` (see [`cron_context`]); returns the warnings. A record that
+/// cannot be written does not stop the crontab update: its jobs would miss the context.
+fn record_cron_context(
+    env: &Env,
+    context: &ModuleContext,
+    binary: Option<&Path>,
+    cron_bin: &Path,
+    dirs: Vec<PathBuf>,
+) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let warn = |warnings: &mut Vec<String>, what: String, error: &Error| {
+        warnings.push(format!(
+            "mfenv: warning: {what}: {}",
+            crate::plugin::model::flatten(error)
+        ));
+    };
+    match binary {
+        Some(binary) => {
+            let mut names: Vec<&str> = crate::legacy::NAMES.to_vec();
+            names.push("mfenv");
+            if let Err(error) = cron_context::ensure_links(cron_bin, binary, &names) {
+                warn(
+                    &mut warnings,
+                    "cannot make the links of `{{MFENV_CRONWRAP}}`".to_owned(),
+                    &error,
+                );
+            }
+        }
+        None => warnings.push(
+            "mfenv: warning: cannot find the path of the mfenv binary: `{{MFENV_BIN}}` and `{{MFENV_CRONWRAP}}` are not usable".to_owned(),
+        ),
+    }
+    let Some(home) = env
+        .get("HOME")
+        .filter(|home| home.starts_with('/'))
+        .map(PathBuf::from)
+        .or_else(dirs::home_dir)
+    else {
+        warnings.push(
+            "mfenv: warning: no home directory: the module context of the cron jobs is not recorded"
+                .to_owned(),
+        );
+        return warnings;
+    };
+    let environment = cron_context::context_variables(env, context);
+    let runtime_home = context.runtime_home.to_string_lossy().into_owned();
+    let mut all = vec![cron_bin.to_owned()];
+    all.extend(dirs.into_iter().filter(|dir| dir != cron_bin));
+    for dir in all {
+        let record = cron_context::Record {
+            format: cron_context::FORMAT,
+            cronwrap_dir: dir.to_string_lossy().into_owned(),
+            module: context.module.clone(),
+            runtime_home: runtime_home.clone(),
+            environment: environment.clone(),
+        };
+        let script = dir.join(cron_context::CRONWRAP_SH);
+        match cron_context::write_record(&home, &record) {
+            Ok(None) => {}
+            Ok(Some(previous)) => warnings.push(format!(
+                "mfenv: warning: the jobs of `{}` now run for the runtime home `{runtime_home}`, no longer for `{previous}`",
+                script.display()
+            )),
+            Err(error) => warn(
+                &mut warnings,
+                format!(
+                    "the jobs of `{}` will miss the module context",
+                    script.display()
+                ),
+                &error,
+            ),
+        }
+    }
+    warnings
 }
 
 fn describe(manager: &mut Manager<'_>, target: &str) -> Result<Description> {

@@ -11,7 +11,10 @@
 //!
 //! In the crontab file, lines starting with `#` (column 0) and blank lines are dropped,
 //! and `{{ NAME }}` is replaced by the variable's value; an undefined variable is an
-//! error (as with the original's envtpl). Other Jinja2 syntax is left as written.
+//! error (as with the original's envtpl). Other Jinja2 syntax is left as written. The
+//! lookup given by the CLI also answers `{{MFENV_BIN}}` and `{{MFENV_CRONWRAP}}`, the
+//! absolute paths that let a line run under cron's environment
+//! ([`crate::plugin::cron_context`]).
 //!
 //! Invariants, so that no plugin can make mfenv delete lines that are not its own:
 //!

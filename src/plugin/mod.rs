@@ -6,6 +6,8 @@
 //!   override files and the exported variables;
 //! - [`environment`]: the plugin environment of `plugin env`, `plugin wrapper`, cron;
 //! - [`cron`]: the plugin crontab blocks of `mfenv cron install|uninstall`;
+//! - [`cron_context`]: the module context recorded for cron jobs, the `{{MFENV_BIN}}` and
+//!   `{{MFENV_CRONWRAP}}` placeholders;
 //! - [`archive`]: reading `.plugin` files: the whole-archive check and safe extraction;
 //! - [`bootstrap`]: the embedded plugin templates and `plugin bootstrap`;
 //! - [`release`]: building `.plugin` files (`.releaseignore`, reproducible output);
@@ -23,6 +25,7 @@ pub mod bootstrap;
 pub mod cli;
 pub mod config;
 pub mod cron;
+pub mod cron_context;
 pub mod environment;
 pub mod lock;
 pub mod make;
