@@ -261,39 +261,6 @@ pub fn read_ini(path: &Path) -> Result<Option<IniDocument>> {
     parse_ini(&text, path).map(Some)
 }
 
-/// Replaces each `{{ NAME }}` by the value of NAME (empty when unset). Anything else
-/// between braces (filters, expressions) is left as written.
-pub fn render(value: &str, lookup: impl Fn(&str) -> Option<String>) -> String {
-    if !value.contains("{{") {
-        return value.to_owned();
-    }
-    let mut out = String::with_capacity(value.len());
-    let mut rest = value;
-    while let Some(open) = rest.find("{{") {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 2..];
-        match after.find("}}") {
-            Some(close) => {
-                let name = after[..close].trim();
-                let is_name = !name.is_empty()
-                    && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-                if is_name {
-                    out.push_str(&lookup(name).unwrap_or_default());
-                } else {
-                    out.push_str(&rest[open..open + 2 + close + 2]);
-                }
-                rest = &after[close + 2..];
-            }
-            None => {
-                out.push_str(&rest[open..]);
-                rest = "";
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
 /// Renders the `{{ … }}` of a configuration value the way Jinja2 does for the forms
 /// plugin configurations use: `{{ NAME }}` (a variable name: its value, empty when
 /// unset) and `{{ 'text' }}` / `{{ "text" }}` (the text as written, e.g. `{{ '{{' }}`
@@ -1493,14 +1460,6 @@ mod tests {
         assert!(parse("[a]\nnoequal\n").is_err());
         assert!(parse("x=1\n").is_err());
         assert!(parse("[a\n").is_err());
-    }
-
-    #[test]
-    fn rendering_replaces_names_and_leaves_the_rest() {
-        let lookup = |name: &str| (name == "HOME").then(|| "/home/u".to_owned());
-        assert_eq!(render("{{HOME}}/x {{ HOME }}", lookup), "/home/u/x /home/u");
-        assert_eq!(render("{{UNSET}}", lookup), "");
-        assert_eq!(render("{{ x | upper }} {{", lookup), "{{ x | upper }} {{");
     }
 
     #[test]

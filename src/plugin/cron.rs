@@ -83,6 +83,8 @@ pub enum RenderError {
     Undefined { variable: String, line: usize },
     /// The value of `{{ NAME }}` contains a line break.
     Multiline { variable: String, line: usize },
+    /// A `{{ … }}` form mfenv does not render (an expression, a filter, a block).
+    Unsupported { reason: String, line: usize },
 }
 
 impl fmt::Display for RenderError {
@@ -95,6 +97,7 @@ impl fmt::Display for RenderError {
                 f,
                 "the value of `{variable}` contains a line break (a crontab line cannot span lines)"
             ),
+            RenderError::Unsupported { reason, .. } => f.write_str(reason),
         }
     }
 }
@@ -103,7 +106,9 @@ impl RenderError {
     /// The line of the crontab file (1-based).
     pub fn line(&self) -> usize {
         match self {
-            RenderError::Undefined { line, .. } | RenderError::Multiline { line, .. } => *line,
+            RenderError::Undefined { line, .. }
+            | RenderError::Multiline { line, .. }
+            | RenderError::Unsupported { line, .. } => *line,
         }
     }
 }
@@ -133,7 +138,7 @@ pub fn render_crontab(
             continue;
         }
         let error = std::cell::RefCell::new(None);
-        let out = crate::plugin::config::render(line, |name| {
+        let out = crate::plugin::config::try_render(line, |name| {
             let value = lookup(name);
             let problem = match &value {
                 None => Some(RenderError::Undefined {
@@ -154,6 +159,10 @@ pub fn render_crontab(
         if let Some(error) = error.into_inner() {
             return Err(error);
         }
+        let out = out.map_err(|reason| RenderError::Unsupported {
+            reason,
+            line: index + 1,
+        })?;
         if is_marker_like(&out) {
             rendered.dropped_markers.push(index + 1);
             continue;
@@ -391,6 +400,18 @@ mod tests {
                 line: 2
             }
         );
+        // What Jinja2 would compute is never guessed, nor left as written.
+        for line in [
+            "* * * * * {{ HOME_DIR | upper }}",
+            "* * * * * {{ 42 }}",
+            "* * * * * {{",
+        ] {
+            let error = render_crontab(line, lookup).unwrap_err();
+            assert!(
+                matches!(error, RenderError::Unsupported { line: 1, .. }),
+                "{line}: {error:?}"
+            );
+        }
     }
 
     #[test]
