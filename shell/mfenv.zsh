@@ -59,8 +59,22 @@ function __mfenv_complete_plugins {
     compadd -a __mfenv_labels
 }
 
-if (( ${+functions[compdef]} )); then
+# compdef exists once compinit has run, which ~/.zshrc may do before or after the hook
+# line: the functions are registered now if it has, else at the first prompt after it has.
+function __mfenv_compdef {
     compdef __mfenv_complete_installed layer_load layer_load_without_optional
     compdef __mfenv_complete_loaded layer_unload
     compdef __mfenv_complete_plugins plugin_env
+}
+
+function __mfenv_compdef_at_prompt {
+    (( ${+functions[compdef]} )) || \builtin return 0
+    __mfenv_compdef
+    precmd_functions=(${precmd_functions:#__mfenv_compdef_at_prompt})
+}
+
+if (( ${+functions[compdef]} )); then
+    __mfenv_compdef
+else
+    precmd_functions+=(__mfenv_compdef_at_prompt)
 fi

@@ -1557,6 +1557,158 @@ fn shell_code_printed_to_a_terminal_comes_with_a_hint_on_stderr() {
     }
 }
 
+/// An interactive zsh in a private tmux server (its own socket, HOME and ZDOTDIR), as a
+/// user at a terminal has it; the server is killed when this is dropped.
+struct TmuxZsh {
+    tmux: PathBuf,
+    socket: PathBuf,
+}
+
+impl TmuxZsh {
+    /// Starts `zsh -i` reading `zshrc` as its `~/.zshrc`, and waits for its first prompt.
+    fn start(fixture: &Fixture, zshrc: &str) -> Self {
+        let tmux = require_program("tmux");
+        let zsh = require_program("zsh");
+        let home = tempfile::Builder::new()
+            .prefix("zdotdir-")
+            .tempdir_in(fixture.path())
+            .expect("zsh home")
+            .keep();
+        // Ubuntu's global zshrc runs compinit before the user's own: not here.
+        fs::write(home.join(".zshenv"), "skip_global_compinit=1\n").expect("write .zshenv");
+        fs::write(home.join(".zshrc"), zshrc).expect("write .zshrc");
+        let session = TmuxZsh {
+            tmux,
+            socket: home.join("tmux.socket"),
+        };
+        let mut command = session.command();
+        command
+            .args(["-f", "/dev/null", "new-session", "-d", "-s", "mfenv"])
+            .args(["-x", "150", "-y", "40"])
+            .arg(&zsh)
+            .arg("-i")
+            .env_clear()
+            .envs(fixture.base_env())
+            .env("HOME", &home)
+            .env("ZDOTDIR", &home)
+            .env("TERM", "xterm-256color")
+            .current_dir(&home);
+        let status = command.status().expect("start tmux");
+        assert!(status.success(), "tmux new-session failed: {status}");
+        session.wait_for("the first prompt", |pane| pane.contains("mfenv-ready>"));
+        session
+    }
+
+    fn command(&self) -> Command {
+        let mut command = Command::new(&self.tmux);
+        command.arg("-S").arg(&self.socket);
+        command.stdin(Stdio::null());
+        command
+    }
+
+    /// Types `keys` (tmux key names: `Tab`, `Enter`, or literal text).
+    fn send(&self, keys: &[&str]) {
+        let status = self
+            .command()
+            .args(["send-keys", "-t", "mfenv"])
+            .args(keys)
+            .status()
+            .expect("tmux send-keys");
+        assert!(status.success(), "tmux send-keys {keys:?}: {status}");
+    }
+
+    fn pane(&self) -> String {
+        let output = self
+            .command()
+            .args(["capture-pane", "-p", "-t", "mfenv"])
+            .output()
+            .expect("tmux capture-pane");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Waits (20 s at most) until the screen satisfies `done`; returns it.
+    #[track_caller]
+    fn wait_for(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
+        let started = Instant::now();
+        loop {
+            let pane = self.pane();
+            if done(&pane) {
+                return pane;
+            }
+            if started.elapsed() > Duration::from_secs(20) {
+                panic!("zsh in tmux never showed {what}; the screen:\n{pane}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The command line being edited, after the last prompt.
+    fn edited_line(pane: &str) -> String {
+        pane.lines()
+            .rev()
+            .find_map(|line| line.strip_prefix("mfenv-ready>"))
+            .unwrap_or("")
+            .trim()
+            .to_owned()
+    }
+
+    /// Types `line`, then Tab, and waits until completion made it `expected`.
+    #[track_caller]
+    fn assert_completes(&self, line: &str, expected: &str) {
+        self.send(&["-l", line]);
+        self.send(&["Tab"]);
+        self.wait_for(&format!("`{line}` completed to `{expected}`"), |pane| {
+            Self::edited_line(pane) == expected
+        });
+        // Clears the line for the next one.
+        self.send(&["C-u"]);
+        self.wait_for("an empty command line", |pane| {
+            Self::edited_line(pane).is_empty()
+        });
+    }
+}
+
+impl Drop for TmuxZsh {
+    fn drop(&mut self) {
+        let _ = self.command().arg("kill-server").status();
+    }
+}
+
+/// `layer_load <Tab>` completes labels in a real interactive zsh whichever side of the
+/// hook line `compinit` is in `~/.zshrc`.
+fn zsh_tab_completes_labels_with_compinit(compinit_first: bool) {
+    let fixture = Fixture::new();
+    completion_layers(&fixture);
+    let binary = Shell::Zsh.quote(mfenv_binary().to_str().expect("utf-8 binary path"));
+    let hook = format!("eval \"$({binary} hook zsh)\"\n");
+    let compinit = "autoload -Uz compinit\ncompinit -u -D\n";
+    let zshrc = if compinit_first {
+        format!("PS1='mfenv-ready> '\n{compinit}{hook}")
+    } else {
+        format!("PS1='mfenv-ready> '\n{hook}{compinit}")
+    };
+    let zsh = TmuxZsh::start(&fixture, &zshrc);
+    zsh.assert_completes("layer_load be", "layer_load beta@t");
+    zsh.assert_completes(
+        "layer_load_without_optional alpi",
+        "layer_load_without_optional alpine@t",
+    );
+    zsh.send(&["-l", "layer_load alpha@t && print MFENV_\"\"LOADED"]);
+    zsh.send(&["Enter"]);
+    zsh.wait_for("the load", |pane| pane.contains("MFENV_LOADED"));
+    zsh.assert_completes("layer_unload al", "layer_unload alpha@t");
+}
+
+#[test]
+fn zsh_tab_completes_labels_when_the_hook_line_comes_before_compinit() {
+    zsh_tab_completes_labels_with_compinit(false);
+}
+
+#[test]
+fn zsh_tab_completes_labels_when_the_hook_line_comes_after_compinit() {
+    zsh_tab_completes_labels_with_compinit(true);
+}
+
 // ---------------------------------------------------------------------------------------
 // Regressions found by these tests
 // ---------------------------------------------------------------------------------------
