@@ -1709,6 +1709,50 @@ fn zsh_tab_completes_labels_when_the_hook_line_comes_after_compinit() {
     zsh_tab_completes_labels_with_compinit(true);
 }
 
+/// The README's "Using layers" session, typed as it is in a bash with the hook, from the
+/// repository root: its python example imports the layer's package.
+#[test]
+fn the_readme_layer_session_works_as_written() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = fs::read_to_string(root.join("README.md")).expect("README.md");
+    let section = &readme[readme.find("## Using layers").expect("the section")..];
+    let block = section
+        .split("```console\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a console block");
+    let commands: Vec<&str> = block
+        .lines()
+        .filter_map(|line| line.strip_prefix("$ "))
+        .collect();
+    assert!(
+        commands.iter().any(|c| c.contains("import example_pkg")),
+        "{block}"
+    );
+    let fixture = Fixture::new();
+    let bin = fixture.path().join("bin");
+    fs::create_dir_all(&bin).expect("bin dir");
+    std::os::unix::fs::symlink(mfenv_binary(), bin.join("mfenv")).expect("mfenv on PATH");
+    let script = format!("eval \"$(mfenv hook bash)\"\n{}\n", commands.join("\n"));
+    let mut command = Command::new(require_program("bash"));
+    command
+        .args(["--noprofile", "--norc", "-euo", "pipefail", "-c", &script])
+        .env_clear()
+        .env(
+            "PATH",
+            format!("{}:/usr/local/bin:/usr/bin:/bin", bin.display()),
+        )
+        .env("HOME", fixture.path().join("home"))
+        .current_dir(root);
+    let (status, stdout, stderr) = run_with_timeout(command, fixture.path());
+    let stdout = String::from_utf8_lossy(&stdout);
+    assert!(
+        status == Some(0) && stdout.contains("\nhello from python3@example\n"),
+        "status {status:?}\n--- stdout ---\n{stdout}\n--- stderr ---\n{}",
+        String::from_utf8_lossy(&stderr)
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Regressions found by these tests
 // ---------------------------------------------------------------------------------------
