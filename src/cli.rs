@@ -1525,4 +1525,65 @@ mod tests {
     fn the_cli_definition_is_consistent() {
         Cli::command().debug_assert();
     }
+
+    fn words(line: &str) -> Vec<OsString> {
+        line.split(' ').map(OsString::from).collect()
+    }
+
+    #[test]
+    fn the_hook_function_is_a_name_or_nothing() {
+        let vars = |value: &str| vec![(OsString::from(HOOK_VARIABLE), OsString::from(value))];
+        assert_eq!(hook_function(&vars("layer_load")), Some("layer_load"));
+        for value in ["", "a b", "x;rm", "f$(x)", "é"] {
+            assert_eq!(hook_function(&vars(value)), None, "{value:?}");
+        }
+        assert_eq!(hook_function(&[]), None);
+    }
+
+    #[test]
+    fn parse_errors_as_a_function_name_it_and_hide_the_shell_option() {
+        let error = parse_error_as_function("layer_unload", &words("mfenv unload --shell zsh"))
+            .expect("an error");
+        let text = error.render().to_string();
+        assert!(text.contains("Usage: layer_unload <LAYER>..."), "{text}");
+        assert!(!text.contains("--shell"), "{text}");
+        let help = parse_error_as_function("plugin_env", &words("mfenv plugin env --shell sh -h"))
+            .expect("the help");
+        assert_eq!(help.kind(), clap::error::ErrorKind::DisplayHelp);
+        let text = help.render().to_string();
+        assert!(
+            text.contains("Usage: plugin_env [OPTIONS] [NAME]"),
+            "{text}"
+        );
+        assert!(!text.contains("--shell"), "{text}");
+        let version =
+            parse_error_as_function("layer_load", &words("mfenv load -V")).expect("the version");
+        assert_eq!(
+            version.render().to_string(),
+            format!("mfenv {}\n", env!("CARGO_PKG_VERSION"))
+        );
+        assert!(parse_error_as_function("layer_load", &words("mfenv --bogus")).is_none());
+    }
+
+    #[test]
+    fn only_code_printing_commands_are_marked() {
+        let code = |line: &str| prints_code(&Cli::try_parse_from(words(line)).unwrap().command);
+        assert_eq!(code("mfenv load a"), Some(("layer_load", "load")));
+        assert_eq!(
+            code("mfenv load --dont-load-optional a"),
+            Some(("layer_load_without_optional", "load"))
+        );
+        assert_eq!(code("mfenv unload a"), Some(("layer_unload", "unload")));
+        assert_eq!(
+            code("mfenv plugin env --exit"),
+            Some(("plugin_env", "plugin env"))
+        );
+        for text in [
+            "mfenv load --dry-run a",
+            "mfenv unload --dry-run --json a",
+            "mfenv layers",
+        ] {
+            assert_eq!(code(text), None, "{text}");
+        }
+    }
 }
