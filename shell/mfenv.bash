@@ -1,30 +1,40 @@
 # mfenv shell integration for bash.
 # Add to ~/.bashrc:  eval "$(mfenv hook bash)"
 
-# Runs `mfenv ARGS...` and evaluates its output, only when it succeeded.
-# (The `function name {` form keeps user aliases of these names from breaking the hook.)
+# `__mfenv_eval FUNCTION ARGS...` runs `mfenv ARGS...` for the function FUNCTION (its
+# name in mfenv's messages, in @HOOK_VARIABLE@) and evaluates what mfenv printed only when
+# it exited 0 and marked it as shell code: its first line is `@MARKER@`. Anything else
+# (help, version, a dry run) is printed as text, and the function returns mfenv's status.
+# Every function calling mfenv goes through here. (The `function name {` form keeps user
+# aliases of these names from breaking the hook.)
 function __mfenv_eval {
-    \builtin local __mfenv_code
-    __mfenv_code="$(@MFENV@ "$@")" || \builtin return
-    \builtin eval "${__mfenv_code}"
+    \builtin local __mfenv_function="$1" __mfenv_out __mfenv_status=0
+    \builtin shift
+    __mfenv_out="$(@HOOK_VARIABLE@="${__mfenv_function}" @MFENV@ "$@")" || __mfenv_status=$?
+    if [[ "${__mfenv_status}" -eq 0 && "${__mfenv_out}" == '@MARKER@'* ]]; then
+        \builtin eval "${__mfenv_out#'@MARKER@'}"
+    else
+        [[ -z "${__mfenv_out}" ]] || \builtin printf '%s\n' "${__mfenv_out}"
+        \builtin return "${__mfenv_status}"
+    fi
 }
 
 function layer_load {
-    __mfenv_eval load --shell bash "$@"
+    __mfenv_eval layer_load load --shell bash "$@"
 }
 
 function layer_load_without_optional {
-    __mfenv_eval load --shell bash --dont-load-optional "$@"
+    __mfenv_eval layer_load_without_optional load --shell bash --dont-load-optional "$@"
 }
 
 function layer_unload {
-    __mfenv_eval unload --shell bash "$@"
+    __mfenv_eval layer_unload unload --shell bash "$@"
 }
 
 # Loads a plugin's layer and environment (`plugin_env NAME`, or `plugin_env` inside a
 # plugin directory); `plugin_env --exit` gives the previous environment back.
 function plugin_env {
-    __mfenv_eval plugin env --shell bash "$@"
+    __mfenv_eval plugin_env plugin env --shell bash "$@"
 }
 
 # Completion of layer labels: installed ones for loads, loaded ones for unloads.

@@ -21,7 +21,7 @@ use crate::layer::model::LayerRef;
 use crate::layer::model::PATH_VARIABLES;
 use crate::layer::resolve::{Action, Reason};
 use crate::plugin::cli::{LocatedPlugin, PluginCommand};
-use crate::shell::ShellKind;
+use crate::shell::{CODE_MARKER, HOOK_VARIABLE, ShellKind};
 
 const LOAD_EXAMPLES: &str = "\
 Examples:
@@ -530,24 +530,46 @@ fn run_cli(args: Vec<OsString>, vars: Vec<(OsString, OsString)>) -> u8 {
     {
         crate::arena::enable();
     }
-    let cli = match Cli::try_parse_from(args) {
+    let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(err) => {
+            let err = hook_function(&vars)
+                .and_then(|function| parse_error_as_function(function, &args))
+                .unwrap_or(err);
             let _ = err.print();
             return if err.use_stderr() { 2 } else { 0 };
         }
     };
     let env = Env::from_os(vars);
     let color = io::stderr().is_terminal() && env.get("NO_COLOR").is_none_or(str::is_empty);
+    let code = prints_code(&cli.command);
     match run(cli, &env) {
         Ok(output) => {
             write_stderr(&output.stderr);
             match output.exec {
                 Some(target) => exec_command(target, color),
-                None => match write_stdout(&output.stdout) {
-                    0 => output.status,
-                    failure => failure,
-                },
+                None => {
+                    let written = match code {
+                        Some(_) if env.get(HOOK_VARIABLE).is_some() => {
+                            let mut text =
+                                String::with_capacity(CODE_MARKER.len() + output.stdout.len());
+                            text.push_str(CODE_MARKER);
+                            text.push_str(&output.stdout);
+                            write_stdout(&text)
+                        }
+                        Some((function, subcommand)) => {
+                            if io::stdout().is_terminal() {
+                                write_stderr(&[code_hint(function, subcommand)]);
+                            }
+                            write_stdout(&output.stdout)
+                        }
+                        None => write_stdout(&output.stdout),
+                    };
+                    match written {
+                        0 => output.status,
+                        failure => failure,
+                    }
+                }
             }
         }
         Err((error, messages)) => {
@@ -556,6 +578,79 @@ fn run_cli(args: Vec<OsString>, vars: Vec<(OsString, OsString)>) -> u8 {
             error.exit_code()
         }
     }
+}
+
+/// The hook function and the subcommand of a command whose output is shell code; `None`
+/// when it is text (help, a plan, a listing), which the hook shows and never evaluates.
+fn prints_code(command: &Command) -> Option<(&'static str, &'static str)> {
+    match command {
+        Command::Load(args) if !args.common.dry_run => Some((
+            if args.dont_load_optional {
+                "layer_load_without_optional"
+            } else {
+                "layer_load"
+            },
+            "load",
+        )),
+        Command::Unload(args) if !args.common.dry_run => Some(("layer_unload", "unload")),
+        Command::Plugin(PluginCommand::Env { .. }) => Some(("plugin_env", "plugin env")),
+        _ => None,
+    }
+}
+
+/// Said on stderr when shell code is printed to a terminal, where nothing evaluates it.
+fn code_hint(function: &str, subcommand: &str) -> String {
+    format!(
+        "mfenv: hint: this is shell code, nothing was changed: use `{function}` (see \
+         `mfenv hook --help`) or `eval \"$(mfenv {subcommand} …)\"`"
+    )
+}
+
+/// The name of the hook function that runs this mfenv, from [`HOOK_VARIABLE`], when it is
+/// a function name.
+fn hook_function(vars: &[(OsString, OsString)]) -> Option<&str> {
+    let (_, value) = vars.iter().rev().find(|(name, _)| name == HOOK_VARIABLE)?;
+    let value = value.to_str()?;
+    let is_name = |byte: u8| byte.is_ascii_alphanumeric() || byte == b'_';
+    (!value.is_empty() && value.bytes().all(is_name)).then_some(value)
+}
+
+/// The parse error (or help, or version) of `args` as the hook function `function` says
+/// it: its name in the usage line and the help, without the `--shell` the function
+/// passes itself. `None` when `args` does not name a subcommand.
+fn parse_error_as_function(function: &str, args: &[OsString]) -> Option<clap::Error> {
+    let root = Cli::command();
+    let mut command = &root;
+    let mut depth = 1;
+    while let Some(found) = args
+        .get(depth)
+        .and_then(|word| word.to_str())
+        .and_then(|word| command.find_subcommand(word))
+    {
+        command = found;
+        depth += 1;
+    }
+    if depth == 1 {
+        return None;
+    }
+    let mut command = command.clone();
+    if command.get_arguments().any(|arg| arg.get_id() == "shell") {
+        command = command.mut_arg("shell", |arg| arg.hide(true));
+    }
+    // clap takes command names as static strings; the process ends after printing.
+    let name: &'static str = Box::leak(function.to_owned().into_boxed_str());
+    let command = command
+        .name(name)
+        .display_name("mfenv")
+        .version(env!("CARGO_PKG_VERSION"));
+    let words = std::iter::once(OsString::from(function)).chain(args[depth..].iter().cloned());
+    clap::Command::new("mfenv")
+        .no_binary_name(true)
+        .args_override_self(true)
+        .max_term_width(100)
+        .subcommand(command)
+        .try_get_matches_from(words)
+        .err()
 }
 
 fn write_stderr(messages: &[String]) {
@@ -1527,5 +1622,66 @@ mod tests {
     #[test]
     fn the_cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    fn words(line: &str) -> Vec<OsString> {
+        line.split(' ').map(OsString::from).collect()
+    }
+
+    #[test]
+    fn the_hook_function_is_a_name_or_nothing() {
+        let vars = |value: &str| vec![(OsString::from(HOOK_VARIABLE), OsString::from(value))];
+        assert_eq!(hook_function(&vars("layer_load")), Some("layer_load"));
+        for value in ["", "a b", "x;rm", "f$(x)", "é"] {
+            assert_eq!(hook_function(&vars(value)), None, "{value:?}");
+        }
+        assert_eq!(hook_function(&[]), None);
+    }
+
+    #[test]
+    fn parse_errors_as_a_function_name_it_and_hide_the_shell_option() {
+        let error = parse_error_as_function("layer_unload", &words("mfenv unload --shell zsh"))
+            .expect("an error");
+        let text = error.render().to_string();
+        assert!(text.contains("Usage: layer_unload <LAYER>..."), "{text}");
+        assert!(!text.contains("--shell"), "{text}");
+        let help = parse_error_as_function("plugin_env", &words("mfenv plugin env --shell sh -h"))
+            .expect("the help");
+        assert_eq!(help.kind(), clap::error::ErrorKind::DisplayHelp);
+        let text = help.render().to_string();
+        assert!(
+            text.contains("Usage: plugin_env [OPTIONS] [NAME]"),
+            "{text}"
+        );
+        assert!(!text.contains("--shell"), "{text}");
+        let version =
+            parse_error_as_function("layer_load", &words("mfenv load -V")).expect("the version");
+        assert_eq!(
+            version.render().to_string(),
+            format!("mfenv {}\n", env!("CARGO_PKG_VERSION"))
+        );
+        assert!(parse_error_as_function("layer_load", &words("mfenv --bogus")).is_none());
+    }
+
+    #[test]
+    fn only_code_printing_commands_are_marked() {
+        let code = |line: &str| prints_code(&Cli::try_parse_from(words(line)).unwrap().command);
+        assert_eq!(code("mfenv load a"), Some(("layer_load", "load")));
+        assert_eq!(
+            code("mfenv load --dont-load-optional a"),
+            Some(("layer_load_without_optional", "load"))
+        );
+        assert_eq!(code("mfenv unload a"), Some(("layer_unload", "unload")));
+        assert_eq!(
+            code("mfenv plugin env --exit"),
+            Some(("plugin_env", "plugin env"))
+        );
+        for text in [
+            "mfenv load --dry-run a",
+            "mfenv unload --dry-run --json a",
+            "mfenv layers",
+        ] {
+            assert_eq!(code(text), None, "{text}");
+        }
     }
 }

@@ -453,6 +453,9 @@ for_each_shell! {
     hook_functions_load_and_unload_layers,
     a_failing_hook_load_returns_non_zero_and_changes_nothing,
     a_failing_hook_load_stops_a_strict_script,
+    help_version_and_plans_through_the_hook_are_printed_never_evaluated,
+    the_hook_functions_evaluate_only_marked_code_of_a_successful_run,
+    usage_errors_through_the_hook_name_the_function,
     escaped_values_round_trip_through_the_shell,
     special_shell_variables_in_extra_env_are_refused_and_change_nothing,
     a_nul_byte_in_an_extra_env_value_is_refused_and_changes_nothing,
@@ -1298,6 +1301,455 @@ zpty -d mfenv_zsh"#
         ],
         "{}",
         ran.describe()
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// 6. What the hook functions evaluate and print
+// ---------------------------------------------------------------------------------------
+
+/// Runs `call` (a hook function call) with its stdout in the file `file`; the script stops
+/// when the call fails (errexit; fish: exit 9).
+fn call_to_file(session: &mut Session, file: &str, call: &str) {
+    let path = session.file(file);
+    match session.shell {
+        Shell::Fish => session.line(&format!("{call} > {path}; or exit 9")),
+        _ => session.line(&format!("{call} > {path}")),
+    };
+}
+
+/// `-h`, `--help`, `-V` and `--version`, anywhere among the arguments, and `--dry-run`,
+/// through every function: printed as text, nothing evaluated (the help's examples hold
+/// `eval "$(mfenv load …)"` lines), status 0, even in a strict script.
+fn help_version_and_plans_through_the_hook_are_printed_never_evaluated(shell: Shell) {
+    let fixture = Fixture::new();
+    hook_layers(&fixture);
+    let mut session = Session::new(&fixture, shell);
+    session.hook().dump("before");
+    let helps = [
+        ("layer_load", "layer_load --help"),
+        ("layer_load", "layer_load main@t -h"),
+        (
+            "layer_load_without_optional",
+            "layer_load_without_optional -h main@t",
+        ),
+        ("layer_unload", "layer_unload --help"),
+        ("layer_unload", "layer_unload main@t --help"),
+        ("plugin_env", "plugin_env -h"),
+        ("plugin_env", "plugin_env --exit --help"),
+    ];
+    let versions = [
+        "layer_load -V",
+        "layer_load main@t --version",
+        "layer_load_without_optional --version main@t",
+        "layer_unload -V",
+        "plugin_env --version",
+        "plugin_env -V foo",
+    ];
+    for (index, (_, call)) in helps.iter().enumerate() {
+        call_to_file(&mut session, &format!("help{index}"), call);
+    }
+    for (index, call) in versions.iter().enumerate() {
+        call_to_file(&mut session, &format!("version{index}"), call);
+    }
+    call_to_file(&mut session, "plan", "layer_load --dry-run main@t");
+    session.dump("after");
+    let ran = session.run();
+    ran.assert_clean();
+    assert_no_canary(fixture.path());
+    assert_env_eq(
+        "after help, version and dry runs",
+        &ran.env("after"),
+        &ran.env("before"),
+    );
+    for (index, (function, call)) in helps.iter().enumerate() {
+        let help = ran.text(&format!("help{index}"));
+        assert!(
+            help.contains(&format!("Usage: {function} ")) && help.ends_with('\n'),
+            "`{call}` printed {help:?}\n{}",
+            ran.describe()
+        );
+        // The hook passes `--shell` itself: the function has no such option.
+        assert!(!help.contains("--shell <"), "`{call}` printed {help:?}");
+    }
+    for (index, call) in versions.iter().enumerate() {
+        assert_eq!(
+            ran.text(&format!("version{index}")),
+            format!("mfenv {}\n", env!("CARGO_PKG_VERSION")),
+            "`{call}`"
+        );
+    }
+    let plan = ran.text("plan");
+    assert!(
+        plan.contains("main@t") && plan.contains("base@t"),
+        "the plan: {plan:?}"
+    );
+}
+
+/// A stand-in for mfenv, called by the hook instead of it: it prints commands without
+/// the code marker (`unmarked`), with it but failing (`failing`), or marked code that
+/// says which function ran it (`marked`), depending on its last argument.
+const FAKE_MFENV: &str = r#"#!/bin/sh
+for last in "$@"; do :; done
+case "$last" in
+unmarked) printf 'touch MFENV_CANARY\n' ;;
+failing) printf '# mfenv: shell code\ntouch MFENV_CANARY\n'; exit 3 ;;
+marked) printf '# mfenv: shell code\necho "ran for %s"\n' "$MFENV_HOOK" ;;
+esac
+"#;
+
+/// Installs the hook with its calls to mfenv going to [`FAKE_MFENV`] instead.
+fn fake_hook(session: &mut Session) {
+    let fake = session.dir.path().join("fake-mfenv");
+    fs::write(&fake, FAKE_MFENV).expect("write the stand-in");
+    let mut permissions = fs::metadata(&fake).expect("stand-in").permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+    fs::set_permissions(&fake, permissions).expect("make the stand-in executable");
+    let output = Command::new(mfenv_binary())
+        .args(["hook", session.shell.mfenv_name()])
+        .output()
+        .expect("mfenv hook");
+    let hook = String::from_utf8(output.stdout).expect("utf-8 hook");
+    let binary = mfenv_binary();
+    let binary = binary.to_str().expect("utf-8 binary path");
+    assert!(hook.contains(binary), "the hook does not call {binary}");
+    let hook = hook.replace(binary, fake.to_str().expect("utf-8 temp path"));
+    let script = session.dir.path().join("fake-hook");
+    fs::write(&script, hook).expect("write the hook");
+    let script = session.file("fake-hook");
+    match session.shell {
+        Shell::Fish => session.line(&format!("source {script}")),
+        _ => session.line(&format!(". {script}")),
+    };
+}
+
+/// The rule behind help and version: the functions evaluate only what mfenv marked as
+/// code, and only when it exited 0. Anything else is printed, whatever it holds.
+fn the_hook_functions_evaluate_only_marked_code_of_a_successful_run(shell: Shell) {
+    let fixture = Fixture::new();
+    let mut session = Session::new(&fixture, shell);
+    fake_hook(&mut session);
+    session.line("layer_load unmarked");
+    match shell {
+        Shell::Fish => session.line("layer_unload failing; or echo \"status $status\""),
+        _ => session.line("layer_unload failing || echo \"status $?\""),
+    };
+    session
+        .line("layer_load marked")
+        .line("layer_load_without_optional marked")
+        .line("layer_unload marked")
+        .line("plugin_env marked");
+    let ran = session.run();
+    assert_no_canary(fixture.path());
+    assert_eq!(
+        String::from_utf8_lossy(&ran.stdout),
+        "touch MFENV_CANARY\n\
+         # mfenv: shell code\ntouch MFENV_CANARY\n\
+         status 3\n\
+         ran for layer_load\n\
+         ran for layer_load_without_optional\n\
+         ran for layer_unload\n\
+         ran for plugin_env\n",
+        "{}",
+        ran.describe()
+    );
+    ran.assert_clean();
+}
+
+/// Usage errors through a function name that function, not mfenv's command line.
+fn usage_errors_through_the_hook_name_the_function(shell: Shell) {
+    let fixture = Fixture::new();
+    hook_layers(&fixture);
+    let mut session = Session::new(&fixture, shell);
+    session.hook();
+    for (index, call) in [
+        "layer_unload",
+        "layer_load --bogus main@t",
+        "plugin_env a b",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let (err, rc) = (
+            session.file(&format!("err{index}")),
+            session.file(&format!("rc{index}")),
+        );
+        match shell {
+            Shell::Fish => session
+                .line(&format!("{call} 2> {err}"))
+                .line(&format!("echo $status > {rc}")),
+            _ => session
+                .line("__mfenv_test_status=0")
+                .line(&format!("{call} 2> {err} || __mfenv_test_status=$?"))
+                .line(&format!("echo \"$__mfenv_test_status\" > {rc}")),
+        };
+    }
+    let ran = session.run();
+    ran.assert_clean();
+    assert!(ran.stdout.is_empty(), "{}", ran.describe());
+    for (index, function) in ["layer_unload", "layer_load", "plugin_env"]
+        .iter()
+        .enumerate()
+    {
+        let error = ran.text(&format!("err{index}"));
+        assert_eq!(ran.text(&format!("rc{index}")).trim(), "2", "{error}");
+        assert!(
+            error.contains(&format!("Usage: {function} "))
+                && !error.contains("--shell")
+                && !error.contains("mfenv "),
+            "the message of `{function}`: {error:?}"
+        );
+    }
+}
+
+/// Shell code printed to a terminal is applied by nothing: mfenv says so on stderr, in
+/// one line. Not when the code goes to a pipe or to the hook, nor for a dry run's plan.
+#[test]
+fn shell_code_printed_to_a_terminal_comes_with_a_hint_on_stderr() {
+    let script = require_program("script");
+    let fixture = Fixture::new();
+    hook_layers(&fixture);
+    let dir = fixture.path();
+    let mfenv = Shell::Dash.quote(mfenv_binary().to_str().expect("utf-8 binary path"));
+    let lines = [
+        format!("{mfenv} load main@t 2> err_terminal"),
+        format!("{mfenv} unload main@t 2> err_unload"),
+        format!("{mfenv} load main@t 2> err_pipe | cat > /dev/null"),
+        format!("{mfenv} load --dry-run main@t 2> err_plan"),
+        format!("eval \"$({mfenv} hook sh)\""),
+        "layer_load main@t 2> err_hook".to_owned(),
+        "echo \"hooked ${MAIN_VAR+yes}\"".to_owned(),
+    ];
+    fs::write(dir.join("in-terminal.sh"), lines.join("\n") + "\n").expect("write the script");
+    // `script` runs the line in a new pseudo-terminal: stdout is a terminal there.
+    let output = Command::new(script)
+        .args(["-qec", "sh in-terminal.sh", "/dev/null"])
+        .env_clear()
+        .envs(fixture.base_env())
+        .env("SHELL", "/bin/sh")
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run script");
+    let terminal = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && terminal.contains("hooked yes"),
+        "{output:?}"
+    );
+    let read = |name: &str| fs::read_to_string(dir.join(name)).expect("stderr file");
+    for (file, function, subcommand) in [
+        ("err_terminal", "layer_load", "load"),
+        ("err_unload", "layer_unload", "unload"),
+    ] {
+        let hint = read(file);
+        assert!(
+            hint.starts_with("mfenv: hint:")
+                && hint.contains(&format!("`{function}`"))
+                && hint.contains(&format!("eval \"$(mfenv {subcommand} …)\""))
+                && hint.lines().count() == 1,
+            "{file}: {hint:?}"
+        );
+    }
+    // The code itself still goes to stdout.
+    assert!(terminal.contains("MAIN_VAR="), "{terminal}");
+    for file in ["err_pipe", "err_plan", "err_hook"] {
+        assert_eq!(read(file), "", "{file}");
+    }
+}
+
+/// An interactive zsh in a private tmux server (its own socket, HOME and ZDOTDIR), as a
+/// user at a terminal has it; the server is killed when this is dropped.
+struct TmuxZsh {
+    tmux: PathBuf,
+    socket: PathBuf,
+}
+
+impl TmuxZsh {
+    /// Starts `zsh -i` reading `zshrc` as its `~/.zshrc`, and waits for its first prompt.
+    fn start(fixture: &Fixture, zshrc: &str) -> Self {
+        let tmux = require_program("tmux");
+        let zsh = require_program("zsh");
+        let home = tempfile::Builder::new()
+            .prefix("zdotdir-")
+            .tempdir_in(fixture.path())
+            .expect("zsh home")
+            .keep();
+        // Ubuntu's global zshrc runs compinit before the user's own: not here.
+        fs::write(home.join(".zshenv"), "skip_global_compinit=1\n").expect("write .zshenv");
+        fs::write(home.join(".zshrc"), zshrc).expect("write .zshrc");
+        let session = TmuxZsh {
+            tmux,
+            socket: home.join("tmux.socket"),
+        };
+        let mut command = session.command();
+        command
+            .args(["-f", "/dev/null", "new-session", "-d", "-s", "mfenv"])
+            .args(["-x", "150", "-y", "40"])
+            .arg(&zsh)
+            .arg("-i")
+            .env_clear()
+            .envs(fixture.base_env())
+            .env("HOME", &home)
+            .env("ZDOTDIR", &home)
+            .env("TERM", "xterm-256color")
+            .current_dir(&home);
+        let status = command.status().expect("start tmux");
+        assert!(status.success(), "tmux new-session failed: {status}");
+        session.wait_for("the first prompt", |pane| pane.contains("mfenv-ready>"));
+        session
+    }
+
+    fn command(&self) -> Command {
+        let mut command = Command::new(&self.tmux);
+        command.arg("-S").arg(&self.socket);
+        command.stdin(Stdio::null());
+        command
+    }
+
+    /// Types `keys` (tmux key names: `Tab`, `Enter`, or literal text).
+    fn send(&self, keys: &[&str]) {
+        let status = self
+            .command()
+            .args(["send-keys", "-t", "mfenv"])
+            .args(keys)
+            .status()
+            .expect("tmux send-keys");
+        assert!(status.success(), "tmux send-keys {keys:?}: {status}");
+    }
+
+    fn pane(&self) -> String {
+        let output = self
+            .command()
+            .args(["capture-pane", "-p", "-t", "mfenv"])
+            .output()
+            .expect("tmux capture-pane");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Waits (20 s at most) until the screen satisfies `done`; returns it.
+    #[track_caller]
+    fn wait_for(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
+        let started = Instant::now();
+        loop {
+            let pane = self.pane();
+            if done(&pane) {
+                return pane;
+            }
+            if started.elapsed() > Duration::from_secs(20) {
+                panic!("zsh in tmux never showed {what}; the screen:\n{pane}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The command line being edited, after the last prompt.
+    fn edited_line(pane: &str) -> String {
+        pane.lines()
+            .rev()
+            .find_map(|line| line.strip_prefix("mfenv-ready>"))
+            .unwrap_or("")
+            .trim()
+            .to_owned()
+    }
+
+    /// Types `line`, then Tab, and waits until completion made it `expected`.
+    #[track_caller]
+    fn assert_completes(&self, line: &str, expected: &str) {
+        self.send(&["-l", line]);
+        self.send(&["Tab"]);
+        self.wait_for(&format!("`{line}` completed to `{expected}`"), |pane| {
+            Self::edited_line(pane) == expected
+        });
+        // Clears the line for the next one.
+        self.send(&["C-u"]);
+        self.wait_for("an empty command line", |pane| {
+            Self::edited_line(pane).is_empty()
+        });
+    }
+}
+
+impl Drop for TmuxZsh {
+    fn drop(&mut self) {
+        let _ = self.command().arg("kill-server").status();
+    }
+}
+
+/// `layer_load <Tab>` completes labels in a real interactive zsh whichever side of the
+/// hook line `compinit` is in `~/.zshrc`.
+fn zsh_tab_completes_labels_with_compinit(compinit_first: bool) {
+    let fixture = Fixture::new();
+    completion_layers(&fixture);
+    let binary = Shell::Zsh.quote(mfenv_binary().to_str().expect("utf-8 binary path"));
+    let hook = format!("eval \"$({binary} hook zsh)\"\n");
+    let compinit = "autoload -Uz compinit\ncompinit -u -D\n";
+    let zshrc = if compinit_first {
+        format!("PS1='mfenv-ready> '\n{compinit}{hook}")
+    } else {
+        format!("PS1='mfenv-ready> '\n{hook}{compinit}")
+    };
+    let zsh = TmuxZsh::start(&fixture, &zshrc);
+    zsh.assert_completes("layer_load be", "layer_load beta@t");
+    zsh.assert_completes(
+        "layer_load_without_optional alpi",
+        "layer_load_without_optional alpine@t",
+    );
+    zsh.send(&["-l", "layer_load alpha@t && print MFENV_\"\"LOADED"]);
+    zsh.send(&["Enter"]);
+    zsh.wait_for("the load", |pane| pane.contains("MFENV_LOADED"));
+    zsh.assert_completes("layer_unload al", "layer_unload alpha@t");
+}
+
+#[test]
+fn zsh_tab_completes_labels_when_the_hook_line_comes_before_compinit() {
+    zsh_tab_completes_labels_with_compinit(false);
+}
+
+#[test]
+fn zsh_tab_completes_labels_when_the_hook_line_comes_after_compinit() {
+    zsh_tab_completes_labels_with_compinit(true);
+}
+
+/// The README's "Using layers" session, typed as it is in a bash with the hook, from the
+/// repository root: its python example imports the layer's package.
+#[test]
+fn the_readme_layer_session_works_as_written() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = fs::read_to_string(root.join("README.md")).expect("README.md");
+    let section = &readme[readme.find("## Using layers").expect("the section")..];
+    let block = section
+        .split("```console\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a console block");
+    let commands: Vec<&str> = block
+        .lines()
+        .filter_map(|line| line.strip_prefix("$ "))
+        .collect();
+    assert!(
+        commands.iter().any(|c| c.contains("import example_pkg")),
+        "{block}"
+    );
+    let fixture = Fixture::new();
+    let bin = fixture.path().join("bin");
+    fs::create_dir_all(&bin).expect("bin dir");
+    std::os::unix::fs::symlink(mfenv_binary(), bin.join("mfenv")).expect("mfenv on PATH");
+    let script = format!("eval \"$(mfenv hook bash)\"\n{}\n", commands.join("\n"));
+    let mut command = Command::new(require_program("bash"));
+    command
+        .args(["--noprofile", "--norc", "-euo", "pipefail", "-c", &script])
+        .env_clear()
+        .env(
+            "PATH",
+            format!("{}:/usr/local/bin:/usr/bin:/bin", bin.display()),
+        )
+        .env("HOME", fixture.path().join("home"))
+        .current_dir(root);
+    let (status, stdout, stderr) = run_with_timeout(command, fixture.path());
+    let stdout = String::from_utf8_lossy(&stdout);
+    assert!(
+        status == Some(0) && stdout.contains("\nhello from python3@example\n"),
+        "status {status:?}\n--- stdout ---\n{stdout}\n--- stderr ---\n{}",
+        String::from_utf8_lossy(&stderr)
     );
 }
 

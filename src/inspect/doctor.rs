@@ -11,8 +11,9 @@
 //!   file of `$SHELL` is read for an `mfenv hook` line. The binary the hook calls must
 //!   exist, and should be this one;
 //! - zsh's compinit: read from `$ZDOTDIR/.zshrc` (else `~/.zshrc`), which must run
-//!   `compinit` (or source oh-my-zsh, which runs it) before `mfenv hook zsh`, since the
-//!   hook registers its completions only when `compdef` exists. The file is read, not run;
+//!   `compinit` (or source oh-my-zsh, which runs it), before or after `mfenv hook zsh`
+//!   (the hook registers its completions at the first prompt when `compdef` was not
+//!   there yet). The file is read, not run;
 //! - python: the `lib/python3.X/site-packages` directories of the installed layers
 //!   against `PYTHON3_SHORT_VERSION`;
 //! - the plugins base dir and the runtime dir: exist (or can be created), writable, not
@@ -502,10 +503,8 @@ fn zsh_compinit(env: &Env, checks: &mut Vec<Check>) {
         // The hook check already says the hook is not set up.
         return;
     };
-    let hint = format!(
-        "put `autoload -Uz compinit && compinit` before the `mfenv hook zsh` line of `{}`",
-        rc.display()
-    );
+    // The hook registers its completions at once when `compdef` exists, else at the
+    // first prompt: compinit may come before or after the hook line, but must run.
     match first_line_with(&text, &["compinit", "oh-my-zsh.sh"]) {
         None => checks.push(problem(
             NAME,
@@ -513,22 +512,14 @@ fn zsh_compinit(env: &Env, checks: &mut Vec<Check>) {
                 "`{}` does not run compinit: layer_load, layer_unload and plugin_env have no completion",
                 rc.display()
             ),
-            hint,
-        )),
-        Some(line) if line > hook => checks.push(problem(
-            NAME,
             format!(
-                "`{}` runs compinit (line {line}) after `mfenv hook zsh` (line {hook}): the hook's completions are not registered",
+                "add `autoload -Uz compinit && compinit` to `{}` (before or after the `mfenv hook zsh` line, line {hook})",
                 rc.display()
             ),
-            hint,
         )),
         Some(line) => checks.push(ok(
             NAME,
-            format!(
-                "`{}` runs compinit (line {line}) before `mfenv hook zsh` (line {hook})",
-                rc.display()
-            ),
+            format!("`{}` runs compinit (line {line})", rc.display()),
         )),
     }
 }

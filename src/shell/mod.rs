@@ -6,6 +6,11 @@
 //! are embedded with `include_str!`; `@MFENV@` is replaced by the binary's absolute,
 //! escaped path so that a layer putting another `mfenv` on PATH cannot take over.
 //!
+//! The hook's functions run mfenv with [`HOOK_VARIABLE`] set to their own name. mfenv
+//! then starts the shell code it prints with [`CODE_MARKER`], and the functions evaluate
+//! what mfenv printed only when it exited 0 and the marker is there: anything else (help,
+//! version, a dry run, any text a future option prints) is shown as text, never run.
+//!
 //! Invariants: rendering never fails, and its output never runs a command other than the
 //! `source` of an interactive (un)profile. In fish every line is a complete statement;
 //! POSIX values may span lines inside their quotes.
@@ -17,6 +22,14 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::env::diff::Op;
+
+/// Set by the hook's functions, to their name, when they run mfenv: messages then name
+/// the function, and shell code starts with [`CODE_MARKER`].
+pub const HOOK_VARIABLE: &str = "MFENV_HOOK";
+
+/// The first line of shell code printed for the hook (a comment in every shell). The
+/// hook evaluates nothing that does not start with it.
+pub const CODE_MARKER: &str = "# mfenv: shell code\n";
 
 /// A supported shell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -72,7 +85,8 @@ impl ShellKind {
     }
 
     /// The hook script defining `layer_load`, `layer_unload`, `layer_load_without_optional`
-    /// and their completion, calling the binary at `binary`.
+    /// and their completion, calling the binary at `binary`. `@MARKER@` in the scripts is
+    /// [`CODE_MARKER`] without its newline, `@HOOK_VARIABLE@` is [`HOOK_VARIABLE`].
     pub fn hook(self, binary: &str) -> String {
         let template = match self {
             ShellKind::Bash => include_str!("../../shell/mfenv.bash"),
@@ -80,7 +94,10 @@ impl ShellKind {
             ShellKind::Fish => include_str!("../../shell/mfenv.fish"),
             ShellKind::Sh => include_str!("../../shell/mfenv.sh"),
         };
-        template.replace("@MFENV@", &self.quote(binary))
+        template
+            .replace("@MFENV@", &self.quote(binary))
+            .replace("@MARKER@", CODE_MARKER.trim_end_matches('\n'))
+            .replace("@HOOK_VARIABLE@", HOOK_VARIABLE)
     }
 }
 

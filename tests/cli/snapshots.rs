@@ -20,30 +20,40 @@ fn the_bash_hook_defines_the_functions_and_their_completion() {
     # mfenv shell integration for bash.
     # Add to ~/.bashrc:  eval "$(mfenv hook bash)"
 
-    # Runs `mfenv ARGS...` and evaluates its output, only when it succeeded.
-    # (The `function name {` form keeps user aliases of these names from breaking the hook.)
+    # `__mfenv_eval FUNCTION ARGS...` runs `mfenv ARGS...` for the function FUNCTION (its
+    # name in mfenv's messages, in MFENV_HOOK) and evaluates what mfenv printed only when
+    # it exited 0 and marked it as shell code: its first line is `# mfenv: shell code`. Anything else
+    # (help, version, a dry run) is printed as text, and the function returns mfenv's status.
+    # Every function calling mfenv goes through here. (The `function name {` form keeps user
+    # aliases of these names from breaking the hook.)
     function __mfenv_eval {
-        \builtin local __mfenv_code
-        __mfenv_code="$('[MFENV]' "$@")" || \builtin return
-        \builtin eval "${__mfenv_code}"
+        \builtin local __mfenv_function="$1" __mfenv_out __mfenv_status=0
+        \builtin shift
+        __mfenv_out="$(MFENV_HOOK="${__mfenv_function}" '[MFENV]' "$@")" || __mfenv_status=$?
+        if [[ "${__mfenv_status}" -eq 0 && "${__mfenv_out}" == '# mfenv: shell code'* ]]; then
+            \builtin eval "${__mfenv_out#'# mfenv: shell code'}"
+        else
+            [[ -z "${__mfenv_out}" ]] || \builtin printf '%s\n' "${__mfenv_out}"
+            \builtin return "${__mfenv_status}"
+        fi
     }
 
     function layer_load {
-        __mfenv_eval load --shell bash "$@"
+        __mfenv_eval layer_load load --shell bash "$@"
     }
 
     function layer_load_without_optional {
-        __mfenv_eval load --shell bash --dont-load-optional "$@"
+        __mfenv_eval layer_load_without_optional load --shell bash --dont-load-optional "$@"
     }
 
     function layer_unload {
-        __mfenv_eval unload --shell bash "$@"
+        __mfenv_eval layer_unload unload --shell bash "$@"
     }
 
     # Loads a plugin's layer and environment (`plugin_env NAME`, or `plugin_env` inside a
     # plugin directory); `plugin_env --exit` gives the previous environment back.
     function plugin_env {
-        __mfenv_eval plugin env --shell bash "$@"
+        __mfenv_eval plugin_env plugin env --shell bash "$@"
     }
 
     # Completion of layer labels: installed ones for loads, loaded ones for unloads.
@@ -84,30 +94,40 @@ fn the_zsh_hook_defines_the_functions_and_their_completion() {
     # mfenv shell integration for zsh.
     # Add to ~/.zshrc:  eval "$(mfenv hook zsh)"
 
-    # Runs `mfenv ARGS...` and evaluates its output, only when it succeeded.
-    # (The `function name {` form keeps user aliases of these names from breaking the hook.)
+    # `__mfenv_eval FUNCTION ARGS...` runs `mfenv ARGS...` for the function FUNCTION (its
+    # name in mfenv's messages, in MFENV_HOOK) and evaluates what mfenv printed only when
+    # it exited 0 and marked it as shell code: its first line is `# mfenv: shell code`. Anything else
+    # (help, version, a dry run) is printed as text, and the function returns mfenv's status.
+    # Every function calling mfenv goes through here. (The `function name {` form keeps user
+    # aliases of these names from breaking the hook.)
     function __mfenv_eval {
-        \builtin local __mfenv_code
-        __mfenv_code="$('[MFENV]' "$@")" || \builtin return
-        \builtin eval "${__mfenv_code}"
+        \builtin local __mfenv_function="$1" __mfenv_out __mfenv_status=0
+        \builtin shift
+        __mfenv_out="$(MFENV_HOOK="${__mfenv_function}" '[MFENV]' "$@")" || __mfenv_status=$?
+        if [[ "${__mfenv_status}" -eq 0 && "${__mfenv_out}" == '# mfenv: shell code'* ]]; then
+            \builtin eval "${__mfenv_out#'# mfenv: shell code'}"
+        else
+            [[ -z "${__mfenv_out}" ]] || \builtin printf '%s\n' "${__mfenv_out}"
+            \builtin return "${__mfenv_status}"
+        fi
     }
 
     function layer_load {
-        __mfenv_eval load --shell zsh "$@"
+        __mfenv_eval layer_load load --shell zsh "$@"
     }
 
     function layer_load_without_optional {
-        __mfenv_eval load --shell zsh --dont-load-optional "$@"
+        __mfenv_eval layer_load_without_optional load --shell zsh --dont-load-optional "$@"
     }
 
     function layer_unload {
-        __mfenv_eval unload --shell zsh "$@"
+        __mfenv_eval layer_unload unload --shell zsh "$@"
     }
 
     # Loads a plugin's layer and environment (`plugin_env NAME`, or `plugin_env` inside a
     # plugin directory); `plugin_env --exit` gives the previous environment back.
     function plugin_env {
-        __mfenv_eval plugin env --shell zsh "$@"
+        __mfenv_eval plugin_env plugin env --shell zsh "$@"
     }
 
     # Completion of layer labels: installed ones for loads, loaded ones for unloads.
@@ -132,10 +152,24 @@ fn the_zsh_hook_defines_the_functions_and_their_completion() {
         compadd -a __mfenv_labels
     }
 
-    if (( ${+functions[compdef]} )); then
+    # compdef exists once compinit has run, which ~/.zshrc may do before or after the hook
+    # line: the functions are registered now if it has, else at the first prompt after it has.
+    function __mfenv_compdef {
         compdef __mfenv_complete_installed layer_load layer_load_without_optional
         compdef __mfenv_complete_loaded layer_unload
         compdef __mfenv_complete_plugins plugin_env
+    }
+
+    function __mfenv_compdef_at_prompt {
+        (( ${+functions[compdef]} )) || \builtin return 0
+        __mfenv_compdef
+        precmd_functions=(${precmd_functions:#__mfenv_compdef_at_prompt})
+    }
+
+    if (( ${+functions[compdef]} )); then
+        __mfenv_compdef
+    else
+        precmd_functions+=(__mfenv_compdef_at_prompt)
     fi
 
     # Tells `mfenv doctor` which shell (pid) evaluated this hook, calling which binary.
@@ -149,32 +183,44 @@ fn the_fish_hook_defines_the_functions_and_their_completion() {
     # mfenv shell integration for fish.
     # Add to ~/.config/fish/config.fish:  mfenv hook fish | source
 
-    # Runs `mfenv ARGS...` and sources its output. mfenv prints nothing when it fails, so
-    # nothing runs then. (A command substitution would not honour `2>` redirections of the
-    # caller in fish, hence the pipe.)
+    # `__mfenv_eval FUNCTION ARGS...` runs `mfenv ARGS...` for the function FUNCTION (its
+    # name in mfenv's messages, in MFENV_HOOK) and sources what mfenv printed only when it
+    # exited 0 and marked it as shell code: its first line is `# mfenv: shell code`. Anything else (help,
+    # version, a dry run) is printed as text, and the function returns mfenv's status.
+    # Every function calling mfenv goes through here. (A command substitution would not
+    # honour `2>` redirections of the caller in fish, hence the pipe to `read`.)
     function __mfenv_eval
-        '[MFENV]' $argv | source
-        set -l __mfenv_status $pipestatus
-        if test $__mfenv_status[1] -ne 0
-            return $__mfenv_status[1]
+        set -l __mfenv_function $argv[1]
+        set -e argv[1]
+        begin
+            set -lx MFENV_HOOK $__mfenv_function
+            '[MFENV]' $argv
+        end | read -lz __mfenv_out
+        set -l __mfenv_status $pipestatus[1]
+        if test $__mfenv_status -eq 0; and string match -q -- '# mfenv: shell code*' "$__mfenv_out"
+            printf '%s' "$__mfenv_out" | source
+            return
         end
-        return $__mfenv_status[2]
+        if test -n "$__mfenv_out"
+            printf '%s' "$__mfenv_out"
+        end
+        return $__mfenv_status
     end
 
     function layer_load --description 'Load layers into this shell'
-        __mfenv_eval load --shell fish $argv
+        __mfenv_eval layer_load load --shell fish $argv
     end
 
     function layer_load_without_optional --description 'Load layers, without their optional dependencies'
-        __mfenv_eval load --shell fish --dont-load-optional $argv
+        __mfenv_eval layer_load_without_optional load --shell fish --dont-load-optional $argv
     end
 
     function layer_unload --description 'Unload layers from this shell'
-        __mfenv_eval unload --shell fish $argv
+        __mfenv_eval layer_unload unload --shell fish $argv
     end
 
     function plugin_env --description 'Load a plugin environment (--exit: leave it)'
-        __mfenv_eval plugin env --shell fish $argv
+        __mfenv_eval plugin_env plugin env --shell fish $argv
     end
 
     function __mfenv_complete
@@ -197,38 +243,46 @@ fn the_sh_hook_defines_the_functions() {
     # mfenv shell integration for POSIX sh (dash, ash, busybox sh, ksh).
     # Add to ~/.profile:  eval "$(mfenv hook sh)"
 
-    # Runs `mfenv ARGS...` and evaluates its output, only when it succeeded.
+    # `__mfenv_eval FUNCTION ARGS...` runs `mfenv ARGS...` for the function FUNCTION (its
+    # name in mfenv's messages, in MFENV_HOOK) and evaluates what mfenv printed only when
+    # it exited 0 and marked it as shell code: its first line is `# mfenv: shell code`. Anything else
+    # (help, version, a dry run) is printed as text, and the function returns mfenv's status.
+    # Every function calling mfenv goes through here.
     # Positional parameters are the only function-local storage in POSIX sh: they carry the
     # status so that no helper variable is left behind.
     # Backslashes keep user aliases of eval, set, unset and return out of the way.
     __mfenv_eval() {
-        __mfenv_code=$('[MFENV]' "$@") || {
+        __mfenv_out=$(\export MFENV_HOOK="$1" && \shift && '[MFENV]' "$@") || {
             \set -- "$?"
-            \unset __mfenv_code
+            \test -z "${__mfenv_out}" || \printf '%s\n' "${__mfenv_out}"
+            \unset __mfenv_out
             \return "$1"
         }
-        \eval "${__mfenv_code}"
+        case ${__mfenv_out} in
+        '# mfenv: shell code'*) \eval "${__mfenv_out#'# mfenv: shell code'}" ;;
+        *) \test -z "${__mfenv_out}" || \printf '%s\n' "${__mfenv_out}" ;;
+        esac
         \set -- "$?"
-        \unset __mfenv_code
+        \unset __mfenv_out
         \return "$1"
     }
 
     layer_load() {
-        __mfenv_eval load --shell sh "$@"
+        __mfenv_eval layer_load load --shell sh "$@"
     }
 
     layer_load_without_optional() {
-        __mfenv_eval load --shell sh --dont-load-optional "$@"
+        __mfenv_eval layer_load_without_optional load --shell sh --dont-load-optional "$@"
     }
 
     layer_unload() {
-        __mfenv_eval unload --shell sh "$@"
+        __mfenv_eval layer_unload unload --shell sh "$@"
     }
 
     # Loads a plugin's layer and environment (`plugin_env NAME`, or `plugin_env` inside a
     # plugin directory); `plugin_env --exit` gives the previous environment back.
     plugin_env() {
-        __mfenv_eval plugin env --shell sh "$@"
+        __mfenv_eval plugin_env plugin env --shell sh "$@"
     }
 
     # Tells `mfenv doctor` which shell (pid) evaluated this hook, calling which binary.
