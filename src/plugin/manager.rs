@@ -128,6 +128,138 @@ pub struct ListRow {
     pub home: PathBuf,
 }
 
+/// What provisioning did (or, in a dry run, would do) with one `.plugin` file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProvisionOutcome {
+    /// The plugin was not installed: it is now.
+    Installed,
+    /// Another build of the plugin (another hash) was replaced.
+    Updated,
+    /// The installed plugin has the file's hash.
+    Unchanged,
+    /// The plugin is dev-linked (`mfenv plugin develop`): the link is kept.
+    DevLinked,
+    /// Another file of the same plugin in the directory is provisioned instead.
+    Ignored,
+    /// The file is bad, or its install failed (and was rolled back).
+    Failed,
+}
+
+/// One `.plugin` file of a provisioning run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProvisionEntry {
+    pub file: PathBuf,
+    /// `None` when the file could not be read as a plugin.
+    pub name: Option<String>,
+    pub version: Option<String>,
+    pub release: Option<String>,
+    pub outcome: ProvisionOutcome,
+    /// The version and release replaced by an update (`None` without usable metadata).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_release: Option<String>,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The plugin home (installed, updated, unchanged or dev-linked).
+    #[serde(skip)]
+    pub home: Option<PathBuf>,
+    /// The new or the replaced build ships a `crontab`.
+    #[serde(skip)]
+    pub crontab: bool,
+}
+
+impl ProvisionEntry {
+    fn new(summary: &ArchiveSummary, outcome: ProvisionOutcome) -> Self {
+        ProvisionEntry {
+            file: summary.path.clone(),
+            name: Some(summary.name.clone()),
+            version: Some(summary.metadata.version.clone()),
+            release: Some(summary.metadata.release.clone()),
+            outcome,
+            previous_version: None,
+            previous_release: None,
+            error: None,
+            home: None,
+            crontab: false,
+        }
+    }
+
+    fn failed(file: &Path, summary: Option<&ArchiveSummary>, error: &Error) -> Self {
+        let mut entry = match summary {
+            Some(summary) => ProvisionEntry::new(summary, ProvisionOutcome::Failed),
+            None => ProvisionEntry {
+                file: file.to_owned(),
+                name: None,
+                version: None,
+                release: None,
+                outcome: ProvisionOutcome::Failed,
+                previous_version: None,
+                previous_release: None,
+                error: None,
+                home: None,
+                crontab: false,
+            },
+        };
+        entry.error = Some(flatten(error));
+        entry
+    }
+
+    /// Installed or updated (or would be).
+    pub fn changed(&self) -> bool {
+        matches!(
+            self.outcome,
+            ProvisionOutcome::Installed | ProvisionOutcome::Updated
+        )
+    }
+}
+
+/// What a provisioning run did, file by file (sorted by file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvisionReport {
+    pub dir: PathBuf,
+    pub dry_run: bool,
+    pub entries: Vec<ProvisionEntry>,
+}
+
+impl ProvisionReport {
+    /// Some plugin was (or would be) installed or updated.
+    pub fn changed(&self) -> bool {
+        self.entries.iter().any(ProvisionEntry::changed)
+    }
+
+    /// The error naming every failed file, if any failed.
+    pub fn failure(&self) -> Option<Error> {
+        let failed: Vec<&ProvisionEntry> = self
+            .entries
+            .iter()
+            .filter(|entry| entry.outcome == ProvisionOutcome::Failed)
+            .collect();
+        if failed.is_empty() {
+            return None;
+        }
+        let mut error = Error::new(
+            ErrorKind::LayerFile,
+            format!(
+                "provisioning from `{}` failed for {} of {} plugin files",
+                self.dir.display(),
+                failed.len(),
+                self.entries.len()
+            ),
+        );
+        for entry in failed {
+            error = error.caused_by(format!(
+                "`{}`: {}",
+                entry.file.display(),
+                entry.error.as_deref().unwrap_or_default()
+            ));
+        }
+        Some(error)
+    }
+}
+
 /// What the current build is stamped with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuildStamp {
@@ -160,9 +292,6 @@ pub struct Manager<'a> {
     pub options: ManagerOptions,
     /// Messages for stderr, in order.
     pub messages: Vec<String>,
-    /// The homes of the plugins `provision` installed or updated (their crontabs are
-    /// the CLI's to update).
-    pub provisioned: Vec<PathBuf>,
 }
 
 /// A unique suffix for staging names within this process.
@@ -245,7 +374,6 @@ impl<'a> Manager<'a> {
             env,
             options,
             messages: Vec::new(),
-            provisioned: Vec::new(),
         }
     }
 
@@ -1154,9 +1282,19 @@ impl<'a> Manager<'a> {
 
     // ----- provision ---------------------------------------------------------------
 
-    /// `mfenv plugin provision [--dir D]`: installs or updates every `*.plugin` of `dir`.
-    pub fn provision(&mut self, dir: &Path) -> Result<()> {
+    /// `mfenv plugin provision [--dir D] [--dry-run]`: installs or updates every
+    /// `*.plugin` of `dir`, one entry per file in the report. A bad file is a failed
+    /// entry and the others go on; an `Err` means nothing was provisioned (inside a
+    /// plugin env, an unreadable directory, the lock). A dry run takes no lock, settles
+    /// no leftover and writes nothing: it reads the files and the base dir and says
+    /// what a real run would do.
+    pub fn provision(&mut self, dir: &Path, dry_run: bool) -> Result<ProvisionReport> {
         self.refuse_inside_plugin_env("provision")?;
+        let mut report = ProvisionReport {
+            dir: dir.to_owned(),
+            dry_run,
+            entries: Vec::new(),
+        };
         let reader = match fs::read_dir(dir) {
             Ok(reader) => reader,
             Err(err) if err.kind() == io::ErrorKind::NotFound => {
@@ -1164,7 +1302,7 @@ impl<'a> Manager<'a> {
                     "no `{}` directory: no plugin to provision",
                     dir.display()
                 ));
-                return Ok(());
+                return Ok(report);
             }
             Err(err) => return Err(Error::io("cannot read", dir, &err)),
         };
@@ -1181,7 +1319,6 @@ impl<'a> Manager<'a> {
         files.sort();
         // Every file is read before the lock is taken (reading writes nothing). A bad
         // file is reported and the others go on.
-        let mut failures = Vec::new();
         let mut by_name: BTreeMap<String, Vec<(File, ArchiveSummary)>> = BTreeMap::new();
         for file in &files {
             if !file.is_file() {
@@ -1191,7 +1328,9 @@ impl<'a> Manager<'a> {
                 );
                 self.messages
                     .push(error.render(false).trim_end().to_owned());
-                failures.push(format!("`{}`: {}", file.display(), flatten(&error)));
+                report
+                    .entries
+                    .push(ProvisionEntry::failed(file, None, &error));
                 continue;
             }
             match archive::inspect(file, &self.context.module_lowercase) {
@@ -1203,12 +1342,17 @@ impl<'a> Manager<'a> {
                     let error = nothing_installed(error, file);
                     self.messages
                         .push(error.render(false).trim_end().to_owned());
-                    failures.push(format!("`{}`: {}", file.display(), flatten(&error)));
+                    report
+                        .entries
+                        .push(ProvisionEntry::failed(file, None, &error));
                 }
             }
         }
-        let _lock = self.acquire_lock()?;
-        let mut changed = false;
+        let _lock = if dry_run {
+            None
+        } else {
+            Some(self.acquire_lock()?)
+        };
         for (name, mut candidates) in by_name {
             // One file per plugin, the same whatever the directory order: the highest
             // version, then release, then file name.
@@ -1227,53 +1371,64 @@ impl<'a> Manager<'a> {
                     ignored.metadata.version,
                     ignored.metadata.release,
                 ));
+                report
+                    .entries
+                    .push(ProvisionEntry::new(ignored, ProvisionOutcome::Ignored));
             }
-            match self.provision_one(handle, &summary) {
-                Ok(did_change) => changed |= did_change,
+            let entry = match self.provision_one(handle, &summary, dry_run) {
+                Ok(entry) => entry,
                 Err(error) => {
                     self.messages
                         .push(error.render(false).trim_end().to_owned());
-                    failures.push(format!("`{}`: {}", summary.path.display(), flatten(&error)));
+                    let mut entry = ProvisionEntry::failed(&summary.path, Some(&summary), &error);
+                    entry.name = Some(name);
+                    entry
                 }
-            }
+            };
+            report.entries.push(entry);
         }
-        if changed {
+        report
+            .entries
+            .sort_by(|first, second| first.file.cmp(&second.file));
+        if report.changed() && !dry_run {
             self.signal_change();
         }
-        if failures.is_empty() {
-            return Ok(());
-        }
-        let mut error = Error::new(
-            ErrorKind::LayerFile,
-            format!(
-                "provisioning from `{}` failed for {} of {} plugin files",
-                dir.display(),
-                failures.len(),
-                files.len()
-            ),
-        );
-        for failure in failures {
-            error = error.caused_by(failure);
-        }
-        Err(error)
+        Ok(report)
     }
 
-    /// Provisions one file (the lock is held); returns whether something changed.
-    fn provision_one(&mut self, handle: File, summary: &ArchiveSummary) -> Result<bool> {
+    /// Provisions one file (the lock is held unless `dry_run`).
+    fn provision_one(
+        &mut self,
+        handle: File,
+        summary: &ArchiveSummary,
+        dry_run: bool,
+    ) -> Result<ProvisionEntry> {
         let file = &summary.path;
         let name = summary.name.clone();
         let wanted = summary.metadata.hash();
         let installed = self.find(&name)?;
+        let (installed_word, updated_word) = if dry_run {
+            ("would install", "would update")
+        } else {
+            ("installed", "updated")
+        };
+        let ships_crontab = summary
+            .files
+            .iter()
+            .any(|path| path.trim_start_matches("./") == "metwork_plugin/crontab");
         let Some(plugin) = installed else {
-            let home = self.install_checked(handle, summary, None, false)?;
-            self.provisioned.push(home);
+            let mut entry = ProvisionEntry::new(summary, ProvisionOutcome::Installed);
+            entry.crontab = ships_crontab;
+            if !dry_run {
+                entry.home = Some(self.install_checked(handle, summary, None, false)?);
+            }
             self.messages.push(format!(
-                "installed plugin `{name}` {}-{} from `{}`",
+                "{installed_word} plugin `{name}` {}-{} from `{}`",
                 summary.metadata.version,
                 summary.metadata.release,
                 file.display()
             ));
-            return Ok(true);
+            return Ok(entry);
         };
         let current = match &plugin.state {
             InstallState::DevLink => {
@@ -1281,23 +1436,36 @@ impl<'a> Manager<'a> {
                     "plugin `{name}` is dev-linked: `{}` not installed",
                     file.display()
                 ));
-                return Ok(false);
+                let mut entry = ProvisionEntry::new(summary, ProvisionOutcome::DevLinked);
+                entry.home = Some(plugin.home);
+                return Ok(entry);
             }
-            InstallState::Installed(metadata) => Some(metadata.hash()),
+            InstallState::Installed(metadata) => Some(metadata),
             InstallState::BadMetadata(_) | InstallState::NotInstalled => None,
         };
-        if current.as_deref() == Some(wanted.as_str()) {
-            return Ok(false);
+        if current.as_ref().map(|metadata| metadata.hash()).as_deref() == Some(wanted.as_str()) {
+            let mut entry = ProvisionEntry::new(summary, ProvisionOutcome::Unchanged);
+            entry.home = Some(plugin.home);
+            return Ok(entry);
         }
-        let home = self.install_checked(handle, summary, None, true)?;
-        self.provisioned.push(home);
+        let mut entry = ProvisionEntry::new(summary, ProvisionOutcome::Updated);
+        if let Some(metadata) = current {
+            entry.previous_version = Some(metadata.version.clone());
+            entry.previous_release = Some(metadata.release.clone());
+        }
+        entry.crontab = ships_crontab || plugin.home.join("crontab").is_file();
+        if dry_run {
+            entry.home = Some(plugin.home);
+        } else {
+            entry.home = Some(self.install_checked(handle, summary, None, true)?);
+        }
         self.messages.push(format!(
-            "updated plugin `{name}` to {}-{} from `{}`",
+            "{updated_word} plugin `{name}` to {}-{} from `{}`",
             summary.metadata.version,
             summary.metadata.release,
             file.display()
         ));
-        Ok(true)
+        Ok(entry)
     }
 
     // ----- release, repackage, check -----------------------------------------------
