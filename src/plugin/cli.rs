@@ -368,7 +368,10 @@ pub fn installed_names(env: &Env) -> Vec<String> {
 /// `plugin_`), if any.
 pub fn current_plugin_dir(context: &ModuleContext) -> Result<Option<LocatedPlugin>> {
     let cwd = current_dir()?;
-    let Ok(text) = std::fs::read_to_string(cwd.join(crate::plugin::model::LABEL_FILE)) else {
+    let Ok(text) = crate::plugin::model::read_small_file(
+        &cwd.join(crate::plugin::model::LABEL_FILE),
+        crate::plugin::model::MAX_LABEL_SIZE,
+    ) else {
         return Ok(None);
     };
     if !text.trim_start().starts_with("plugin_") {
@@ -1365,7 +1368,10 @@ fn update_crontab(action: CronAction, env: &Env) -> Result<CronOutcome> {
             }
             for plugin in plugins {
                 let file = plugin.home.join("crontab");
-                let text = match std::fs::read_to_string(&file) {
+                let text = match crate::plugin::model::read_small_file(
+                    &file,
+                    crate::plugin::model::MAX_CONFIG_SIZE,
+                ) {
                     Ok(text) => text,
                     Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                         // No crontab (any more): no block.

@@ -159,7 +159,8 @@ pub fn parse_ini(text: &str, path: &Path) -> Result<IniDocument> {
 
 /// Reads and parses a file; `None` when it does not exist.
 pub fn read_ini(path: &Path) -> Result<Option<IniDocument>> {
-    match std::fs::read(path) {
+    // Only a regular file is read (a fifo is refused, not waited on), up to a limit.
+    match crate::plugin::model::read_small_bytes(path, crate::plugin::model::MAX_CONFIG_SIZE) {
         Ok(bytes) => {
             let text = String::from_utf8(bytes).map_err(|_| {
                 Error::new(

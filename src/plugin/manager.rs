@@ -1117,7 +1117,7 @@ impl<'a> Manager<'a> {
     /// Writes the OP override template of an installed (not dev-linked) plugin.
     fn write_override_template(&mut self, name: &str, home: &Path) {
         let config_path = home.join(CONFIG_FILE);
-        let Ok(config_text) = fs::read_to_string(&config_path) else {
+        let Ok(config_text) = model::read_small_file(&config_path, model::MAX_CONFIG_SIZE) else {
             return;
         };
         let text = overrides::template(
@@ -1127,7 +1127,7 @@ impl<'a> Manager<'a> {
             &self.system_override_path(name),
         );
         let mut target = self.op_override_path(name);
-        if let Ok(existing) = fs::read_to_string(&target)
+        if let Ok(existing) = model::read_small_file(&target, model::MAX_CONFIG_SIZE)
             && overrides::has_interesting_line(&existing)
         {
             let new_target = target.with_extension("ini.new");
@@ -1198,7 +1198,7 @@ impl<'a> Manager<'a> {
                     Err(err) => return Err(Error::io("cannot remove", &path, &err)),
                 }
             }
-        } else if fs::read_to_string(&override_path)
+        } else if model::read_small_file(&override_path, model::MAX_CONFIG_SIZE)
             .is_ok_and(|text| !overrides::has_interesting_line(&text))
         {
             // An untouched template overrides nothing: it goes with the plugin.
@@ -1542,7 +1542,7 @@ impl<'a> Manager<'a> {
         };
         let general = self.general_of(&plugin)?;
         let config_path = plugin.home.join(CONFIG_FILE);
-        let config_text = fs::read_to_string(&config_path)
+        let config_text = model::read_small_file(&config_path, model::MAX_CONFIG_SIZE)
             .map_err(|err| Error::io("cannot read", &config_path, &err))?;
         let plugin_document = config::parse_ini(&config_text, &config_path)?;
         let mut override_documents = Vec::new();
