@@ -54,6 +54,12 @@ use crate::plugin::transaction::{
     self, Journal, Moves, ProcessGroup, ReplacedTree, Settled, TreeId,
 };
 
+/// The mode of the plugins base dir and of the directories above it that mfenv creates
+/// (whatever the umask: installed plugins are shared, never writable by others).
+const SHARED_DIR_MODE: u32 = 0o755;
+/// The mode of `RUNTIME/var/conf_monitor` when mfenv creates it (only its time matters).
+const CONF_MONITOR_MODE: u32 = 0o644;
+
 /// The prefix of staging directories in the base dir.
 pub const STAGING_PREFIX: &str = ".mfenv-tmp-";
 
@@ -728,10 +734,16 @@ impl<'a> Manager<'a> {
         }
     }
 
-    /// A new staging directory in the base dir.
+    /// A new staging directory in the base dir (`0700`; the base dir and its missing
+    /// parents are created `0755`, whatever the umask).
     fn new_staging_dir(&self) -> Result<PathBuf> {
+        use std::os::unix::fs::DirBuilderExt;
         let base = self.base_dir();
-        fs::create_dir_all(base).map_err(|err| Error::io("cannot create", base, &err))?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(SHARED_DIR_MODE)
+            .create(base)
+            .map_err(|err| Error::io("cannot create", base, &err))?;
         loop {
             let nanos = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -742,7 +754,7 @@ impl<'a> Manager<'a> {
                 std::process::id(),
                 STAGING_COUNTER.fetch_add(1, Ordering::Relaxed)
             ));
-            match fs::create_dir(&path) {
+            match fs::DirBuilder::new().mode(0o700).create(&path) {
                 Ok(()) => return Ok(path),
                 Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(err) => return Err(Error::io("cannot create", &path, &err)),
@@ -757,10 +769,12 @@ impl<'a> Manager<'a> {
         if !var.is_dir() {
             return;
         }
+        use std::os::unix::fs::OpenOptionsExt;
         if let Ok(file) = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
+            .mode(CONF_MONITOR_MODE)
             .open(var.join("conf_monitor"))
         {
             let _ = file.set_modified(SystemTime::now());
@@ -829,13 +843,20 @@ impl<'a> Manager<'a> {
             archive::extract(handle, summary, &staging, &mut progress).and_then(|root| {
                 let label_path = root.join(LABEL_FILE);
                 if new_name.is_some() {
-                    // Replace rather than write through: the label may be a hard link.
+                    // Replace rather than write through: the label may be a hard link. Its
+                    // mode is an installed file's, whatever the umask.
                     fs::remove_file(&label_path)
                         .and_then(|()| {
-                            fs::write(
-                                &label_path,
-                                format!("{}\n", self.context.plugin_label(&name)),
-                            )
+                            use std::io::Write;
+                            use std::os::unix::fs::OpenOptionsExt;
+                            OpenOptions::new()
+                                .write(true)
+                                .create_new(true)
+                                .mode(0o644)
+                                .open(&label_path)?
+                                .write_all(
+                                    format!("{}\n", self.context.plugin_label(&name)).as_bytes(),
+                                )
                         })
                         .map_err(|err| Error::io("cannot write", &label_path, &err))?;
                 } else {
@@ -969,7 +990,7 @@ impl<'a> Manager<'a> {
         let log_path = self.postinstall_log_path(name);
         let log = log_path
             .parent()
-            .map_or(Ok(()), fs::create_dir_all)
+            .map_or(Ok(()), crate::private::create_dir_all)
             .and_then(|()| {
                 use std::os::unix::fs::OpenOptionsExt;
                 OpenOptions::new()
