@@ -1155,6 +1155,7 @@ fn make(manager: &mut Manager<'_>, env: &Env, dir: &Path, verbose: bool) -> Resu
         dir,
         env: &build_env,
         verbose,
+        rename_exchange: manager.options.rename_exchange,
     };
     crate::plugin::make::make(&request, &mut report)?;
     Ok(())

@@ -334,35 +334,6 @@ fn make_writable(path: &Path) {
     }
 }
 
-/// Swaps `first` and `second` (both exist) atomically when the system can.
-pub(crate) fn exchange(first: &Path, second: &Path) -> io::Result<()> {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
-        match renameat2(
-            AT_FDCWD,
-            first,
-            AT_FDCWD,
-            second,
-            RenameFlags::RENAME_EXCHANGE,
-        ) {
-            Ok(()) => return Ok(()),
-            Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOSYS) => {}
-            Err(errno) => return Err(io::Error::from(errno)),
-        }
-    }
-    let aside = first.with_file_name(format!(
-        "{}.swap",
-        first.file_name().unwrap_or_default().to_string_lossy()
-    ));
-    fs::rename(second, &aside)?;
-    if let Err(err) = fs::rename(first, second) {
-        let _ = fs::rename(&aside, second);
-        return Err(err);
-    }
-    fs::rename(&aside, first)
-}
-
 /// `path` made absolute against `cwd`, `.` components dropped (symlinks not resolved).
 pub fn absolute(path: &Path, cwd: &Path) -> PathBuf {
     let joined = if path.is_absolute() {
