@@ -482,7 +482,7 @@ fn a_fifo_or_a_device_is_refused_without_blocking() {
         "{}",
         stderr(&output)
     );
-    // Provisioning skips it (it is not a regular `*.plugin` file).
+    // Provisioning reports it as a bad file without reading it, and goes on.
     let dir = plugins.root().join("provision");
     fs::create_dir_all(&dir).unwrap();
     nix::unistd::mkfifo(
@@ -491,7 +491,12 @@ fn a_fifo_or_a_device_is_refused_without_blocking() {
     )
     .unwrap();
     let output = run_guarded(&plugins, &["plugin", "provision", "--dir", utf8_path(&dir)]);
-    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("a.plugin` is not a regular file"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
