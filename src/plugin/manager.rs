@@ -1372,9 +1372,7 @@ impl<'a> Manager<'a> {
                 Err(error) => {
                     self.messages
                         .push(error.render(false).trim_end().to_owned());
-                    let mut entry = ProvisionEntry::failed(&summary.path, Some(&summary), &error);
-                    entry.name = Some(name);
-                    entry
+                    ProvisionEntry::failed(&summary.path, Some(&summary), &error)
                 }
             };
             report.entries.push(entry);
