@@ -2238,7 +2238,7 @@ _mfenv() {
             return 0
             ;;
         mfenv__subcmd__plugin__subcmd__provision)
-            opts="-h -V --dir --help --version"
+            opts="-h -V --dir --dry-run --json --detailed-exitcode --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

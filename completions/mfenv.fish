@@ -164,6 +164,9 @@ complete -c mfenv -n "__fish_mfenv_using_subcommand plugin; and __fish_seen_subc
 complete -c mfenv -n "__fish_mfenv_using_subcommand plugin; and __fish_seen_subcommand_from repackage" -s h -l help -d 'Print help'
 complete -c mfenv -n "__fish_mfenv_using_subcommand plugin; and __fish_seen_subcommand_from repackage" -s V -l version -d 'Print version'
 complete -c mfenv -n "__fish_mfenv_using_subcommand plugin; and __fish_seen_subcommand_from provision" -l dir -d 'Default: `<sysconf>/<module>/plugins` (`/etc/metwork.config.d/<module>/plugins`)' -r -F
+complete -c mfenv -n "__fish_mfenv_using_subcommand plugin; and __fish_seen_subcommand_from provision" -l dry-run -d 'Say what would be done; change nothing (no install, no crontab edit)'
+complete -c mfenv -n "__fish_mfenv_using_subcommand plugin; and __fish_seen_subcommand_from provision" -l json -d 'Print a JSON report on stdout: each file\'s outcome, the crontab step'
+complete -c mfenv -n "__fish_mfenv_using_subcommand plugin; and __fish_seen_subcommand_from provision" -l detailed-exitcode -d 'Exit with 3 when something changed (or would change), 0 when nothing had to'
 complete -c mfenv -n "__fish_mfenv_using_subcommand plugin; and __fish_seen_subcommand_from provision" -s h -l help -d 'Print help'
 complete -c mfenv -n "__fish_mfenv_using_subcommand plugin; and __fish_seen_subcommand_from provision" -s V -l version -d 'Print version'
 complete -c mfenv -n "__fish_mfenv_using_subcommand plugin; and __fish_seen_subcommand_from config" -l json -d 'A JSON array of {section, key, value, file, line, variant}'

@@ -471,7 +471,7 @@ impl From<crate::plugin::cli::PluginOutput> for Output {
             stdout: output.stdout,
             stderr: output.stderr,
             exec: None,
-            status: 0,
+            status: output.status,
         }
     }
 }

@@ -482,7 +482,7 @@ fn a_fifo_or_a_device_is_refused_without_blocking() {
         "{}",
         stderr(&output)
     );
-    // Provisioning reports it as a bad file, without blocking on it.
+    // Provisioning reports it as a bad file without reading it, and goes on.
     let dir = plugins.root().join("provision");
     fs::create_dir_all(&dir).unwrap();
     nix::unistd::mkfifo(

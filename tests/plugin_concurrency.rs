@@ -66,6 +66,12 @@ fn a_lock_held_too_long_is_an_error_and_nothing_is_installed() {
             )),
             "{message}"
         );
+        assert!(
+            message.contains(
+                "another plugin install, uninstall, develop or provision, or a crontab edit (`mfenv cron`), is running"
+            ),
+            "{message}"
+        );
     }
     assert!(
         children(&plugins.base).is_empty(),

@@ -743,6 +743,11 @@ fn open_directory(path: &str) -> Option<OwnedFd> {
 ///
 /// Layer files are small: one `read` into a 1 KiB buffer usually gets all of it, and a
 /// short read of a regular file means its end, which saves a second call per file.
+///
+/// Anything but a regular file is refused without blocking: files are opened
+/// non-blocking (see [`open_file`]), so a FIFO's read returns at once, empty or "would
+/// block"; a device fills the buffer. Only then (an empty read, a failed one, a full
+/// buffer) is the file's type checked, so a common layer file costs no `fstat`.
 fn read_limited(mut file: File, path: &str) -> std::result::Result<String, String> {
     let failed = |err: io::Error| format!("cannot read `{path}`: {}", io_reason(&err));
     let mut buffer = [0u8; 1024];
@@ -750,9 +755,15 @@ fn read_limited(mut file: File, path: &str) -> std::result::Result<String, Strin
         match file.read(&mut buffer) {
             Ok(count) => break count,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Err(err) => return Err(failed(err)),
+            Err(err) => {
+                refuse_special_file(&file, path)?;
+                return Err(failed(err));
+            }
         }
     };
+    if first == 0 || first == buffer.len() {
+        refuse_special_file(&file, path)?;
+    }
     let mut bytes = buffer[..first].to_vec();
     if first == buffer.len() {
         file.take(MAX_LAYER_FILE_BYTES + 1 - first as u64)
@@ -767,6 +778,32 @@ fn read_limited(mut file: File, path: &str) -> std::result::Result<String, Strin
     }
     // Bytes, not necessarily UTF-8 (an old tree may hold Latin-1): carried exactly.
     Ok(crate::env::bytes::decode_owned(bytes))
+}
+
+/// Refuses a layer file that is not a regular file (a FIFO, a device, a socket, a
+/// directory), naming it.
+fn refuse_special_file(file: &File, path: &str) -> std::result::Result<(), String> {
+    use std::os::unix::fs::FileTypeExt;
+    let Ok(metadata) = file.metadata() else {
+        return Ok(());
+    };
+    let file_type = metadata.file_type();
+    let what = if file_type.is_file() {
+        return Ok(());
+    } else if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_fifo() {
+        "a fifo"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else if file_type.is_char_device() || file_type.is_block_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    };
+    Err(format!(
+        "`{path}` is {what}, not a regular file: not a layer file"
+    ))
 }
 
 /// True when directory `path` certainly has no subdirectory: its link count is 2 (itself

@@ -35,7 +35,9 @@ use crate::plugin::environment::{
     EnvironmentInputs, PluginIdentity, installed_home, layered_config, plugin_environment,
 };
 use crate::plugin::lock;
-use crate::plugin::manager::{BuildStamp, Description, Manager, ManagerOptions, absolute};
+use crate::plugin::manager::{
+    BuildStamp, Description, Manager, ManagerOptions, ProvisionEntry, absolute,
+};
 use crate::plugin::model::to_json_indented;
 use crate::plugin::table::{Table, printable, wrap};
 
@@ -44,6 +46,9 @@ use crate::plugin::table::{Table, printable, wrap};
 pub struct PluginOutput {
     pub stdout: String,
     pub stderr: Vec<String>,
+    /// The exit status (0 unless `plugin provision --detailed-exitcode` or a failed
+    /// provisioning with `--json`, which still prints its report).
+    pub status: u8,
 }
 
 /// Where the default `MFCONFIG` is read from.
@@ -57,6 +62,17 @@ Examples:
 
 The whole file is checked before anything is written; the plugin appears in one rename,
 so an interrupted install leaves nothing behind. A failing `postinstall` rolls back.";
+
+const PROVISION_EXAMPLES: &str = "\
+Examples:
+  mfenv plugin provision                      install or update from the default directory
+  mfenv plugin provision --dry-run --json     what would be done, as JSON
+  mfenv plugin provision --detailed-exitcode  for configuration management
+
+Exit status: 0 success (changed or not), 1 failure (a file could not be provisioned; the
+others were), 2 usage error. With --detailed-exitcode: 0 nothing to do, 3 something was
+(with --dry-run: would be) installed or updated, 1 failure, including a crontab step that
+failed (otherwise a warning). --json prints its report on stdout also on failure.";
 
 const RELEASE_EXAMPLES: &str = "\
 Examples:
@@ -161,10 +177,20 @@ pub enum PluginCommand {
         name: String,
     },
     /// Install or update every `*.plugin` of a directory
+    #[command(after_help = PROVISION_EXAMPLES)]
     Provision {
         /// Default: `<sysconf>/<module>/plugins` (`/etc/metwork.config.d/<module>/plugins`)
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
+        /// Say what would be done; change nothing (no install, no crontab edit)
+        #[arg(long)]
+        dry_run: bool,
+        /// Print a JSON report on stdout: each file's outcome, the crontab step
+        #[arg(long)]
+        json: bool,
+        /// Exit with 3 when something changed (or would change), 0 when nothing had to
+        #[arg(long)]
+        detailed_exitcode: bool,
     },
     /// Show the merged configuration: each key's value, file and variant
     #[command(after_help = CONFIG_EXAMPLES)]
@@ -343,7 +369,10 @@ pub fn installed_names(env: &Env) -> Vec<String> {
 /// `plugin_`), if any.
 pub fn current_plugin_dir(context: &ModuleContext) -> Result<Option<LocatedPlugin>> {
     let cwd = current_dir()?;
-    let Ok(text) = std::fs::read_to_string(cwd.join(crate::plugin::model::LABEL_FILE)) else {
+    let Ok(text) = crate::plugin::model::read_small_file(
+        &cwd.join(crate::plugin::model::LABEL_FILE),
+        crate::plugin::model::MAX_LABEL_SIZE,
+    ) else {
         return Ok(None);
     };
     if !text.trim_start().starts_with("plugin_") {
@@ -538,9 +567,19 @@ pub fn run(command: PluginCommand, env: &Env) -> Result<PluginOutput> {
             | PluginCommand::Develop { .. }
             | PluginCommand::Provision { .. }
     );
-    match execute(command, &mut manager, env) {
-        Ok(stdout) => {
-            if changes_plugins {
+    let dry_run = matches!(command, PluginCommand::Provision { dry_run: true, .. });
+    let result = match command {
+        PluginCommand::Provision {
+            dir,
+            dry_run,
+            json,
+            detailed_exitcode,
+        } => provision(&mut manager, env, dir, dry_run, json, detailed_exitcode),
+        command => execute(command, &mut manager, env).map(|stdout| (stdout, 0)),
+    };
+    match result {
+        Ok((stdout, status)) => {
+            if changes_plugins && !dry_run {
                 // A running daemon supervisor applies the change now rather than at
                 // its next periodic reread.
                 crate::daemon::cli::notify_reload(env);
@@ -548,6 +587,7 @@ pub fn run(command: PluginCommand, env: &Env) -> Result<PluginOutput> {
             Ok(PluginOutput {
                 stdout,
                 stderr: std::mem::take(&mut manager.messages),
+                status,
             })
         }
         Err(error) => {
@@ -560,6 +600,133 @@ pub fn run(command: PluginCommand, env: &Env) -> Result<PluginOutput> {
             Err(error)
         }
     }
+}
+
+/// The exit status of `plugin provision --detailed-exitcode` when something was (or
+/// would be) installed or updated and nothing failed.
+pub const PROVISION_CHANGED_STATUS: u8 = 3;
+
+/// The `--json` report of `plugin provision`.
+#[derive(serde::Serialize)]
+struct ProvisionJson<'a> {
+    dir: &'a Path,
+    dry_run: bool,
+    changed: bool,
+    failed: bool,
+    plugins: &'a [ProvisionEntry],
+    /// `None`: the crontab step did not run (nothing installed or updated).
+    crontab: Option<CrontabReport>,
+}
+
+/// The crontab step of a provisioning, for `--json`.
+#[derive(serde::Serialize)]
+struct CrontabReport {
+    /// `updated`, `unchanged`, `failed`, `no-crontab-command`, or in a dry run
+    /// `would-update`.
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    /// Plugins whose crontab could not be rendered (their old block is kept).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    skipped: Vec<String>,
+}
+
+/// `mfenv plugin provision`: the manager's run, the crontab step for the plugins that
+/// went in (also when others failed), the report and the exit status.
+fn provision(
+    manager: &mut Manager<'_>,
+    env: &Env,
+    dir: Option<PathBuf>,
+    dry_run: bool,
+    json: bool,
+    detailed_exitcode: bool,
+) -> Result<(String, u8)> {
+    let cwd = current_dir()?;
+    let dir = match dir {
+        Some(dir) => absolute(&dir, &cwd),
+        None => manager.provisioning_dir(),
+    };
+    let report = manager.provision(&dir, dry_run)?;
+    let changed: Vec<&ProvisionEntry> = report
+        .entries
+        .iter()
+        .filter(|entry| entry.changed())
+        .collect();
+    let crontab = if changed.is_empty() {
+        None
+    } else if dry_run {
+        changed
+            .iter()
+            .any(|entry| entry.crontab)
+            .then_some(CrontabReport {
+                status: "would-update",
+                error: None,
+                skipped: Vec::new(),
+            })
+    } else {
+        let names: Vec<String> = changed
+            .iter()
+            .filter_map(|entry| {
+                entry
+                    .home
+                    .as_ref()?
+                    .file_name()?
+                    .to_str()
+                    .map(str::to_owned)
+            })
+            .collect();
+        let quiet = !changed.iter().any(|entry| {
+            entry
+                .home
+                .as_ref()
+                .is_some_and(|home| home.join("crontab").is_file())
+        });
+        Some(follow_with_cron(
+            manager,
+            CronAction::Install(Some(names)),
+            env,
+            quiet,
+        ))
+    };
+    let crontab_failed = crontab.as_ref().is_some_and(|step| step.status == "failed");
+    let mut failure = report.failure();
+    if failure.is_none() && detailed_exitcode && crontab_failed {
+        let step = crontab.as_ref().expect("a failed crontab step");
+        failure = Some(
+            Error::new(
+                ErrorKind::Io,
+                "the plugins are provisioned but the crontab was not updated",
+            )
+            .caused_by(step.error.clone().unwrap_or_default())
+            .with_hint("fix the errors above and run `mfenv cron install`"),
+        );
+    }
+    let status = match &failure {
+        Some(_) => 1,
+        None if detailed_exitcode && report.changed() => PROVISION_CHANGED_STATUS,
+        None => 0,
+    };
+    if !json {
+        return match failure {
+            Some(error) => Err(error),
+            None => Ok((String::new(), status)),
+        };
+    }
+    let text = to_json_indented(&ProvisionJson {
+        dir: &report.dir,
+        dry_run,
+        changed: report.changed(),
+        failed: failure.is_some() || crontab_failed,
+        plugins: &report.entries,
+        crontab,
+    }) + "\n";
+    if let Some(error) = failure {
+        // The report is the result: it goes to stdout, the error to stderr.
+        manager
+            .messages
+            .push(error.render(false).trim_end().to_owned());
+    }
+    Ok((text, status))
 }
 
 fn execute(command: PluginCommand, manager: &mut Manager<'_>, env: &Env) -> Result<String> {
@@ -654,7 +821,7 @@ fn execute(command: PluginCommand, manager: &mut Manager<'_>, env: &Env) -> Resu
                 // Also without a crontab file: a replaced version may have had one.
                 let action = CronAction::Install(Some(vec![name.to_owned()]));
                 let quiet = !home.join("crontab").is_file();
-                follow_with_cron(manager, action, env, quiet);
+                let _ = follow_with_cron(manager, action, env, quiet);
             }
             Ok(String::new())
         }
@@ -668,7 +835,7 @@ fn execute(command: PluginCommand, manager: &mut Manager<'_>, env: &Env) -> Resu
                 "uninstalled plugin `{name}` from `{}`",
                 home.display()
             ));
-            follow_with_cron(manager, CronAction::Uninstall(Some(name)), env, true);
+            let _ = follow_with_cron(manager, CronAction::Uninstall(Some(name)), env, true);
             Ok(String::new())
         }
         PluginCommand::Develop { dir } => {
@@ -699,26 +866,10 @@ fn execute(command: PluginCommand, manager: &mut Manager<'_>, env: &Env) -> Resu
             let path = manager.repackage(&name, &cwd, &build_stamp(env)?)?;
             Ok(format!("{}\n", path.display()))
         }
-        PluginCommand::Provision { dir } => {
-            let cwd = current_dir()?;
-            let dir = match dir {
-                Some(dir) => absolute(&dir, &cwd),
-                None => manager.provisioning_dir(),
-            };
-            let provisioned = manager.provision(&dir);
-            // The plugins that did go in get their crontab, also when others failed.
-            let homes = std::mem::take(&mut manager.provisioned);
-            let names: Vec<String> = homes
-                .iter()
-                .filter_map(|home| home.file_name()?.to_str().map(str::to_owned))
-                .collect();
-            if !names.is_empty() {
-                let quiet = !homes.iter().any(|home| home.join("crontab").is_file());
-                follow_with_cron(manager, CronAction::Install(Some(names)), env, quiet);
-            }
-            provisioned?;
-            Ok(String::new())
-        }
+        PluginCommand::Provision { .. } => Err(Error::new(
+            ErrorKind::Usage,
+            "`plugin provision` is run by `plugin::cli::run`",
+        )),
         PluginCommand::Config { target, json } => {
             let context = ModuleContext::from_env(env, dirs::home_dir().as_deref());
             let Some(plugin) = locate(env, &context, &target)? else {
@@ -910,9 +1061,13 @@ fn follow_with_cron(
     action: CronAction,
     env: &Env,
     quiet_without_crontab: bool,
-) {
+) -> CrontabReport {
     match update_crontab(action, env) {
         Ok(outcome) => {
+            let no_command = outcome
+                .messages
+                .iter()
+                .any(|line| line == NO_CRONTAB_WARNING);
             manager.messages.extend(
                 outcome
                     .messages
@@ -920,16 +1075,42 @@ fn follow_with_cron(
                     .filter(|line| !(quiet_without_crontab && line == NO_CRONTAB_WARNING)),
             );
             if !outcome.skipped.is_empty() {
-                manager.messages.push(format!(
-                    "mfenv: warning: the crontab of {} was not updated: fix the errors above and run `mfenv cron install`",
+                let message = format!(
+                    "the crontab of {} was not updated",
                     backticked(&outcome.skipped)
+                );
+                manager.messages.push(format!(
+                    "mfenv: warning: {message}: fix the errors above and run `mfenv cron install`"
                 ));
+                return CrontabReport {
+                    status: "failed",
+                    error: Some(message),
+                    skipped: outcome.skipped,
+                };
+            }
+            CrontabReport {
+                status: if no_command {
+                    "no-crontab-command"
+                } else if outcome.changed {
+                    "updated"
+                } else {
+                    "unchanged"
+                },
+                error: None,
+                skipped: Vec::new(),
             }
         }
-        Err(error) => manager.messages.push(format!(
-            "mfenv: warning: the crontab was not updated: {}",
-            crate::plugin::model::flatten(&error)
-        )),
+        Err(error) => {
+            let reason = crate::plugin::model::flatten(&error);
+            manager.messages.push(format!(
+                "mfenv: warning: the crontab was not updated: {reason}"
+            ));
+            CrontabReport {
+                status: "failed",
+                error: Some(reason),
+                skipped: Vec::new(),
+            }
+        }
     }
 }
 
@@ -978,6 +1159,7 @@ fn make(manager: &mut Manager<'_>, env: &Env, dir: &Path, verbose: bool) -> Resu
         dir,
         env: &build_env,
         verbose,
+        rename_exchange: manager.options.rename_exchange,
     };
     crate::plugin::make::make(&request, &mut report)?;
     Ok(())
@@ -1107,6 +1289,7 @@ pub fn run_cron(command: CronCommand, env: &Env) -> Result<PluginOutput> {
     Ok(PluginOutput {
         stdout: String::new(),
         stderr: outcome.messages,
+        status: 0,
     })
 }
 
@@ -1202,7 +1385,10 @@ fn update_crontab(action: CronAction, env: &Env) -> Result<CronOutcome> {
             }
             for plugin in plugins {
                 let file = plugin.home.join("crontab");
-                let text = match std::fs::read_to_string(&file) {
+                let text = match crate::plugin::model::read_small_file(
+                    &file,
+                    crate::plugin::model::MAX_CONFIG_SIZE,
+                ) {
                     Ok(text) => text,
                     Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                         // No crontab (any more): no block.

@@ -233,25 +233,21 @@ pub fn parse_ini(text: &str, path: &Path) -> Result<IniDocument> {
 /// Reads and parses a file; `None` when it does not exist. Files over
 /// [`MAX_FILE_SIZE`] are refused.
 pub fn read_ini(path: &Path) -> Result<Option<IniDocument>> {
-    use std::io::Read;
-    let file = match std::fs::File::open(path) {
-        Ok(file) => file,
+    // Only a regular file is read (a fifo is refused, not waited on), up to a limit.
+    let bytes = match crate::plugin::model::read_small_bytes(path, MAX_FILE_SIZE) {
+        Ok(bytes) => bytes,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) if err.kind() == std::io::ErrorKind::InvalidData => {
+            return Err(Error::new(
+                ErrorKind::LayerFile,
+                format!("configuration file `{}` is too big", path.display()),
+            )
+            .caused_by(format!(
+                "a configuration file may hold at most {MAX_FILE_SIZE} bytes"
+            )));
+        }
         Err(err) => return Err(Error::io("cannot read", path, &err)),
     };
-    let mut bytes = Vec::new();
-    file.take(MAX_FILE_SIZE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|err| Error::io("cannot read", path, &err))?;
-    if bytes.len() as u64 > MAX_FILE_SIZE {
-        return Err(Error::new(
-            ErrorKind::LayerFile,
-            format!("configuration file `{}` is too big", path.display()),
-        )
-        .caused_by(format!(
-            "a configuration file may hold at most {MAX_FILE_SIZE} bytes"
-        )));
-    }
     let text = String::from_utf8(bytes).map_err(|_| {
         Error::new(
             ErrorKind::LayerFile,

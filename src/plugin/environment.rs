@@ -207,7 +207,10 @@ fn add_environment(
 /// The plugin names in `<home>/.layerapi2_dependencies` (lines starting with
 /// `plugin_`, optional `-` removed, `@module` suffix removed).
 pub fn plugin_dependencies(home: &Path, module_lowercase: &str) -> Vec<String> {
-    let Ok(text) = std::fs::read_to_string(home.join(".layerapi2_dependencies")) else {
+    let Ok(text) = crate::plugin::model::read_small_file(
+        &home.join(".layerapi2_dependencies"),
+        crate::layer::discover::MAX_LAYER_FILE_BYTES,
+    ) else {
         return Vec::new();
     };
     let suffix = format!("@{module_lowercase}");
@@ -226,7 +229,11 @@ pub fn plugin_dependencies(home: &Path, module_lowercase: &str) -> Vec<String> {
 /// `<base dir>/<name>` when it holds a plugin labelled `plugin_<name>@<module>`.
 pub fn installed_home(context: &ModuleContext, name: &str) -> Option<PathBuf> {
     let home = context.plugins_base_dir.join(name);
-    let label = std::fs::read_to_string(home.join(".layerapi2_label")).ok()?;
+    let label = crate::plugin::model::read_small_file(
+        &home.join(".layerapi2_label"),
+        crate::plugin::model::MAX_LABEL_SIZE,
+    )
+    .ok()?;
     (label.trim() == context.plugin_label(name)).then_some(home)
 }
 

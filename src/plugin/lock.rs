@@ -65,7 +65,9 @@ pub fn acquire(runtime_home: &Path, timeout: Duration) -> Result<ManagementLock>
                             timeout.as_secs_f64()
                         ),
                     )
-                    .caused_by("another plugin install, uninstall, develop or provision is running")
+                    .caused_by(
+                        "another plugin install, uninstall, develop or provision, or a crontab edit (`mfenv cron`), is running",
+                    )
                     .with_hint("wait for it to finish and run the command again"));
                 }
                 file = returned;

@@ -11,7 +11,9 @@
 //!      `requirements3.txt` (or `allow_binary_packages`) is newer than the copy of
 //!      `requirements3.txt` kept in `local/lib/pythonX.Y/site-packages/` (the stamp),
 //!      differs from it, or `local/` is missing. It is built in `.mfenv-make-local`
-//!      beside `local/` and swapped in by one rename only when everything worked.
+//!      beside `local/` and swapped in by one rename only when everything worked
+//!      (without `RENAME_EXCHANGE`, two renames, the previous `local/` waiting in
+//!      `.mfenv-make-local-previous`: a run killed between them is settled by the next).
 //! - **node** (`package.json` exists): `npm ci` when `package-lock.json` is as new as
 //!   `package.json`, else `npm install`, when `node_modules` is missing or older than
 //!   either file. The previous `node_modules` waits in `.mfenv-make-node_modules` and is
@@ -45,7 +47,8 @@ use std::time::SystemTime;
 use crate::env::Env;
 use crate::env::path_list::PathList;
 use crate::error::{Error, ErrorKind, Result};
-use crate::plugin::manager::{exchange, remove_tree};
+use crate::plugin::manager::remove_tree;
+use crate::plugin::transaction::try_exchange;
 
 /// The directory of the python dependency files.
 pub const SOURCES_DIR: &str = "python3_virtualenv_sources";
@@ -59,6 +62,10 @@ pub const ALLOW_BINARY: &str = "allow_binary_packages";
 pub const LOCAL: &str = "local";
 /// Where the virtualenv is built before it replaces `local/`.
 pub const BUILD_LOCAL: &str = ".mfenv-make-local";
+/// Where the previous `local/` waits while the new one takes its place, when the swap
+/// is two renames (no `RENAME_EXCHANGE`); the next `plugin make` puts it back if `local/`
+/// is missing.
+pub const PREVIOUS_LOCAL: &str = ".mfenv-make-local-previous";
 pub const PACKAGE_JSON: &str = "package.json";
 pub const PACKAGE_LOCK: &str = "package-lock.json";
 pub const NODE_MODULES: &str = "node_modules";
@@ -569,6 +576,9 @@ pub struct MakeRequest<'a> {
     pub env: &'a Env,
     /// Show the tools' output (on stderr).
     pub verbose: bool,
+    /// Swap `local/` with `RENAME_EXCHANGE` when the system can (off: two renames,
+    /// recoverable, see [`PREVIOUS_LOCAL`]).
+    pub rename_exchange: bool,
 }
 
 /// What a run did.
@@ -583,6 +593,7 @@ pub struct MakeOutcome {
 pub fn make(request: &MakeRequest<'_>, report: &mut dyn FnMut(&str)) -> Result<MakeOutcome> {
     let dir = request.dir;
     let shown = dir.display();
+    settle_local_swap(dir, report)?;
     let plan = plan(dir);
     let mut outcome = MakeOutcome::default();
     if !plan.python && !plan.node {
@@ -617,7 +628,14 @@ pub fn make(request: &MakeRequest<'_>, report: &mut dyn FnMut(&str)) -> Result<M
                 outcome.froze = true;
             }
             if plan.build_local {
-                build_local(dir, python3, &python_env, request.verbose, report)?;
+                build_local(
+                    dir,
+                    python3,
+                    &python_env,
+                    request.verbose,
+                    request.rename_exchange,
+                    report,
+                )?;
                 touch_config(dir);
                 outcome.built_local = true;
             }
@@ -636,6 +654,46 @@ pub fn make(request: &MakeRequest<'_>, report: &mut dyn FnMut(&str)) -> Result<M
         }
     }
     Ok(outcome)
+}
+
+/// Settles what a `plugin make` killed while swapping `local/` left: the previous
+/// virtualenv at [`PREVIOUS_LOCAL`] is put back when `local/` is missing (killed between
+/// the two renames), else removed (killed after them).
+fn settle_local_swap(dir: &Path, report: &mut dyn FnMut(&str)) -> Result<()> {
+    let previous = dir.join(PREVIOUS_LOCAL);
+    if fs::symlink_metadata(&previous).is_err() {
+        return Ok(());
+    }
+    let local = dir.join(LOCAL);
+    if fs::symlink_metadata(&local).is_err() {
+        fs::rename(&previous, &local)
+            .map_err(|err| Error::io("cannot put back the previous virtualenv", &previous, &err))?;
+        report(&format!(
+            "put back the previous `{LOCAL}/`, left aside by an interrupted `mfenv plugin make`"
+        ));
+    } else {
+        remove_tree(&previous).map_err(|err| Error::io("cannot remove", &previous, &err))?;
+    }
+    Ok(())
+}
+
+/// Puts the complete virtualenv `build` in place of the existing `local`: one
+/// `RENAME_EXCHANGE` when the system can, else `local` to `previous` and `build` to
+/// `local` (a kill between them is settled by [`settle_local_swap`]). The previous
+/// virtualenv is then removed.
+fn swap_in(build: &Path, local: &Path, previous: &Path, rename_exchange: bool) -> io::Result<()> {
+    if rename_exchange && try_exchange(build, local)? {
+        // `build` now holds the previous virtualenv.
+        let _ = remove_tree(build);
+        return Ok(());
+    }
+    fs::rename(local, previous)?;
+    if let Err(err) = fs::rename(build, local) {
+        let _ = fs::rename(previous, local);
+        return Err(err);
+    }
+    let _ = remove_tree(previous);
+    Ok(())
 }
 
 /// Touches `config.ini` after a rebuild: as in the original, its change restarts the
@@ -971,6 +1029,7 @@ fn build_local(
     python3: &Path,
     env: &Env,
     verbose: bool,
+    rename_exchange: bool,
     report: &mut dyn FnMut(&str),
 ) -> Result<()> {
     let sources = dir.join(SOURCES_DIR);
@@ -1032,10 +1091,12 @@ fn build_local(
             )));
     }
     let swapped = if fs::symlink_metadata(&final_local).is_ok() {
-        exchange(&build, &final_local).map(|()| {
-            // `build` now holds the previous virtualenv.
-            let _ = remove_tree(&build);
-        })
+        swap_in(
+            &build,
+            &final_local,
+            &dir.join(PREVIOUS_LOCAL),
+            rename_exchange,
+        )
     } else {
         fs::rename(&build, &final_local)
     };

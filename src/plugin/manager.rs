@@ -54,6 +54,12 @@ use crate::plugin::transaction::{
     self, Journal, Moves, ProcessGroup, ReplacedTree, Settled, TreeId,
 };
 
+/// The mode of the plugins base dir and of the directories above it that mfenv creates
+/// (whatever the umask: installed plugins are shared, never writable by others).
+const SHARED_DIR_MODE: u32 = 0o755;
+/// The mode of `RUNTIME/var/conf_monitor` when mfenv creates it (only its time matters).
+const CONF_MONITOR_MODE: u32 = 0o644;
+
 /// The prefix of staging directories in the base dir.
 pub const STAGING_PREFIX: &str = ".mfenv-tmp-";
 
@@ -134,6 +140,138 @@ pub struct ListRow {
 /// The note of a listed plugin directory without `.metadata.json`.
 pub const NO_METADATA_NOTE: &str = "no .metadata.json";
 
+/// What provisioning did (or, in a dry run, would do) with one `.plugin` file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProvisionOutcome {
+    /// The plugin was not installed: it is now.
+    Installed,
+    /// Another build of the plugin (another hash) was replaced.
+    Updated,
+    /// The installed plugin has the file's hash.
+    Unchanged,
+    /// The plugin is dev-linked (`mfenv plugin develop`): the link is kept.
+    DevLinked,
+    /// Another file of the same plugin in the directory is provisioned instead.
+    Ignored,
+    /// The file is bad, or its install failed (and was rolled back).
+    Failed,
+}
+
+/// One `.plugin` file of a provisioning run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProvisionEntry {
+    pub file: PathBuf,
+    /// `None` when the file could not be read as a plugin.
+    pub name: Option<String>,
+    pub version: Option<String>,
+    pub release: Option<String>,
+    pub outcome: ProvisionOutcome,
+    /// The version and release replaced by an update (`None` without usable metadata).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_release: Option<String>,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The plugin home (installed, updated, unchanged or dev-linked).
+    #[serde(skip)]
+    pub home: Option<PathBuf>,
+    /// The new or the replaced build ships a `crontab`.
+    #[serde(skip)]
+    pub crontab: bool,
+}
+
+impl ProvisionEntry {
+    fn new(summary: &ArchiveSummary, outcome: ProvisionOutcome) -> Self {
+        ProvisionEntry {
+            file: summary.path.clone(),
+            name: Some(summary.name.clone()),
+            version: Some(summary.metadata.version.clone()),
+            release: Some(summary.metadata.release.clone()),
+            outcome,
+            previous_version: None,
+            previous_release: None,
+            error: None,
+            home: None,
+            crontab: false,
+        }
+    }
+
+    fn failed(file: &Path, summary: Option<&ArchiveSummary>, error: &Error) -> Self {
+        let mut entry = match summary {
+            Some(summary) => ProvisionEntry::new(summary, ProvisionOutcome::Failed),
+            None => ProvisionEntry {
+                file: file.to_owned(),
+                name: None,
+                version: None,
+                release: None,
+                outcome: ProvisionOutcome::Failed,
+                previous_version: None,
+                previous_release: None,
+                error: None,
+                home: None,
+                crontab: false,
+            },
+        };
+        entry.error = Some(flatten(error));
+        entry
+    }
+
+    /// Installed or updated (or would be).
+    pub fn changed(&self) -> bool {
+        matches!(
+            self.outcome,
+            ProvisionOutcome::Installed | ProvisionOutcome::Updated
+        )
+    }
+}
+
+/// What a provisioning run did, file by file (sorted by file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvisionReport {
+    pub dir: PathBuf,
+    pub dry_run: bool,
+    pub entries: Vec<ProvisionEntry>,
+}
+
+impl ProvisionReport {
+    /// Some plugin was (or would be) installed or updated.
+    pub fn changed(&self) -> bool {
+        self.entries.iter().any(ProvisionEntry::changed)
+    }
+
+    /// The error naming every failed file, if any failed.
+    pub fn failure(&self) -> Option<Error> {
+        let failed: Vec<&ProvisionEntry> = self
+            .entries
+            .iter()
+            .filter(|entry| entry.outcome == ProvisionOutcome::Failed)
+            .collect();
+        if failed.is_empty() {
+            return None;
+        }
+        let mut error = Error::new(
+            ErrorKind::LayerFile,
+            format!(
+                "provisioning from `{}` failed for {} of {} plugin files",
+                self.dir.display(),
+                failed.len(),
+                self.entries.len()
+            ),
+        );
+        for entry in failed {
+            error = error.caused_by(format!(
+                "`{}`: {}",
+                entry.file.display(),
+                entry.error.as_deref().unwrap_or_default()
+            ));
+        }
+        Some(error)
+    }
+}
+
 /// What the current build is stamped with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuildStamp {
@@ -166,9 +304,6 @@ pub struct Manager<'a> {
     pub options: ManagerOptions,
     /// Messages for stderr, in order.
     pub messages: Vec<String>,
-    /// The homes of the plugins `provision` installed or updated (their crontabs are
-    /// the CLI's to update).
-    pub provisioned: Vec<PathBuf>,
 }
 
 /// A unique suffix for staging names within this process.
@@ -205,35 +340,6 @@ fn make_writable(path: &Path) {
     }
 }
 
-/// Swaps `first` and `second` (both exist) atomically when the system can.
-pub(crate) fn exchange(first: &Path, second: &Path) -> io::Result<()> {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
-        match renameat2(
-            AT_FDCWD,
-            first,
-            AT_FDCWD,
-            second,
-            RenameFlags::RENAME_EXCHANGE,
-        ) {
-            Ok(()) => return Ok(()),
-            Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOSYS) => {}
-            Err(errno) => return Err(io::Error::from(errno)),
-        }
-    }
-    let aside = first.with_file_name(format!(
-        "{}.swap",
-        first.file_name().unwrap_or_default().to_string_lossy()
-    ));
-    fs::rename(second, &aside)?;
-    if let Err(err) = fs::rename(first, second) {
-        let _ = fs::rename(&aside, second);
-        return Err(err);
-    }
-    fs::rename(&aside, first)
-}
-
 /// `path` made absolute against `cwd`, `.` components dropped (symlinks not resolved).
 pub fn absolute(path: &Path, cwd: &Path) -> PathBuf {
     let joined = if path.is_absolute() {
@@ -251,7 +357,6 @@ impl<'a> Manager<'a> {
             env,
             options,
             messages: Vec::new(),
-            provisioned: Vec::new(),
         }
     }
 
@@ -620,10 +725,16 @@ impl<'a> Manager<'a> {
         }
     }
 
-    /// A new staging directory in the base dir.
+    /// A new staging directory in the base dir (`0700`; the base dir and its missing
+    /// parents are created `0755`, whatever the umask).
     fn new_staging_dir(&self) -> Result<PathBuf> {
+        use std::os::unix::fs::DirBuilderExt;
         let base = self.base_dir();
-        fs::create_dir_all(base).map_err(|err| Error::io("cannot create", base, &err))?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(SHARED_DIR_MODE)
+            .create(base)
+            .map_err(|err| Error::io("cannot create", base, &err))?;
         loop {
             let nanos = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -634,7 +745,7 @@ impl<'a> Manager<'a> {
                 std::process::id(),
                 STAGING_COUNTER.fetch_add(1, Ordering::Relaxed)
             ));
-            match fs::create_dir(&path) {
+            match fs::DirBuilder::new().mode(0o700).create(&path) {
                 Ok(()) => return Ok(path),
                 Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(err) => return Err(Error::io("cannot create", &path, &err)),
@@ -649,10 +760,12 @@ impl<'a> Manager<'a> {
         if !var.is_dir() {
             return;
         }
+        use std::os::unix::fs::OpenOptionsExt;
         if let Ok(file) = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
+            .mode(CONF_MONITOR_MODE)
             .open(var.join("conf_monitor"))
         {
             let _ = file.set_modified(SystemTime::now());
@@ -721,13 +834,20 @@ impl<'a> Manager<'a> {
             archive::extract(handle, summary, &staging, &mut progress).and_then(|root| {
                 let label_path = root.join(LABEL_FILE);
                 if new_name.is_some() {
-                    // Replace rather than write through: the label may be a hard link.
+                    // Replace rather than write through: the label may be a hard link. Its
+                    // mode is an installed file's, whatever the umask.
                     fs::remove_file(&label_path)
                         .and_then(|()| {
-                            fs::write(
-                                &label_path,
-                                format!("{}\n", self.context.plugin_label(&name)),
-                            )
+                            use std::io::Write;
+                            use std::os::unix::fs::OpenOptionsExt;
+                            OpenOptions::new()
+                                .write(true)
+                                .create_new(true)
+                                .mode(0o644)
+                                .open(&label_path)?
+                                .write_all(
+                                    format!("{}\n", self.context.plugin_label(&name)).as_bytes(),
+                                )
                         })
                         .map_err(|err| Error::io("cannot write", &label_path, &err))?;
                 } else {
@@ -861,7 +981,7 @@ impl<'a> Manager<'a> {
         let log_path = self.postinstall_log_path(name);
         let log = log_path
             .parent()
-            .map_or(Ok(()), fs::create_dir_all)
+            .map_or(Ok(()), crate::private::create_dir_all)
             .and_then(|()| {
                 use std::os::unix::fs::OpenOptionsExt;
                 OpenOptions::new()
@@ -1009,7 +1129,7 @@ impl<'a> Manager<'a> {
     /// Writes the OP override template of an installed (not dev-linked) plugin.
     fn write_override_template(&mut self, name: &str, home: &Path) {
         let config_path = home.join(CONFIG_FILE);
-        let Ok(config_text) = fs::read_to_string(&config_path) else {
+        let Ok(config_text) = model::read_small_file(&config_path, model::MAX_CONFIG_SIZE) else {
             return;
         };
         let text = overrides::template(
@@ -1019,7 +1139,7 @@ impl<'a> Manager<'a> {
             &self.system_override_path(name),
         );
         let mut target = self.op_override_path(name);
-        if let Ok(existing) = fs::read_to_string(&target)
+        if let Ok(existing) = model::read_small_file(&target, model::MAX_CONFIG_SIZE)
             && overrides::has_interesting_line(&existing)
         {
             let new_target = target.with_extension("ini.new");
@@ -1090,7 +1210,7 @@ impl<'a> Manager<'a> {
                     Err(err) => return Err(Error::io("cannot remove", &path, &err)),
                 }
             }
-        } else if fs::read_to_string(&override_path)
+        } else if model::read_small_file(&override_path, model::MAX_CONFIG_SIZE)
             .is_ok_and(|text| !overrides::has_interesting_line(&text))
         {
             // An untouched template overrides nothing: it goes with the plugin.
@@ -1174,9 +1294,19 @@ impl<'a> Manager<'a> {
 
     // ----- provision ---------------------------------------------------------------
 
-    /// `mfenv plugin provision [--dir D]`: installs or updates every `*.plugin` of `dir`.
-    pub fn provision(&mut self, dir: &Path) -> Result<()> {
+    /// `mfenv plugin provision [--dir D] [--dry-run]`: installs or updates every
+    /// `*.plugin` of `dir`, one entry per file in the report. A bad file is a failed
+    /// entry and the others go on; an `Err` means nothing was provisioned (inside a
+    /// plugin env, an unreadable directory, the lock). A dry run takes no lock, settles
+    /// no leftover and writes nothing: it reads the files and the base dir and says
+    /// what a real run would do.
+    pub fn provision(&mut self, dir: &Path, dry_run: bool) -> Result<ProvisionReport> {
         self.refuse_inside_plugin_env("provision")?;
+        let mut report = ProvisionReport {
+            dir: dir.to_owned(),
+            dry_run,
+            entries: Vec::new(),
+        };
         let reader = match fs::read_dir(dir) {
             Ok(reader) => reader,
             Err(err) if err.kind() == io::ErrorKind::NotFound => {
@@ -1184,7 +1314,7 @@ impl<'a> Manager<'a> {
                     "no `{}` directory: no plugin to provision",
                     dir.display()
                 ));
-                return Ok(());
+                return Ok(report);
             }
             Err(err) => return Err(Error::io("cannot read", dir, &err)),
         };
@@ -1201,7 +1331,6 @@ impl<'a> Manager<'a> {
         files.sort();
         // Every file is read before the lock is taken (reading writes nothing). A bad
         // file is reported and the others go on.
-        let mut failures = Vec::new();
         let mut by_name: BTreeMap<String, Vec<(File, ArchiveSummary)>> = BTreeMap::new();
         for file in &files {
             if !file.is_file() {
@@ -1211,7 +1340,9 @@ impl<'a> Manager<'a> {
                 );
                 self.messages
                     .push(error.render(false).trim_end().to_owned());
-                failures.push(format!("`{}`: {}", file.display(), flatten(&error)));
+                report
+                    .entries
+                    .push(ProvisionEntry::failed(file, None, &error));
                 continue;
             }
             match archive::inspect(file, &self.context.module_lowercase) {
@@ -1223,12 +1354,17 @@ impl<'a> Manager<'a> {
                     let error = nothing_installed(error, file);
                     self.messages
                         .push(error.render(false).trim_end().to_owned());
-                    failures.push(format!("`{}`: {}", file.display(), flatten(&error)));
+                    report
+                        .entries
+                        .push(ProvisionEntry::failed(file, None, &error));
                 }
             }
         }
-        let _lock = self.acquire_lock()?;
-        let mut changed = false;
+        let _lock = if dry_run {
+            None
+        } else {
+            Some(self.acquire_lock()?)
+        };
         for (name, mut candidates) in by_name {
             // One file per plugin, the same whatever the directory order: the highest
             // version, then release, then file name.
@@ -1247,53 +1383,62 @@ impl<'a> Manager<'a> {
                     ignored.metadata.version,
                     ignored.metadata.release,
                 ));
+                report
+                    .entries
+                    .push(ProvisionEntry::new(ignored, ProvisionOutcome::Ignored));
             }
-            match self.provision_one(handle, &summary) {
-                Ok(did_change) => changed |= did_change,
+            let entry = match self.provision_one(handle, &summary, dry_run) {
+                Ok(entry) => entry,
                 Err(error) => {
                     self.messages
                         .push(error.render(false).trim_end().to_owned());
-                    failures.push(format!("`{}`: {}", summary.path.display(), flatten(&error)));
+                    ProvisionEntry::failed(&summary.path, Some(&summary), &error)
                 }
-            }
+            };
+            report.entries.push(entry);
         }
-        if changed {
+        report
+            .entries
+            .sort_by(|first, second| first.file.cmp(&second.file));
+        if report.changed() && !dry_run {
             self.signal_change();
         }
-        if failures.is_empty() {
-            return Ok(());
-        }
-        let mut error = Error::new(
-            ErrorKind::LayerFile,
-            format!(
-                "provisioning from `{}` failed for {} of {} plugin files",
-                dir.display(),
-                failures.len(),
-                files.len()
-            ),
-        );
-        for failure in failures {
-            error = error.caused_by(failure);
-        }
-        Err(error)
+        Ok(report)
     }
 
-    /// Provisions one file (the lock is held); returns whether something changed.
-    fn provision_one(&mut self, handle: File, summary: &ArchiveSummary) -> Result<bool> {
+    /// Provisions one file (the lock is held unless `dry_run`).
+    fn provision_one(
+        &mut self,
+        handle: File,
+        summary: &ArchiveSummary,
+        dry_run: bool,
+    ) -> Result<ProvisionEntry> {
         let file = &summary.path;
         let name = summary.name.clone();
         let wanted = summary.metadata.hash();
         let installed = self.find(&name)?;
+        let (installed_word, updated_word) = if dry_run {
+            ("would install", "would update")
+        } else {
+            ("installed", "updated")
+        };
+        let ships_crontab = summary
+            .files
+            .iter()
+            .any(|path| path.trim_start_matches("./") == "metwork_plugin/crontab");
         let Some(plugin) = installed else {
-            let home = self.install_checked(handle, summary, None, false)?;
-            self.provisioned.push(home);
+            let mut entry = ProvisionEntry::new(summary, ProvisionOutcome::Installed);
+            entry.crontab = ships_crontab;
+            if !dry_run {
+                entry.home = Some(self.install_checked(handle, summary, None, false)?);
+            }
             self.messages.push(format!(
-                "installed plugin `{name}` {}-{} from `{}`",
+                "{installed_word} plugin `{name}` {}-{} from `{}`",
                 summary.metadata.version,
                 summary.metadata.release,
                 file.display()
             ));
-            return Ok(true);
+            return Ok(entry);
         };
         let current = match &plugin.state {
             InstallState::DevLink => {
@@ -1301,23 +1446,36 @@ impl<'a> Manager<'a> {
                     "plugin `{name}` is dev-linked: `{}` not installed",
                     file.display()
                 ));
-                return Ok(false);
+                let mut entry = ProvisionEntry::new(summary, ProvisionOutcome::DevLinked);
+                entry.home = Some(plugin.home);
+                return Ok(entry);
             }
-            InstallState::Installed(metadata) => Some(metadata.hash()),
+            InstallState::Installed(metadata) => Some(metadata),
             InstallState::BadMetadata(_) | InstallState::NotInstalled => None,
         };
-        if current.as_deref() == Some(wanted.as_str()) {
-            return Ok(false);
+        if current.as_ref().map(|metadata| metadata.hash()).as_deref() == Some(wanted.as_str()) {
+            let mut entry = ProvisionEntry::new(summary, ProvisionOutcome::Unchanged);
+            entry.home = Some(plugin.home);
+            return Ok(entry);
         }
-        let home = self.install_checked(handle, summary, None, true)?;
-        self.provisioned.push(home);
+        let mut entry = ProvisionEntry::new(summary, ProvisionOutcome::Updated);
+        if let Some(metadata) = current {
+            entry.previous_version = Some(metadata.version.clone());
+            entry.previous_release = Some(metadata.release.clone());
+        }
+        entry.crontab = ships_crontab || plugin.home.join("crontab").is_file();
+        if dry_run {
+            entry.home = Some(plugin.home);
+        } else {
+            entry.home = Some(self.install_checked(handle, summary, None, true)?);
+        }
         self.messages.push(format!(
-            "updated plugin `{name}` to {}-{} from `{}`",
+            "{updated_word} plugin `{name}` to {}-{} from `{}`",
             summary.metadata.version,
             summary.metadata.release,
             file.display()
         ));
-        Ok(true)
+        Ok(entry)
     }
 
     // ----- release, repackage, check -----------------------------------------------
@@ -1394,7 +1552,7 @@ impl<'a> Manager<'a> {
         };
         let general = self.general_of(&plugin)?;
         let config_path = plugin.home.join(CONFIG_FILE);
-        let config_text = fs::read_to_string(&config_path)
+        let config_text = model::read_small_file(&config_path, model::MAX_CONFIG_SIZE)
             .map_err(|err| Error::io("cannot read", &config_path, &err))?;
         let plugin_document = config::parse_ini(&config_text, &config_path)?;
         let mut override_documents = Vec::new();

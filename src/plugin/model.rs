@@ -53,6 +53,9 @@ pub const UNKNOWN: &str = "unknown";
 pub const MAX_NAME_BYTES: usize = 100;
 /// The largest `.layerapi2_label` read.
 pub const MAX_LABEL_SIZE: u64 = 4096;
+/// The largest `config.ini`, override file, `crontab` or other small file of a plugin
+/// read whole.
+pub const MAX_CONFIG_SIZE: u64 = 16 << 20;
 /// The largest `.metadata.json`.
 pub const MAX_METADATA_SIZE: u64 = 64 << 10;
 /// The largest `.files.json`.
@@ -104,6 +107,13 @@ pub fn open_regular_file(path: &Path) -> io::Result<File> {
 /// The text of the regular file `path`, refused when larger than `limit` bytes or not
 /// UTF-8.
 pub fn read_small_file(path: &Path, limit: u64) -> io::Result<String> {
+    String::from_utf8(read_small_bytes(path, limit)?)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "it is not UTF-8"))
+}
+
+/// The bytes of the regular file `path` (see [`open_regular_file`]), refused when
+/// larger than `limit` bytes.
+pub fn read_small_bytes(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
     let file = open_regular_file(path)?;
     let mut data = Vec::new();
     file.take(limit + 1).read_to_end(&mut data)?;
@@ -113,8 +123,7 @@ pub fn read_small_file(path: &Path, limit: u64) -> io::Result<String> {
             format!("it is larger than {limit} bytes"),
         ));
     }
-    String::from_utf8(data)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "it is not UTF-8"))
+    Ok(data)
 }
 
 /// Checks a plugin name against the original's rules, in its order, with its messages.

@@ -129,7 +129,17 @@ impl Journal {
     pub fn write(&self, staging: &Path) -> io::Result<()> {
         let temporary = staging.join(format!("{JOURNAL_FILE}.tmp"));
         let text = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
-        fs::write(&temporary, text)?;
+        {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&temporary)?
+                .write_all(&text)?;
+        }
         fs::rename(&temporary, staging.join(JOURNAL_FILE))
     }
 
