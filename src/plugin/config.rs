@@ -643,6 +643,10 @@ const COMMAND_KEYS: [&str; 11] = [
     "log_split_multiple_workers",
 ];
 
+/// Keys of `[extra_daemon_*]` only: the socket the supervisor holds for the daemon,
+/// how long a new worker must live before a hot swap counts it as started.
+const EXTRA_DAEMON_KEYS: [&str; 2] = ["socket", "settle"];
+
 /// mfserv's additions to `[general]` and `[app_*]` (reference C3, module extensions).
 const MFSERV_GENERAL_KEYS: [&str; 4] = [
     "_extra_nginx_http_conf_filename",
@@ -692,7 +696,9 @@ pub fn schema_problems(documents: &[IniDocument], module: &str) -> Vec<String> {
                 }
                 Some(keys)
             } else if name.starts_with("extra_daemon_") {
-                Some(COMMAND_KEYS.to_vec())
+                let mut keys = COMMAND_KEYS.to_vec();
+                keys.extend(EXTRA_DAEMON_KEYS);
+                Some(keys)
             } else if name.starts_with("app_") {
                 let mut keys = COMMAND_KEYS.to_vec();
                 if mfserv {
