@@ -1,5 +1,8 @@
 //! The historical MetWork command names, for a binary invoked through a symlink.
 //!
+//! `plugins.hotswap FILE` is `mfenv plugin hotswap FILE` (mfserv's options about circus
+//! and nginx waits have no meaning there and are refused).
+//!
 //! `layers`, `is_layer_installed`, `is_layer_loaded`, `get_layer_home`, `layer_wrapper`,
 //! `layer_load_bash_cmds`, `layer_unload_bash_cmds`, `cronwrap`, `plugin_wrapper` and
 //! `plugins.{list,install,uninstall,info,hash,check}` accept their original options
@@ -15,7 +18,7 @@ use std::ffi::OsString;
 use clap::{Parser, error::ErrorKind as ClapErrorKind};
 
 /// Every historical name mfenv answers to.
-pub const NAMES: [&str; 15] = [
+pub const NAMES: [&str; 16] = [
     "cronwrap",
     "plugin_wrapper",
     "plugins.list",
@@ -24,6 +27,7 @@ pub const NAMES: [&str; 15] = [
     "plugins.info",
     "plugins.hash",
     "plugins.check",
+    "plugins.hotswap",
     "layers",
     "is_layer_installed",
     "is_layer_loaded",
@@ -540,6 +544,10 @@ mod tests {
                 &["plugins.install", "f.plugin", "--force"]
             ),
             ["mfenv", "plugin", "install", "f.plugin", "--force"]
+        );
+        assert_eq!(
+            run("plugins.hotswap", &["plugins.hotswap", "f.plugin"]),
+            ["mfenv", "plugin", "hotswap", "f.plugin"]
         );
     }
 

@@ -1,6 +1,6 @@
-//! Sockets held by the supervisor (`socket = tcp:…|unix:…`), with a real HTTP server
-//! (python's `http.server` on fd 3) and clients issuing requests from several threads
-//! while workers are restarted and recycled.
+//! Sockets held by the supervisor (`socket = tcp:…|unix:…`) and `mfenv plugin hotswap`,
+//! with a real HTTP server (python's `http.server` on fd 3) and clients issuing requests
+//! from several threads while workers are restarted, recycled and swapped.
 //!
 //! Nothing here asserts how long something took: waits poll for a state with a generous
 //! deadline, and the request loops are bounded.
@@ -10,7 +10,7 @@ mod plugin_support;
 
 use std::fs;
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -516,4 +516,142 @@ fn a_changed_address_rebinds_and_a_bind_failure_is_reported_without_stopping_oth
     wait_for("the daemon on its new address", || tcp.get().is_ok());
     wait_for("the old socket file removed", || !path.exists());
     assert!(unix.get().is_err());
+}
+
+/// `plugin hotswap` v1 → v2 under load: no request lost, both versions seen, v2 after.
+fn hotswap_under_load(target: Target) {
+    require_program("python3");
+    let mut d = Daemons::new();
+    install(&d, "1.0.0", &target, "");
+    fs::write(d.fx.override_path("foo"), "[custom]\ngreeting = kept\n").unwrap();
+    let v2 = d.released(
+        "foo",
+        "2.0.0",
+        &web_section(&target, 2, "").replace("VERSION", "2.0.0"),
+    );
+    d.run();
+    let old = d.running("foo", "web", 2);
+    let load = Load::start(&target, 4);
+    // Some requests before.
+    std::thread::sleep(Duration::from_millis(500));
+    let output = d.fx.run(&["plugin", "hotswap", utf8_path(&v2)]);
+    assert_success(&output);
+    let said = stderr(&output);
+    assert!(said.contains("new version up in"), "{said}");
+    assert!(said.contains("old version drained in"), "{said}");
+    std::thread::sleep(Duration::from_millis(500));
+    let answers = all_served(load.finish(), 300);
+    assert!(answers.iter().any(|answer| answer.starts_with("1.0.0 ")));
+    assert!(answers.iter().any(|answer| answer.starts_with("2.0.0 ")));
+    for _ in 0..20 {
+        assert!(target.get().unwrap().starts_with("2.0.0 "));
+    }
+    assert!(
+        old.iter()
+            .all(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+    );
+    let list = d.fx.ok(&["plugin", "list"]);
+    assert!(list.contains("2.0.0"), "{list}");
+    assert_eq!(
+        fs::read_to_string(d.fx.override_path("foo")).unwrap(),
+        "[custom]\ngreeting = kept\n"
+    );
+    // Nothing of the temporary copy is left.
+    assert!(!d.fx.runtime.join("tmp/plugins.hotswap").exists());
+    let status = d.status();
+    assert!(
+        status["daemons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|daemon| daemon.get("new_version").is_none()),
+        "{status}"
+    );
+}
+
+#[test]
+fn hotswap_over_tcp_loses_no_request() {
+    hotswap_under_load(Target::Tcp(free_port()));
+}
+
+#[test]
+fn hotswap_over_a_unix_socket_loses_no_request() {
+    let dir = tempfile::tempdir().unwrap();
+    hotswap_under_load(Target::Unix(dir.path().join("web.sock")));
+}
+
+#[test]
+fn a_new_version_that_exits_at_once_leaves_the_old_one_serving() {
+    require_program("python3");
+    let mut d = Daemons::new();
+    let target = Target::Tcp(free_port());
+    install(&d, "1.0.0", &target, "");
+    let broken = d.released(
+        "foo",
+        "2.0.0",
+        &format!(
+            "[extra_daemon_web]\n_cmd_and_args = sh -c 'echo v2 gives up; exit 3'\n\
+             numprocesses = 2\nsocket = {}\n",
+            target.config()
+        ),
+    );
+    d.run();
+    let old = d.running("foo", "web", 2);
+    let load = Load::start(&target, 3);
+    let output = d.fx.run(&["plugin", "hotswap", utf8_path(&broken)]);
+    let answers = all_served(load.finish(), 20);
+    assert!(!output.status.success());
+    assert!(output.stdout.is_empty());
+    let said = stderr(&output);
+    assert!(said.contains("exit status 3"), "{said}");
+    assert!(said.contains("1.0.0"), "says what keeps serving: {said}");
+    assert!(answers.iter().all(|answer| answer.starts_with("1.0.0 ")));
+    assert_eq!(
+        d.running("foo", "web", 2),
+        old,
+        "the old workers were not touched"
+    );
+    assert!(target.get().unwrap().starts_with("1.0.0 "));
+    let list = d.fx.ok(&["plugin", "list"]);
+    assert!(list.contains("1.0.0") && !list.contains("2.0.0"), "{list}");
+    assert!(!d.fx.runtime.join("tmp/plugins.hotswap").exists());
+    wait_for("the new version's daemons gone", || {
+        d.status()["daemons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|daemon| daemon.get("new_version").is_none())
+    });
+}
+
+#[test]
+fn hotswap_refuses_dev_links_and_installs_without_a_supervisor() {
+    let d = Daemons::new();
+    let target = Target::Tcp(free_port());
+    let home = d.source("foo", "1.0.0", &web_section(&target, 1, ""));
+    d.fx.ok(&["plugin", "develop", utf8_path(&home)]);
+    let v2 = d.released("foo", "2.0.0", "");
+    let output = d.fx.run(&["plugin", "hotswap", utf8_path(&v2)]);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("dev link"), "{}", stderr(&output));
+    d.fx.ok(&["plugin", "uninstall", "foo"]);
+    // Not installed: refused too.
+    let output = d.fx.run(&["plugin", "hotswap", utf8_path(&v2)]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("plugin install"),
+        "{}",
+        stderr(&output)
+    );
+    // No supervisor: an install --force.
+    let v1 = d.released("foo", "1.0.0", "");
+    d.fx.ok(&["plugin", "install", utf8_path(&v1)]);
+    let output = d.fx.run(&["plugin", "hotswap", utf8_path(&v2)]);
+    assert_success(&output);
+    assert!(
+        stderr(&output).contains("no daemon supervisor"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(d.fx.ok(&["plugin", "list"]).contains("2.0.0"));
 }

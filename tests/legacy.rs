@@ -13,7 +13,7 @@ use std::process::{Command, Output};
 
 use common::*;
 
-const NAMES: [&str; 15] = [
+const NAMES: [&str; 16] = [
     "cronwrap",
     "plugin_wrapper",
     "plugins.list",
@@ -22,6 +22,7 @@ const NAMES: [&str; 15] = [
     "plugins.info",
     "plugins.hash",
     "plugins.check",
+    "plugins.hotswap",
     "layers",
     "is_layer_installed",
     "is_layer_loaded",

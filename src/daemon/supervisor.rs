@@ -126,6 +126,8 @@ struct Process {
     marker: String,
     /// The processes bearing the marker outside the group got the stop signal.
     strays_told: bool,
+    /// The fingerprint of the daemon's spec it was started with.
+    fingerprint: u64,
 }
 
 #[derive(Debug)]
@@ -247,12 +249,14 @@ enum Waiting {
     Shutdown,
     /// Hot swap: the new version's daemons of the plugin are up (or failed).
     NewVersionUp { plugin: String, deadline: Instant },
-    /// Hot swap: the installed plugin's daemons were restarted after `since` and are up;
+    /// Hot swap: the installed plugin's daemons run its new configuration and are up;
     /// then the new version's temporary daemons are stopped.
     Switched {
         plugin: String,
         since: Instant,
         deadline: Instant,
+        /// When the old processes were all gone, after `since`.
+        drained: Option<Duration>,
         temporary_stopped: bool,
     },
 }
@@ -674,6 +678,7 @@ impl Supervisor {
                         plugin,
                         since: now,
                         deadline: now + SWAP_START_LIMIT + settle,
+                        drained: None,
                         temporary_stopped: false,
                     },
                     messages: Vec::new(),
@@ -875,21 +880,37 @@ impl Supervisor {
                     plugin,
                     since,
                     deadline,
+                    drained,
                     temporary_stopped,
                 } => {
                     let plugin = plugin.clone();
-                    if !*temporary_stopped {
-                        let (since, deadline) = (*since, *deadline);
-                        let up = self.installed_up(&plugin, since, now);
+                    let (since, deadline) = (*since, *deadline);
+                    let (mut drained, stopped) = (*drained, *temporary_stopped);
+                    if drained.is_none() && self.old_processes_gone(&plugin) {
+                        drained = Some(now.duration_since(since));
+                        if let Waiting::Switched { drained: slot, .. } =
+                            &mut self.waiters[index].until
+                        {
+                            *slot = drained;
+                        }
+                    }
+                    if !stopped {
+                        let up = self.installed_up(&plugin, now);
                         if up || now >= deadline {
+                            let waiter = &mut self.waiters[index];
                             if let Waiting::Switched {
                                 temporary_stopped, ..
-                            } = &mut self.waiters[index].until
+                            } = &mut waiter.until
                             {
                                 *temporary_stopped = true;
                             }
+                            waiter.messages.push(format!(
+                                "times: drained={:.2} restarted={:.2}",
+                                drained.unwrap_or_default().as_secs_f64(),
+                                now.duration_since(since).as_secs_f64()
+                            ));
                             if !up {
-                                self.waiters[index].messages.push(format!(
+                                waiter.messages.push(format!(
                                     "warning: the daemons of the installed `{plugin}` are not all up: see `mfenv daemons status`"
                                 ));
                             }
@@ -1066,9 +1087,10 @@ impl Supervisor {
         }
     }
 
-    /// Whether every daemon of the installed `plugin` runs processes started after
-    /// `since`, each alive for its `settle` time (a stopped plugin: nothing stopping).
-    fn installed_up(&self, plugin: &str, since: Instant, now: Instant) -> bool {
+    /// Whether every daemon of the installed `plugin` runs processes started with its
+    /// current configuration, each alive for its `settle` time (a stopped plugin:
+    /// nothing stopping).
+    fn installed_up(&self, plugin: &str, now: Instant) -> bool {
         let stopped = self.stopped_plugins.contains(plugin);
         self.daemons
             .values()
@@ -1078,12 +1100,28 @@ impl Supervisor {
                     && daemon.workers.iter().all(|worker| match &worker.state {
                         State::Running { process, .. } => {
                             stopped
-                                || (process.since >= since
+                                || (process.fingerprint == daemon.spec.fingerprint
                                     && now.duration_since(process.since) >= daemon.spec.settle)
                         }
                         State::Stopping { .. } => false,
                         State::Idle | State::Gone | State::Waiting { .. } => stopped,
                     })
+            })
+    }
+
+    /// Whether no process of the installed `plugin` runs an older configuration.
+    fn old_processes_gone(&self, plugin: &str) -> bool {
+        self.daemons
+            .values()
+            .filter(|daemon| daemon.guest_base.is_none() && daemon.spec.plugin == plugin)
+            .all(|daemon| {
+                daemon.workers.iter().all(|worker| match &worker.state {
+                    State::Running { process, .. } => {
+                        process.fingerprint == daemon.spec.fingerprint
+                    }
+                    State::Stopping { .. } => false,
+                    _ => true,
+                })
             })
     }
 
@@ -1791,6 +1829,7 @@ fn spawn(
         since: Instant::now(),
         marker,
         strays_told: false,
+        fingerprint: spec.fingerprint,
     })
 }
 

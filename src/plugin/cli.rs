@@ -57,6 +57,17 @@ Examples:
 The whole file is checked before anything is written; the plugin appears in one rename,
 so an interrupted install leaves nothing behind. A failing `postinstall` rolls back.";
 
+const HOTSWAP_EXAMPLES: &str = "\
+Examples:
+  mfenv plugin hotswap foo-2.0.0-1.metwork.mfserv.plugin
+
+The new version is installed beside the old one and its daemons started on the sockets
+the supervisor holds (`socket =` in `[extra_daemon_*]`); once they are up, the new
+version is installed as `install --force` does and the old daemons are stopped
+gracefully. If the new daemons fail to start, the old version keeps running and nothing
+of the new one is left. Without a running supervisor: `install --force`. Not for dev
+links. See docs/daemons.md.";
+
 const RELEASE_EXAMPLES: &str = "\
 Examples:
   mfenv plugin release                  package the plugin in the current directory
@@ -125,6 +136,12 @@ pub enum PluginCommand {
         /// Replace the plugin if it is already installed
         #[arg(short, long)]
         force: bool,
+    },
+    /// Replace an installed plugin by another version while its daemons keep serving
+    #[command(after_help = HOTSWAP_EXAMPLES)]
+    Hotswap {
+        /// The `.plugin` file of the new version
+        file: PathBuf,
     },
     /// Uninstall a plugin
     Uninstall {
@@ -533,6 +550,7 @@ pub fn run(command: PluginCommand, env: &Env) -> Result<PluginOutput> {
     let changes_plugins = matches!(
         command,
         PluginCommand::Install { .. }
+            | PluginCommand::Hotswap { .. }
             | PluginCommand::Uninstall { .. }
             | PluginCommand::Develop { .. }
             | PluginCommand::Provision { .. }
@@ -648,6 +666,15 @@ fn execute(command: PluginCommand, manager: &mut Manager<'_>, env: &Env) -> Resu
                 .push(format!("installed plugin at `{}`", home.display()));
             if let Some(name) = home.file_name().and_then(|name| name.to_str()) {
                 // Also without a crontab file: a replaced version may have had one.
+                let action = CronAction::Install(Some(vec![name.to_owned()]));
+                let quiet = !home.join("crontab").is_file();
+                follow_with_cron(manager, action, env, quiet);
+            }
+            Ok(String::new())
+        }
+        PluginCommand::Hotswap { file } => {
+            let home = crate::plugin::hotswap::hotswap(manager, env, &file)?;
+            if let Some(name) = home.file_name().and_then(|name| name.to_str()) {
                 let action = CronAction::Install(Some(vec![name.to_owned()]));
                 let quiet = !home.join("crontab").is_file();
                 follow_with_cron(manager, action, env, quiet);
