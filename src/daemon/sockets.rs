@@ -196,13 +196,8 @@ pub fn close_from_on_exec(first: RawFd) -> std::io::Result<()> {
         return Ok(());
     }
     // Older kernels: one by one, up to the descriptor limit (bounded).
-    // SAFETY: sysconf has no memory arguments.
-    let limit = unsafe { libc::sysconf(libc::_SC_OPEN_MAX) };
-    let limit = if limit <= 0 {
-        65_536
-    } else {
-        limit.min(1 << 20)
-    } as RawFd;
+    let limit = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map_or(65_536, |(soft, _)| soft.min(1 << 20)) as RawFd;
     for fd in first..limit {
         // SAFETY: fcntl on descriptors, an unused one only fails with EBADF.
         unsafe {

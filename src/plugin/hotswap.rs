@@ -81,6 +81,9 @@ pub fn hotswap(manager: &mut Manager<'_>, env: &Env, file: &Path) -> Result<Path
         Ok(_) => {}
     }
     let swap_dir = manager.context.runtime_home.join(HOTSWAP_DIR);
+    let _lock = swap_lock(&swap_dir)?;
+    // What a killed swap left in the supervisor goes first.
+    abort(&paths, &name);
     let result = swap(manager, env, file, &name, &swap_dir, &paths);
     let _ = remove_tree(&swap_dir);
     let (home, times) = result.map_err(|error| {
@@ -93,6 +96,32 @@ pub fn hotswap(manager: &mut Manager<'_>, env: &Env, file: &Path) -> Result<Path
         times.start_up, times.drained, times.restarted, times.temporary_stopped
     ));
     Ok(home)
+}
+
+/// One swap at a time per runtime home: `RUNTIME/tmp/plugins.hotswap.lock`, held
+/// (flock) for the whole swap.
+fn swap_lock(swap_dir: &Path) -> Result<nix::fcntl::Flock<std::fs::File>> {
+    use nix::fcntl::{Flock, FlockArg};
+    let path = swap_dir.with_extension("lock");
+    crate::private::create_parent(&path).map_err(|err| Error::io("cannot create", &path, &err))?;
+    let file = crate::private::open_options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|err| Error::io("cannot open", &path, &err))?;
+    Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| {
+        let error = Error::new(ErrorKind::Usage, "another hot swap is under way");
+        if errno == nix::errno::Errno::EWOULDBLOCK {
+            error.with_hint("wait for it to finish, then try again")
+        } else {
+            error.caused_by(format!(
+                "cannot lock `{}`: {}",
+                path.display(),
+                errno.desc()
+            ))
+        }
+    })
 }
 
 /// The durations of a swap, seconds.
