@@ -90,6 +90,11 @@ server = Server(None, Handler, bind_and_activate=False)
 server.socket.close()
 server.socket = listener
 signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+# readiness = notify: say so once serving (not when told to stay silent).
+if os.environ.get("NOTIFY_SOCKET") and sys.argv[2:] != ["silent"]:
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.sendto(b"READY=1", os.environ["NOTIFY_SOCKET"])
+    notify.close()
 print("serving %s" % version, flush=True)
 server.serve_forever(poll_interval=0.05)
 "#;
@@ -519,15 +524,15 @@ fn a_changed_address_rebinds_and_a_bind_failure_is_reported_without_stopping_oth
 }
 
 /// `plugin hotswap` v1 → v2 under load: no request lost, both versions seen, v2 after.
-fn hotswap_under_load(target: Target) {
+fn hotswap_under_load(target: Target, extra: &str) {
     require_program("python3");
     let mut d = Daemons::new();
-    install(&d, "1.0.0", &target, "");
+    install(&d, "1.0.0", &target, extra);
     fs::write(d.fx.override_path("foo"), "[custom]\ngreeting = kept\n").unwrap();
     let v2 = d.released(
         "foo",
         "2.0.0",
-        &web_section(&target, 2, "").replace("VERSION", "2.0.0"),
+        &web_section(&target, 2, extra).replace("VERSION", "2.0.0"),
     );
     d.run();
     let old = d.running("foo", "web", 2);
@@ -571,13 +576,42 @@ fn hotswap_under_load(target: Target) {
 
 #[test]
 fn hotswap_over_tcp_loses_no_request() {
-    hotswap_under_load(Target::Tcp(free_port()));
+    hotswap_under_load(Target::Tcp(free_port()), "");
 }
 
 #[test]
 fn hotswap_over_a_unix_socket_loses_no_request() {
     let dir = tempfile::tempdir().unwrap();
-    hotswap_under_load(Target::Unix(dir.path().join("web.sock")));
+    // With readiness notifications, too.
+    hotswap_under_load(
+        Target::Unix(dir.path().join("web.sock")),
+        "readiness = notify\n",
+    );
+}
+
+#[test]
+fn a_new_version_that_never_says_ready_is_not_swapped_in() {
+    require_program("python3");
+    let mut d = Daemons::new();
+    let target = Target::Tcp(free_port());
+    install(&d, "1.0.0", &target, "readiness = notify\n");
+    let silent = d.released(
+        "foo",
+        "2.0.0",
+        &web_section(&target, 1, "readiness = notify\nreadiness_timeout = 3\n")
+            .replace("VERSION", "2.0.0 silent"),
+    );
+    d.run();
+    let old = d.running("foo", "web", 2);
+    let output = d.fx.run(&["plugin", "hotswap", utf8_path(&silent)]);
+    assert!(!output.status.success());
+    let said = stderr(&output);
+    assert!(said.contains("not up within 3 s"), "{said}");
+    assert!(said.contains("READY=1"), "{said}");
+    assert_eq!(d.running("foo", "web", 2), old);
+    assert!(target.get().unwrap().starts_with("1.0.0 "));
+    assert!(d.fx.ok(&["plugin", "list"]).contains("1.0.0"));
+    assert!(!d.fx.runtime.join("tmp/plugins.hotswap").exists());
 }
 
 #[test]

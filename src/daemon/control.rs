@@ -22,6 +22,8 @@ pub struct Paths {
     pub supervisor_log: PathBuf,
     /// The daemons' log files.
     pub log_dir: PathBuf,
+    /// The datagram socket where daemons with `readiness = notify` say `READY=1`.
+    pub notify: PathBuf,
 }
 
 impl Paths {
@@ -32,6 +34,7 @@ impl Paths {
             lock: var.join("daemons.lock"),
             supervisor_log: context.runtime_home.join("log/daemons.log"),
             log_dir: context.runtime_home.join("log"),
+            notify: var.join("daemons.notify"),
         }
     }
 }

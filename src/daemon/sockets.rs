@@ -157,6 +157,70 @@ fn bind_unix(path: &Path) -> Result<UnixListener, String> {
     Ok(listener)
 }
 
+/// Binds the datagram socket where daemons with `readiness = notify` send `READY=1`
+/// (systemd's `sd_notify` protocol): private, replacing a stale one (the caller holds
+/// the supervisor lock), with the senders' credentials passed along.
+pub fn bind_notify(path: &Path) -> Result<std::os::unix::net::UnixDatagram, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let reason = |err: &std::io::Error| crate::error::io_reason(err);
+    crate::private::create_parent(path).map_err(|err| reason(&err))?;
+    let _ = std::fs::remove_file(path);
+    let umask = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    let bound = std::os::unix::net::UnixDatagram::bind(path);
+    nix::sys::stat::umask(umask);
+    let socket =
+        bound.map_err(|err| format!("cannot bind `{}`: {}", path.display(), reason(&err)))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|err| format!("cannot restrict `{}`: {}", path.display(), reason(&err)))?;
+    nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::PassCred, &true)
+        .map_err(|errno| format!("cannot ask for credentials: {}", errno.desc()))?;
+    Ok(socket)
+}
+
+/// Reads notifications forever; `ready(pid)` for each `READY=1` line, `pid` being the
+/// sender's as the kernel tells it (not forgeable by the sender).
+pub fn notify_loop(socket: &std::os::unix::net::UnixDatagram, mut ready: impl FnMut(u32)) {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, UnixCredentials, recvmsg};
+    let mut buffer = [0u8; 4096];
+    let mut space = nix::cmsg_space!(UnixCredentials);
+    loop {
+        let (length, pid) = {
+            let mut iov = [std::io::IoSliceMut::new(&mut buffer)];
+            let received = recvmsg::<()>(
+                socket.as_raw_fd(),
+                &mut iov,
+                Some(&mut space),
+                MsgFlags::empty(),
+            );
+            match received {
+                Ok(message) => {
+                    let pid = message.cmsgs().ok().and_then(|mut messages| {
+                        messages.find_map(|message| match message {
+                            ControlMessageOwned::ScmCredentials(credentials) => {
+                                Some(credentials.pid())
+                            }
+                            _ => None,
+                        })
+                    });
+                    (message.bytes, pid)
+                }
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                    continue;
+                }
+            }
+        };
+        let Some(pid) = pid.filter(|pid| *pid > 0) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&buffer[..length]);
+        if text.lines().any(|line| line == "READY=1") {
+            ready(pid as u32);
+        }
+    }
+}
+
 /// In a worker, between fork and exec: puts the socket `fd` on [`LISTEN_FD`], open
 /// across exec. Only system calls.
 pub fn hand_over(fd: RawFd) -> std::io::Result<()> {

@@ -71,6 +71,10 @@ pub struct DaemonSpec {
     /// `settle`: how long a new worker must stay alive before a hot swap counts it as
     /// started.
     pub settle: Duration,
+    /// `readiness`: what else a new worker must do to count as started.
+    pub readiness: Readiness,
+    /// `readiness_timeout`: how long a hot swap waits for new workers to be started.
+    pub readiness_timeout: Duration,
     /// Changes when anything that shapes the processes changes (configuration, plugin
     /// reinstalled): a changed fingerprint restarts the daemon.
     pub fingerprint: u64,
@@ -216,6 +220,16 @@ pub fn daemons_of(
                 }
             },
         };
+        let readiness = match value("readiness").unwrap_or("") {
+            "" | "null" | "alive" => Readiness::Alive,
+            "notify" => Readiness::Notify,
+            other => {
+                warnings.push(format!(
+                    "daemon `{id}`: `readiness = {other}`: expected `alive` or `notify`: not started"
+                ));
+                continue;
+            }
+        };
         specs.push(DaemonSpec {
             plugin: plugin.name.to_owned(),
             name: name.to_owned(),
@@ -233,10 +247,24 @@ pub fn daemons_of(
             autorestart: plugin.autorestart,
             socket,
             settle: Duration::from_secs(integer("settle", 1).clamp(0, MAX_SECONDS) as u64),
+            readiness,
+            readiness_timeout: Duration::from_secs(
+                integer("readiness_timeout", 60).clamp(1, MAX_SECONDS) as u64,
+            ),
             fingerprint: config_hash,
         });
     }
     (specs, warnings)
+}
+
+/// When a new worker counts as started (hot swap), besides living `settle` seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Readiness {
+    /// `readiness = alive` (the default): nothing more.
+    Alive,
+    /// `readiness = notify`: it sends `READY=1` to `$NOTIFY_SOCKET` (systemd's
+    /// `sd_notify`, `Type=notify`).
+    Notify,
 }
 
 /// The address of a listening socket a daemon declares (`socket = tcp:HOST:PORT` or
@@ -683,6 +711,30 @@ mod tests {
         let (specs, warnings) = specs_of(&config);
         assert!(specs.is_empty());
         assert!(warnings[0].contains("foo.web") && warnings[0].contains("tcp:HOST:PORT"));
+    }
+
+    #[test]
+    fn readiness_is_alive_or_notify() {
+        let section = |readiness: &str| {
+            config(&[(
+                "extra_daemon_web",
+                &[
+                    ("_cmd_and_args", "x"),
+                    ("numprocesses", "1"),
+                    ("readiness", readiness),
+                    ("readiness_timeout", "5"),
+                ],
+            )])
+        };
+        let (specs, _) = specs_of(&section("notify"));
+        assert_eq!(specs[0].readiness, Readiness::Notify);
+        assert_eq!(specs[0].readiness_timeout, Duration::from_secs(5));
+        assert_eq!(specs[0].settle, Duration::from_secs(1));
+        let (specs, _) = specs_of(&section(""));
+        assert_eq!(specs[0].readiness, Readiness::Alive);
+        let (specs, warnings) = specs_of(&section("tcp"));
+        assert!(specs.is_empty());
+        assert!(warnings[0].contains("`alive` or `notify`"), "{warnings:?}");
     }
 
     #[test]

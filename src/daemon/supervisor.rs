@@ -77,8 +77,9 @@ pub const SUPERVISOR_VARIABLE: &str = "MFENV_DAEMONS_SUPERVISOR";
 /// even outside its process group, can be found and stopped with it.
 pub const WORKER_VARIABLE: &str = "MFENV_DAEMONS_WORKER";
 
-/// How long a hot swap waits at most for new daemons to be up (plus their `settle`).
-const SWAP_START_LIMIT: Duration = Duration::from_secs(60);
+/// How long a hot swap waits, beyond the installed daemons' replacement time, before
+/// it stops the temporary copy anyway.
+const SWAP_GRACE: Duration = Duration::from_secs(5);
 
 /// The loop wakes at least this often.
 const TICK: Duration = Duration::from_millis(100);
@@ -103,6 +104,8 @@ extern "C" fn on_reload(_: nix::libc::c_int) {
 enum Event {
     Request(Request, Sender<Response>),
     Changed(Change),
+    /// A process said `READY=1` on the notify socket.
+    Ready(u32),
 }
 
 fn wrap_change(change: Change) -> Event {
@@ -128,6 +131,17 @@ struct Process {
     strays_told: bool,
     /// The fingerprint of the daemon's spec it was started with.
     fingerprint: u64,
+    /// It said `READY=1` (`readiness = notify`).
+    ready: bool,
+}
+
+impl Process {
+    /// Started for the hot swap's purposes: alive `settle` seconds, and ready when the
+    /// daemon asks for `readiness = notify`.
+    fn started(&self, spec: &DaemonSpec, now: Instant) -> bool {
+        now.duration_since(self.since) >= spec.settle
+            && (spec.readiness != spec::Readiness::Notify || self.ready)
+    }
 }
 
 #[derive(Debug)]
@@ -278,6 +292,8 @@ struct Supervisor {
     /// The sockets held for the daemons, by daemon key.
     sockets: BTreeMap<(String, String), Listen>,
     warnings: Vec<String>,
+    /// Why the notify socket could not be bound.
+    notify_problem: Option<String>,
     started: Instant,
     next_rescan: Instant,
     shutting_down: bool,
@@ -294,6 +310,20 @@ pub fn run(options: Options) -> Result<()> {
     let listener = bind(&options.paths.socket)?;
     install_signal_handlers()?;
     let (sender, receiver) = mpsc::channel();
+    let notify_problem = match sockets::bind_notify(&options.paths.notify) {
+        Ok(notify) => {
+            let notify_sender = sender.clone();
+            std::thread::spawn(move || {
+                sockets::notify_loop(&notify, |pid| {
+                    let _ = notify_sender.send(Event::Ready(pid));
+                });
+            });
+            None
+        }
+        Err(reason) => Some(format!(
+            "no readiness notifications (`readiness = notify` daemons never count as started): {reason}"
+        )),
+    };
     let accept_sender = sender.clone();
     std::thread::spawn(move || accept_loop(listener, accept_sender));
     let now = Instant::now();
@@ -307,6 +337,7 @@ pub fn run(options: Options) -> Result<()> {
         logs: HashMap::new(),
         sockets: BTreeMap::new(),
         warnings: Vec::new(),
+        notify_problem,
         started: now,
         next_rescan: now,
         shutting_down: false,
@@ -340,6 +371,7 @@ pub fn run(options: Options) -> Result<()> {
     // Socket and lock go first, so that a new supervisor can start as soon as the
     // clients waiting for this one's end get their answer.
     let _ = fs::remove_file(&supervisor.options.paths.socket);
+    let _ = fs::remove_file(&supervisor.options.paths.notify);
     drop(lock);
     say("supervisor stopped");
     for waiter in finished {
@@ -606,6 +638,19 @@ impl Supervisor {
     fn handle(&mut self, event: Event) {
         match event {
             Event::Request(request, reply) => self.request(request, reply),
+            Event::Ready(pid) => {
+                for worker in self
+                    .daemons
+                    .values_mut()
+                    .flat_map(|daemon| &mut daemon.workers)
+                {
+                    if let State::Running { process, .. } = &mut worker.state
+                        && process.pid.as_raw() as u32 == pid
+                    {
+                        process.ready = true;
+                    }
+                }
+            }
             Event::Changed(change) => {
                 let Some(watch) = self.watches.get_mut(&change.plugin) else {
                     return;
@@ -671,13 +716,13 @@ impl Supervisor {
                 self.rescan();
                 self.next_rescan = Instant::now() + self.options.rescan_every;
                 let now = Instant::now();
-                let settle = self.longest_settle(&plugin);
+                let wait = self.longest_switch(&plugin);
                 self.waiters.push(Waiter {
                     reply,
                     until: Waiting::Switched {
                         plugin,
                         since: now,
-                        deadline: now + SWAP_START_LIMIT + settle,
+                        deadline: now + SWAP_GRACE + wait,
                         drained: None,
                         temporary_stopped: false,
                     },
@@ -999,9 +1044,9 @@ impl Supervisor {
             "hot swap of `{plugin}`: starting the new version's daemons ({})",
             specs.len()
         ));
-        let settle = specs
+        let wait = specs
             .iter()
-            .map(|spec| spec.settle)
+            .map(|spec| spec.readiness_timeout.max(spec.settle))
             .max()
             .unwrap_or_default();
         for spec in specs {
@@ -1031,7 +1076,7 @@ impl Supervisor {
             reply,
             until: Waiting::NewVersionUp {
                 plugin,
-                deadline: Instant::now() + SWAP_START_LIMIT + settle,
+                deadline: Instant::now() + wait,
             },
             messages: collected.warnings,
         });
@@ -1068,7 +1113,7 @@ impl Supervisor {
         let up = daemons.iter().all(|daemon| {
             daemon.workers.iter().all(|worker| {
                 matches!(&worker.state, State::Running { process, .. }
-                    if now.duration_since(process.since) >= daemon.spec.settle)
+                    if process.started(&daemon.spec, now))
             })
         });
         if up {
@@ -1078,9 +1123,22 @@ impl Supervisor {
                 if workers == 1 { "" } else { "es" }
             )))
         } else if now >= deadline {
+            let waited = daemons
+                .iter()
+                .map(|daemon| daemon.spec.readiness_timeout)
+                .max()
+                .unwrap_or_default();
+            let notify = daemons
+                .iter()
+                .any(|daemon| daemon.spec.readiness == spec::Readiness::Notify);
             Some(Err(format!(
-                "the new version's daemons were not up within {} s (plus their settle time)",
-                SWAP_START_LIMIT.as_secs()
+                "the new version's daemons were not up within {} s{}",
+                waited.as_secs(),
+                if notify {
+                    " (`readiness = notify`: no `READY=1` received)"
+                } else {
+                    ""
+                }
             )))
         } else {
             None
@@ -1101,7 +1159,7 @@ impl Supervisor {
                         State::Running { process, .. } => {
                             stopped
                                 || (process.fingerprint == daemon.spec.fingerprint
-                                    && now.duration_since(process.since) >= daemon.spec.settle)
+                                    && process.started(&daemon.spec, now))
                         }
                         State::Stopping { .. } => false,
                         State::Idle | State::Gone | State::Waiting { .. } => stopped,
@@ -1125,12 +1183,15 @@ impl Supervisor {
             })
     }
 
-    /// The longest `settle` of the daemons of `plugin`.
-    fn longest_settle(&self, plugin: &str) -> Duration {
+    /// The longest time the daemons of `plugin` may take to be replaced: the old
+    /// processes' `graceful_timeout`, then the new ones' start.
+    fn longest_switch(&self, plugin: &str) -> Duration {
         self.daemons
             .values()
             .filter(|daemon| daemon.spec.plugin == plugin)
-            .map(|daemon| daemon.spec.settle)
+            .map(|daemon| {
+                daemon.spec.graceful_timeout + daemon.spec.readiness_timeout.max(daemon.spec.settle)
+            })
             .max()
             .unwrap_or_default()
     }
@@ -1482,7 +1543,12 @@ impl Supervisor {
             pid: std::process::id(),
             uptime_seconds: seconds(now.duration_since(self.started)),
             daemons,
-            warnings: self.warnings.clone(),
+            warnings: self
+                .warnings
+                .iter()
+                .chain(&self.notify_problem)
+                .cloned()
+                .collect(),
         }
     }
 }
@@ -1786,8 +1852,12 @@ fn spawn(
         "LISTEN_PID",
         "LISTEN_FDNAMES",
         sockets::LISTEN_PID_REQUEST,
+        "NOTIFY_SOCKET",
     ] {
         command.env_remove(variable);
+    }
+    if spec.readiness == spec::Readiness::Notify {
+        command.env("NOTIFY_SOCKET", &options.paths.notify);
     }
     if socket.is_some() {
         command
@@ -1830,6 +1900,7 @@ fn spawn(
         marker,
         strays_told: false,
         fingerprint: spec.fingerprint,
+        ready: false,
     })
 }
 

@@ -644,8 +644,8 @@ const COMMAND_KEYS: [&str; 11] = [
 ];
 
 /// Keys of `[extra_daemon_*]` only: the socket the supervisor holds for the daemon,
-/// how long a new worker must live before a hot swap counts it as started.
-const EXTRA_DAEMON_KEYS: [&str; 2] = ["socket", "settle"];
+/// and when a new worker counts as started during a hot swap.
+const EXTRA_DAEMON_KEYS: [&str; 4] = ["socket", "settle", "readiness", "readiness_timeout"];
 
 /// mfserv's additions to `[general]` and `[app_*]` (reference C3, module extensions).
 const MFSERV_GENERAL_KEYS: [&str; 4] = [
