@@ -521,6 +521,9 @@ fn a_changed_address_rebinds_and_a_bind_failure_is_reported_without_stopping_oth
     wait_for("the daemon on its new address", || tcp.get().is_ok());
     wait_for("the old socket file removed", || !path.exists());
     assert!(unix.get().is_err());
+    // The daemon goes away: its socket is closed.
+    d.fx.ok(&["plugin", "uninstall", "foo"]);
+    wait_for("the socket closed with the daemon", || tcp.get().is_err());
 }
 
 /// `plugin hotswap` v1 → v2 under load: no request lost, both versions seen, v2 after.
