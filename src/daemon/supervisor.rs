@@ -22,6 +22,13 @@
 //! when the worker's main process ends. The supervisor is also a child subreaper: a
 //! process whose parent ended becomes its child (not init's), and when the supervisor
 //! stops, every descendant left, marker or not, is killed before it exits.
+//!
+//! A daemon declaring `socket =` gets a listening socket held here (module `sockets`),
+//! bound when its first worker starts and kept, by daemon, while the address stays the
+//! same: every worker receives it as fd 3. During a hot swap (`plugin hotswap`) the new
+//! version's copy runs as extra daemons marked with the plugins base dir they come
+//! from; they share the installed daemons' sockets and log files, are left alone by
+//! rescans, restarts and retirements, and go when the swap ends or is abandoned.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{self, File};
