@@ -259,9 +259,10 @@ pub fn close_from_on_exec(first: RawFd) -> std::io::Result<()> {
     if marked == 0 {
         return Ok(());
     }
-    // Older kernels: one by one, up to the descriptor limit (bounded).
+    // Older kernels: one by one, up to the hard descriptor limit (the supervisor's own
+    // soft limit may have been above the worker's), bounded.
     let limit = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
-        .map_or(65_536, |(soft, _)| soft.min(1 << 20)) as RawFd;
+        .map_or(65_536, |(_, hard)| hard.min(1 << 20)) as RawFd;
     for fd in first..limit {
         // SAFETY: fcntl on descriptors, an unused one only fails with EBADF.
         unsafe {
