@@ -244,6 +244,9 @@ _mfenv() {
             mfenv__subcmd__help__subcmd__plugin,hash)
                 cmd="mfenv__subcmd__help__subcmd__plugin__subcmd__hash"
                 ;;
+            mfenv__subcmd__help__subcmd__plugin,hotswap)
+                cmd="mfenv__subcmd__help__subcmd__plugin__subcmd__hotswap"
+                ;;
             mfenv__subcmd__help__subcmd__plugin,info)
                 cmd="mfenv__subcmd__help__subcmd__plugin__subcmd__info"
                 ;;
@@ -297,6 +300,9 @@ _mfenv() {
                 ;;
             mfenv__subcmd__plugin,help)
                 cmd="mfenv__subcmd__plugin__subcmd__help"
+                ;;
+            mfenv__subcmd__plugin,hotswap)
+                cmd="mfenv__subcmd__plugin__subcmd__hotswap"
                 ;;
             mfenv__subcmd__plugin,info)
                 cmd="mfenv__subcmd__plugin__subcmd__info"
@@ -363,6 +369,9 @@ _mfenv() {
                 ;;
             mfenv__subcmd__plugin__subcmd__help,help)
                 cmd="mfenv__subcmd__plugin__subcmd__help__subcmd__help"
+                ;;
+            mfenv__subcmd__plugin__subcmd__help,hotswap)
+                cmd="mfenv__subcmd__plugin__subcmd__help__subcmd__hotswap"
                 ;;
             mfenv__subcmd__plugin__subcmd__help,info)
                 cmd="mfenv__subcmd__plugin__subcmd__help__subcmd__info"
@@ -1254,7 +1263,7 @@ _mfenv() {
             return 0
             ;;
         mfenv__subcmd__help__subcmd__plugin)
-            opts="list info hash check install uninstall develop make release repackage provision config env bootstrap wrapper"
+            opts="list info hash check install hotswap uninstall develop make release repackage provision config env bootstrap wrapper"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1366,6 +1375,20 @@ _mfenv() {
             return 0
             ;;
         mfenv__subcmd__help__subcmd__plugin__subcmd__hash)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__help__subcmd__plugin__subcmd__hotswap)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1690,7 +1713,7 @@ _mfenv() {
             return 0
             ;;
         mfenv__subcmd__plugin)
-            opts="-h -V --help --version list info hash check install uninstall develop make release repackage provision config env bootstrap wrapper help"
+            opts="-h -V --help --version list info hash check install hotswap uninstall develop make release repackage provision config env bootstrap wrapper help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1912,7 +1935,7 @@ _mfenv() {
             return 0
             ;;
         mfenv__subcmd__plugin__subcmd__help)
-            opts="list info hash check install uninstall develop make release repackage provision config env bootstrap wrapper help"
+            opts="list info hash check install hotswap uninstall develop make release repackage provision config env bootstrap wrapper help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2051,6 +2074,20 @@ _mfenv() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mfenv__subcmd__plugin__subcmd__help__subcmd__hotswap)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mfenv__subcmd__plugin__subcmd__help__subcmd__info)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -2166,6 +2203,20 @@ _mfenv() {
         mfenv__subcmd__plugin__subcmd__help__subcmd__wrapper)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__plugin__subcmd__hotswap)
+            opts="-h -V --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

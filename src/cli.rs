@@ -1311,6 +1311,13 @@ fn exec_command(target: ExecTarget, color: bool) -> u8 {
     {
         command.current_dir(crate::env::bytes::to_path(cwd));
     }
+    // A daemon handed a socket by the supervisor: this exec keeps the pid, so the
+    // command's `LISTEN_PID` is this process's (module `daemon::sockets`).
+    if std::env::var_os(crate::daemon::sockets::LISTEN_PID_REQUEST).is_some() {
+        command
+            .env_remove(crate::daemon::sockets::LISTEN_PID_REQUEST)
+            .env("LISTEN_PID", std::process::id().to_string());
+    }
     let error = command.exec();
     let (code, reason) = match error.kind() {
         io::ErrorKind::NotFound => (127, "command not found".to_owned()),

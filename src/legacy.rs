@@ -1,5 +1,8 @@
 //! The historical MetWork command names, for a binary invoked through a symlink.
 //!
+//! `plugins.hotswap FILE` is `mfenv plugin hotswap FILE` (mfserv's options about circus
+//! and nginx waits have no meaning there and are refused).
+//!
 //! `layers`, `is_layer_installed`, `is_layer_loaded`, `get_layer_home`, `layer_wrapper`,
 //! `layer_load_bash_cmds`, `layer_unload_bash_cmds`, `cronwrap`, `cronwrap.sh`,
 //! `plugin_wrapper` and
@@ -16,7 +19,7 @@ use std::ffi::OsString;
 use clap::{Parser, error::ErrorKind as ClapErrorKind};
 
 /// Every historical name mfenv answers to.
-pub const NAMES: [&str; 16] = [
+pub const NAMES: [&str; 17] = [
     "cronwrap",
     "cronwrap.sh",
     "plugin_wrapper",
@@ -26,6 +29,7 @@ pub const NAMES: [&str; 16] = [
     "plugins.info",
     "plugins.hash",
     "plugins.check",
+    "plugins.hotswap",
     "layers",
     "is_layer_installed",
     "is_layer_loaded",
@@ -571,6 +575,10 @@ mod tests {
                 &["plugins.install", "f.plugin", "--force"]
             ),
             ["mfenv", "plugin", "install", "f.plugin", "--force"]
+        );
+        assert_eq!(
+            run("plugins.hotswap", &["plugins.hotswap", "f.plugin"]),
+            ["mfenv", "plugin", "hotswap", "f.plugin"]
         );
     }
 

@@ -13,7 +13,7 @@ use std::process::{Command, Output};
 
 use common::*;
 
-const NAMES: [&str; 16] = [
+const NAMES: [&str; 17] = [
     "cronwrap",
     "cronwrap.sh",
     "plugin_wrapper",
@@ -23,6 +23,7 @@ const NAMES: [&str; 16] = [
     "plugins.info",
     "plugins.hash",
     "plugins.check",
+    "plugins.hotswap",
     "layers",
     "is_layer_installed",
     "is_layer_loaded",

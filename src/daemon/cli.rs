@@ -408,7 +408,11 @@ fn render_status(status: &Status) -> String {
                 (state, _) => state.to_owned(),
             };
             rows.push([
-                format!("{}.{}", daemon.plugin, daemon.name),
+                if daemon.new_version {
+                    format!("{}.{} (new)", daemon.plugin, daemon.name)
+                } else {
+                    format!("{}.{}", daemon.plugin, daemon.name)
+                },
                 format!("{}/{}", worker.worker, daemon.numprocesses),
                 state,
                 worker.pid.map_or("-".to_owned(), |pid| pid.to_string()),
@@ -440,6 +444,20 @@ fn render_status(status: &Status) -> String {
         out.push_str(line.trim_end());
         out.push('\n');
     }
+    for daemon in status.daemons.iter().filter(|daemon| !daemon.new_version) {
+        if let Some(socket) = &daemon.socket {
+            match &daemon.socket_error {
+                Some(error) => out.push_str(&format!(
+                    "{}.{}: socket {socket}: error: {error}\n",
+                    daemon.plugin, daemon.name
+                )),
+                None => out.push_str(&format!(
+                    "{}.{}: socket {socket}\n",
+                    daemon.plugin, daemon.name
+                )),
+            }
+        }
+    }
     out
 }
 
@@ -466,6 +484,9 @@ mod tests {
                 plugin: "foo".into(),
                 name: "bar".into(),
                 numprocesses: 2,
+                socket: Some("tcp:127.0.0.1:8080".into()),
+                socket_error: None,
+                new_version: false,
                 stopped: false,
                 autorestart: false,
                 workers: vec![
@@ -495,6 +516,7 @@ mod tests {
         DAEMON   WORKER  STATE           PID  UPTIME  RESTARTS  LAST EXIT
         foo.bar  1/2     running         123  4s      0         -
         foo.bar  2/2     waiting (2.0s)  -    -       3         exit status 1
+        foo.bar: socket tcp:127.0.0.1:8080
         ");
     }
 }

@@ -22,6 +22,8 @@ pub struct Paths {
     pub supervisor_log: PathBuf,
     /// The daemons' log files.
     pub log_dir: PathBuf,
+    /// The datagram socket where daemons with `readiness = notify` say `READY=1`.
+    pub notify: PathBuf,
 }
 
 impl Paths {
@@ -32,6 +34,7 @@ impl Paths {
             lock: var.join("daemons.lock"),
             supervisor_log: context.runtime_home.join("log/daemons.log"),
             log_dir: context.runtime_home.join("log"),
+            notify: var.join("daemons.notify"),
         }
     }
 }
@@ -50,6 +53,15 @@ pub enum Request {
     Restart { plugin: Option<String> },
     /// Read the plugins and their configuration again now.
     Reload,
+    /// Hot swap, first step: start the daemons of the copy of `plugin` installed in the
+    /// plugins base dir `base`, beside the running ones and on their sockets; answered
+    /// when they are up, or failed (they are then stopped).
+    HotswapStart { plugin: String, base: PathBuf },
+    /// Hot swap, last step, once the new version is installed: wait until the installed
+    /// plugin's daemons run the new version, then stop the ones of `HotswapStart`.
+    HotswapFinish { plugin: String },
+    /// Stop the daemons `HotswapStart` started (the swap is abandoned).
+    HotswapAbort { plugin: String },
 }
 
 /// The supervisor's answer.
@@ -78,6 +90,15 @@ pub struct DaemonStatus {
     pub plugin: String,
     pub name: String,
     pub numprocesses: u32,
+    /// The address of the socket the supervisor holds for it (`socket =`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket: Option<String>,
+    /// Why that socket cannot be bound (its workers wait and retry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket_error: Option<String>,
+    /// The new version's copy during a hot swap.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub new_version: bool,
     /// Stopped with `mfenv daemons stop PLUGIN`.
     pub stopped: bool,
     pub autorestart: bool,

@@ -66,6 +66,15 @@ pub struct DaemonSpec {
     pub split_workers: bool,
     /// The plugin home has `.autorestart_includes` or `.autorestart_excludes`.
     pub autorestart: bool,
+    /// `socket`: the listening socket the supervisor holds and hands to every worker.
+    pub socket: Option<ListenAddress>,
+    /// `settle`: how long a new worker must stay alive before a hot swap counts it as
+    /// started.
+    pub settle: Duration,
+    /// `readiness`: what else a new worker must do to count as started.
+    pub readiness: Readiness,
+    /// `readiness_timeout`: how long a hot swap waits for new workers to be started.
+    pub readiness_timeout: Duration,
     /// Changes when anything that shapes the processes changes (configuration, plugin
     /// reinstalled): a changed fingerprint restarts the daemon.
     pub fingerprint: u64,
@@ -199,6 +208,28 @@ pub fn daemons_of(
             })
             .collect();
         let max_age = integer("max_age", 0);
+        let socket = match value("socket").filter(|text| !text.is_empty() && *text != "null") {
+            None => None,
+            Some(text) => match ListenAddress::parse(text) {
+                Ok(address) => Some(address),
+                Err(reason) => {
+                    warnings.push(format!(
+                        "daemon `{id}`: `socket = {text}`: {reason}: not started"
+                    ));
+                    continue;
+                }
+            },
+        };
+        let readiness = match value("readiness").unwrap_or("") {
+            "" | "null" | "alive" => Readiness::Alive,
+            "notify" => Readiness::Notify,
+            other => {
+                warnings.push(format!(
+                    "daemon `{id}`: `readiness = {other}`: expected `alive` or `notify`: not started"
+                ));
+                continue;
+            }
+        };
         specs.push(DaemonSpec {
             plugin: plugin.name.to_owned(),
             name: name.to_owned(),
@@ -214,10 +245,87 @@ pub fn daemons_of(
             split_stdout_stderr: boolean("log_split_stdout_stderr"),
             split_workers: boolean("log_split_multiple_workers"),
             autorestart: plugin.autorestart,
+            socket,
+            settle: Duration::from_secs(integer("settle", 1).clamp(0, MAX_SECONDS) as u64),
+            readiness,
+            readiness_timeout: Duration::from_secs(
+                integer("readiness_timeout", 60).clamp(1, MAX_SECONDS) as u64,
+            ),
             fingerprint: config_hash,
         });
     }
     (specs, warnings)
+}
+
+/// When a new worker counts as started (hot swap), besides living `settle` seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Readiness {
+    /// `readiness = alive` (the default): nothing more.
+    Alive,
+    /// `readiness = notify`: it sends `READY=1` to `$NOTIFY_SOCKET` (systemd's
+    /// `sd_notify`, `Type=notify`).
+    Notify,
+}
+
+/// The address of a listening socket a daemon declares (`socket = tcp:HOST:PORT` or
+/// `socket = unix:PATH`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ListenAddress {
+    /// A TCP address: an IP address (IPv6 between brackets) or a host name, and a port.
+    Tcp { host: String, port: u16 },
+    /// A Unix stream socket at an absolute path.
+    Unix(PathBuf),
+}
+
+impl ListenAddress {
+    /// Reads `tcp:HOST:PORT` or `unix:/PATH`.
+    pub fn parse(text: &str) -> Result<ListenAddress, String> {
+        if let Some(rest) = text.strip_prefix("tcp:") {
+            let Some((host, port)) = rest.rsplit_once(':') else {
+                return Err("expected `tcp:HOST:PORT`".to_owned());
+            };
+            let host = host
+                .strip_prefix('[')
+                .and_then(|host| host.strip_suffix(']'))
+                .unwrap_or(host);
+            if host.is_empty() {
+                return Err(
+                    "the host is empty (`tcp:127.0.0.1:PORT`, `tcp:0.0.0.0:PORT`)".to_owned(),
+                );
+            }
+            let port = port
+                .parse::<u16>()
+                .map_err(|_| format!("`{port}` is not a port number (0 to 65535)"))?;
+            Ok(ListenAddress::Tcp {
+                host: host.to_owned(),
+                port,
+            })
+        } else if let Some(path) = text.strip_prefix("unix:") {
+            let path = Path::new(path);
+            if !path.is_absolute() {
+                return Err("the path of a unix socket must be absolute".to_owned());
+            }
+            // sockaddr_un holds 108 bytes, the final NUL included.
+            if path.as_os_str().len() > 107 {
+                return Err("the path of a unix socket is limited to 107 bytes".to_owned());
+            }
+            Ok(ListenAddress::Unix(path.to_owned()))
+        } else {
+            Err("expected `tcp:HOST:PORT` or `unix:/PATH`".to_owned())
+        }
+    }
+}
+
+impl std::fmt::Display for ListenAddress {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ListenAddress::Tcp { host, port } if host.contains(':') => {
+                write!(formatter, "tcp:[{host}]:{port}")
+            }
+            ListenAddress::Tcp { host, port } => write!(formatter, "tcp:{host}:{port}"),
+            ListenAddress::Unix(path) => write!(formatter, "unix:{}", path.display()),
+        }
+    }
 }
 
 /// More processes than this for one daemon is surely a typo; it is capped.
@@ -565,6 +673,68 @@ mod tests {
                 .extra_variables("MFDATA")
                 .contains(&("MFDATA_CURRENT_APP_DEBUG".to_owned(), "1".to_owned()))
         );
+    }
+
+    #[test]
+    fn socket_addresses_are_read_or_refused() {
+        assert_eq!(
+            ListenAddress::parse("tcp:127.0.0.1:8080"),
+            Ok(ListenAddress::Tcp {
+                host: "127.0.0.1".into(),
+                port: 8080
+            })
+        );
+        let v6 = ListenAddress::parse("tcp:[::1]:80").unwrap();
+        assert_eq!(v6.to_string(), "tcp:[::1]:80");
+        assert_eq!(
+            ListenAddress::parse("unix:/run/x.sock"),
+            Ok(ListenAddress::Unix("/run/x.sock".into()))
+        );
+        for bad in [
+            "tcp:1.2.3.4",
+            "tcp::80",
+            "tcp:h:99999",
+            "unix:rel.sock",
+            "udp:h:1",
+            "8080",
+        ] {
+            assert!(ListenAddress::parse(bad).is_err(), "{bad}");
+        }
+        let config = config(&[(
+            "extra_daemon_web",
+            &[
+                ("_cmd_and_args", "x"),
+                ("numprocesses", "1"),
+                ("socket", "tcp:localhost"),
+            ],
+        )]);
+        let (specs, warnings) = specs_of(&config);
+        assert!(specs.is_empty());
+        assert!(warnings[0].contains("foo.web") && warnings[0].contains("tcp:HOST:PORT"));
+    }
+
+    #[test]
+    fn readiness_is_alive_or_notify() {
+        let section = |readiness: &str| {
+            config(&[(
+                "extra_daemon_web",
+                &[
+                    ("_cmd_and_args", "x"),
+                    ("numprocesses", "1"),
+                    ("readiness", readiness),
+                    ("readiness_timeout", "5"),
+                ],
+            )])
+        };
+        let (specs, _) = specs_of(&section("notify"));
+        assert_eq!(specs[0].readiness, Readiness::Notify);
+        assert_eq!(specs[0].readiness_timeout, Duration::from_secs(5));
+        assert_eq!(specs[0].settle, Duration::from_secs(1));
+        let (specs, _) = specs_of(&section(""));
+        assert_eq!(specs[0].readiness, Readiness::Alive);
+        let (specs, warnings) = specs_of(&section("tcp"));
+        assert!(specs.is_empty());
+        assert!(warnings[0].contains("`alive` or `notify`"), "{warnings:?}");
     }
 
     #[test]

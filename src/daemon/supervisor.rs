@@ -22,10 +22,18 @@
 //! when the worker's main process ends. The supervisor is also a child subreaper: a
 //! process whose parent ended becomes its child (not init's), and when the supervisor
 //! stops, every descendant left, marker or not, is killed before it exits.
+//!
+//! A daemon declaring `socket =` gets a listening socket held here (module `sockets`),
+//! bound when its first worker starts and kept, by daemon, while the address stays the
+//! same: every worker receives it as fd 3. During a hot swap (`plugin hotswap`) the new
+//! version's copy runs as extra daemons marked with the plugins base dir they come
+//! from; they share the installed daemons' sockets and log files, are left alone by
+//! rescans, restarts and retirements, and go when the swap ends or is abandoned.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{self, File};
 use std::io::{Read, Seek, Write};
+use std::os::fd::RawFd;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -44,6 +52,7 @@ use nix::unistd::Pid;
 use crate::context::ModuleContext;
 use crate::daemon::control::{self, DaemonStatus, Paths, Request, Response, Status, WorkerStatus};
 use crate::daemon::logs::{self, LogFile, Rotation, SharedLog};
+use crate::daemon::sockets::{self, HeldSocket};
 use crate::daemon::spec::{self, DaemonSpec, Limit, PluginDaemons};
 use crate::daemon::watch::{self, Change, Watch};
 use crate::env::Env;
@@ -75,6 +84,10 @@ pub const SUPERVISOR_VARIABLE: &str = "MFENV_DAEMONS_SUPERVISOR";
 /// even outside its process group, can be found and stopped with it.
 pub const WORKER_VARIABLE: &str = "MFENV_DAEMONS_WORKER";
 
+/// How long a hot swap waits, beyond the installed daemons' replacement time, before
+/// it stops the temporary copy anyway.
+const SWAP_GRACE: Duration = Duration::from_secs(5);
+
 /// The loop wakes at least this often.
 const TICK: Duration = Duration::from_millis(100);
 
@@ -98,6 +111,8 @@ extern "C" fn on_reload(_: nix::libc::c_int) {
 enum Event {
     Request(Request, Sender<Response>),
     Changed(Change),
+    /// A process said `READY=1` on the notify socket.
+    Ready(u32),
 }
 
 fn wrap_change(change: Change) -> Event {
@@ -121,6 +136,19 @@ struct Process {
     marker: String,
     /// The processes bearing the marker outside the group got the stop signal.
     strays_told: bool,
+    /// The fingerprint of the daemon's spec it was started with.
+    fingerprint: u64,
+    /// It said `READY=1` (`readiness = notify`).
+    ready: bool,
+}
+
+impl Process {
+    /// Started for the hot swap's purposes: alive `settle` seconds, and ready when the
+    /// daemon asks for `readiness = notify`.
+    fn started(&self, spec: &DaemonSpec, now: Instant) -> bool {
+        now.duration_since(self.since) >= spec.settle
+            && (spec.readiness != spec::Readiness::Notify || self.ready)
+    }
 }
 
 #[derive(Debug)]
@@ -174,6 +202,64 @@ struct Daemon {
     workers: Vec<Worker>,
     /// No longer declared: its workers are being stopped for good.
     retiring: bool,
+    /// The daemon whose socket (in `Supervisor::sockets`) its workers get: its own key,
+    /// or for the new version's copy during a hot swap, the installed daemon's.
+    socket_key: (String, String),
+    /// For the new version's copy during a hot swap: the plugins base dir it is
+    /// installed in; `None` for the installed plugins' daemons.
+    guest_base: Option<PathBuf>,
+}
+
+impl Daemon {
+    fn is_guest_of(&self, plugin: &str) -> bool {
+        self.guest_base.is_some() && self.spec.plugin == plugin
+    }
+}
+
+/// The listening socket of a daemon: bound when its first worker starts, kept while
+/// the address stays the same, closed when it changes or the daemon goes away.
+#[derive(Debug, Default)]
+struct Listen {
+    held: Option<HeldSocket>,
+    /// Why the last bind failed.
+    error: Option<String>,
+}
+
+impl Listen {
+    /// The descriptor to hand to a new worker of `spec` (`None`: it declares no socket),
+    /// binding it when needed.
+    fn fd_for(&mut self, spec: &DaemonSpec) -> Result<Option<RawFd>> {
+        let Some(address) = &spec.socket else {
+            self.held = None;
+            self.error = None;
+            return Ok(None);
+        };
+        if let Some(held) = &self.held
+            && held.address == *address
+        {
+            return Ok(Some(held.raw_fd()));
+        }
+        if let Some(old) = self.held.take() {
+            say(&format!(
+                "`{}`: its socket moves from {} to {address}",
+                spec.id(),
+                old.address
+            ));
+        }
+        match HeldSocket::bind(address) {
+            Ok(held) => {
+                say(&format!("`{}`: listening on {address}", spec.id()));
+                let fd = held.raw_fd();
+                self.held = Some(held);
+                self.error = None;
+                Ok(Some(fd))
+            }
+            Err(reason) => {
+                self.error = Some(reason.clone());
+                Err(Error::new(ErrorKind::Io, reason))
+            }
+        }
+    }
 }
 
 /// What a client waits for before its answer.
@@ -182,6 +268,18 @@ enum Waiting {
     Settled(Option<String>),
     /// The supervisor has stopped everything and is about to exit.
     Shutdown,
+    /// Hot swap: the new version's daemons of the plugin are up (or failed).
+    NewVersionUp { plugin: String, deadline: Instant },
+    /// Hot swap: the installed plugin's daemons run its new configuration and are up;
+    /// then the new version's temporary daemons are stopped.
+    Switched {
+        plugin: String,
+        since: Instant,
+        deadline: Instant,
+        /// When the old processes were all gone, after `since`.
+        drained: Option<Duration>,
+        temporary_stopped: bool,
+    },
 }
 
 struct Waiter {
@@ -198,7 +296,11 @@ struct Supervisor {
     changed: BTreeMap<String, Instant>,
     waiters: Vec<Waiter>,
     logs: HashMap<PathBuf, SharedLog>,
+    /// The sockets held for the daemons, by daemon key.
+    sockets: BTreeMap<(String, String), Listen>,
     warnings: Vec<String>,
+    /// Why the notify socket could not be bound.
+    notify_problem: Option<String>,
     started: Instant,
     next_rescan: Instant,
     shutting_down: bool,
@@ -215,6 +317,20 @@ pub fn run(options: Options) -> Result<()> {
     let listener = bind(&options.paths.socket)?;
     install_signal_handlers()?;
     let (sender, receiver) = mpsc::channel();
+    let notify_problem = match sockets::bind_notify(&options.paths.notify) {
+        Ok(notify) => {
+            let notify_sender = sender.clone();
+            std::thread::spawn(move || {
+                sockets::notify_loop(&notify, |pid| {
+                    let _ = notify_sender.send(Event::Ready(pid));
+                });
+            });
+            None
+        }
+        Err(reason) => Some(format!(
+            "no readiness notifications (`readiness = notify` daemons never count as started): {reason}"
+        )),
+    };
     let accept_sender = sender.clone();
     std::thread::spawn(move || accept_loop(listener, accept_sender));
     let now = Instant::now();
@@ -226,7 +342,9 @@ pub fn run(options: Options) -> Result<()> {
         changed: BTreeMap::new(),
         waiters: Vec::new(),
         logs: HashMap::new(),
+        sockets: BTreeMap::new(),
         warnings: Vec::new(),
+        notify_problem,
         started: now,
         next_rescan: now,
         shutting_down: false,
@@ -260,6 +378,7 @@ pub fn run(options: Options) -> Result<()> {
     // Socket and lock go first, so that a new supervisor can start as soon as the
     // clients waiting for this one's end get their answer.
     let _ = fs::remove_file(&supervisor.options.paths.socket);
+    let _ = fs::remove_file(&supervisor.options.paths.notify);
     drop(lock);
     say("supervisor stopped");
     for waiter in finished {
@@ -526,6 +645,19 @@ impl Supervisor {
     fn handle(&mut self, event: Event) {
         match event {
             Event::Request(request, reply) => self.request(request, reply),
+            Event::Ready(pid) => {
+                for worker in self
+                    .daemons
+                    .values_mut()
+                    .flat_map(|daemon| &mut daemon.workers)
+                {
+                    if let State::Running { process, .. } = &mut worker.state
+                        && process.pid.as_raw() as u32 == pid
+                    {
+                        process.ready = true;
+                    }
+                }
+            }
             Event::Changed(change) => {
                 let Some(watch) = self.watches.get_mut(&change.plugin) else {
                     return;
@@ -548,7 +680,11 @@ impl Supervisor {
         if self.shutting_down
             && matches!(
                 request,
-                Request::Reload | Request::Start { .. } | Request::Restart { .. }
+                Request::Reload
+                    | Request::Start { .. }
+                    | Request::Restart { .. }
+                    | Request::HotswapStart { .. }
+                    | Request::HotswapFinish { .. }
             )
         {
             let _ = reply.send(Response {
@@ -579,6 +715,35 @@ impl Supervisor {
             return;
         }
         match request {
+            Request::HotswapStart { plugin, base } => self.hotswap_start(plugin, base, reply),
+            Request::HotswapFinish { plugin } => {
+                say(&format!(
+                    "hot swap of `{plugin}`: the new version is installed, restarting its daemons"
+                ));
+                self.rescan();
+                self.next_rescan = Instant::now() + self.options.rescan_every;
+                let now = Instant::now();
+                let wait = self.longest_switch(&plugin);
+                self.waiters.push(Waiter {
+                    reply,
+                    until: Waiting::Switched {
+                        plugin,
+                        since: now,
+                        deadline: now + SWAP_GRACE + wait,
+                        drained: None,
+                        temporary_stopped: false,
+                    },
+                    messages: Vec::new(),
+                });
+            }
+            Request::HotswapAbort { plugin } => {
+                self.stop_new_version(&plugin);
+                self.waiters.push(Waiter {
+                    reply,
+                    messages: Vec::new(),
+                    until: Waiting::Settled(Some(plugin)),
+                });
+            }
             Request::Status => {
                 let _ = reply.send(Response {
                     ok: true,
@@ -680,7 +845,10 @@ impl Supervisor {
         mut action: impl FnMut(&mut Worker, &str, &DaemonSpec),
     ) {
         for daemon in self.daemons.values_mut() {
-            if daemon.retiring || plugin.is_some_and(|plugin| plugin != daemon.spec.plugin) {
+            if daemon.retiring
+                || daemon.guest_base.is_some()
+                || plugin.is_some_and(|plugin| plugin != daemon.spec.plugin)
+            {
                 continue;
             }
             let id = daemon.spec.id();
@@ -733,29 +901,316 @@ impl Supervisor {
     }
 
     fn answer_waiters(&mut self) {
+        let now = Instant::now();
         let mut index = 0;
         while index < self.waiters.len() {
-            let settled = match &self.waiters[index].until {
-                Waiting::Settled(plugin) => !self.daemons.values().any(|daemon| {
-                    plugin
-                        .as_ref()
-                        .is_none_or(|plugin| *plugin == daemon.spec.plugin)
-                        && daemon
-                            .workers
-                            .iter()
-                            .any(|worker| matches!(worker.state, State::Stopping { .. }))
-                }),
-                Waiting::Shutdown => false,
+            let answer = match &mut self.waiters[index].until {
+                Waiting::Settled(plugin) => {
+                    let plugin = plugin.clone();
+                    (!self.daemons.values().any(|daemon| {
+                        plugin
+                            .as_ref()
+                            .is_none_or(|plugin| *plugin == daemon.spec.plugin)
+                            && daemon
+                                .workers
+                                .iter()
+                                .any(|worker| matches!(worker.state, State::Stopping { .. }))
+                    }))
+                    .then_some(Ok(None))
+                }
+                Waiting::Shutdown => None,
+                Waiting::NewVersionUp { plugin, deadline } => {
+                    let (plugin, deadline) = (plugin.clone(), *deadline);
+                    let outcome = self.new_version_up(&plugin, now, deadline);
+                    if let Some(Err(reason)) = &outcome {
+                        say(&format!("hot swap of `{plugin}`: {reason}"));
+                        self.stop_new_version(&plugin);
+                    }
+                    outcome.map(|outcome| outcome.map(Some))
+                }
+                Waiting::Switched {
+                    plugin,
+                    since,
+                    deadline,
+                    drained,
+                    temporary_stopped,
+                } => {
+                    let plugin = plugin.clone();
+                    let (since, deadline) = (*since, *deadline);
+                    let (mut drained, stopped) = (*drained, *temporary_stopped);
+                    if drained.is_none() && self.old_processes_gone(&plugin) {
+                        drained = Some(now.duration_since(since));
+                        if let Waiting::Switched { drained: slot, .. } =
+                            &mut self.waiters[index].until
+                        {
+                            *slot = drained;
+                        }
+                    }
+                    if !stopped {
+                        let up = self.installed_up(&plugin, now);
+                        if up || now >= deadline {
+                            let waiter = &mut self.waiters[index];
+                            if let Waiting::Switched {
+                                temporary_stopped, ..
+                            } = &mut waiter.until
+                            {
+                                *temporary_stopped = true;
+                            }
+                            waiter.messages.push(format!(
+                                "times: drained={:.2} restarted={:.2}",
+                                drained.unwrap_or_default().as_secs_f64(),
+                                now.duration_since(since).as_secs_f64()
+                            ));
+                            if !up {
+                                waiter.messages.push(format!(
+                                    "warning: the daemons of the installed `{plugin}` are not all up: see `mfenv daemons status`"
+                                ));
+                            }
+                            say(&format!(
+                                "hot swap of `{plugin}`: stopping the temporary copy's daemons"
+                            ));
+                            self.stop_new_version(&plugin);
+                        }
+                        None
+                    } else if self
+                        .daemons
+                        .values()
+                        .any(|daemon| daemon.is_guest_of(&plugin))
+                    {
+                        None
+                    } else {
+                        say(&format!("hot swap of `{plugin}`: done"));
+                        Some(Ok(None))
+                    }
+                }
             };
-            if settled {
-                let waiter = self.waiters.remove(index);
-                let _ = waiter.reply.send(Response {
-                    ok: true,
-                    messages: waiter.messages,
-                    status: None,
-                });
-            } else {
-                index += 1;
+            match answer {
+                None => index += 1,
+                Some(outcome) => {
+                    let mut waiter = self.waiters.remove(index);
+                    let ok = outcome.is_ok();
+                    match outcome {
+                        Ok(Some(message)) | Err(message) => waiter.messages.push(message),
+                        Ok(None) => {}
+                    }
+                    let _ = waiter.reply.send(Response {
+                        ok,
+                        messages: waiter.messages,
+                        status: None,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Hot swap, first step: starts the daemons of the copy of `plugin` installed in
+    /// `base`, beside the installed ones; the answer comes when they are up.
+    fn hotswap_start(&mut self, plugin: String, base: PathBuf, reply: Sender<Response>) {
+        let fail = |reply: Sender<Response>, message: String| {
+            let _ = reply.send(Response {
+                ok: false,
+                messages: vec![message],
+                status: None,
+            });
+        };
+        if self
+            .daemons
+            .values()
+            .any(|daemon| daemon.is_guest_of(&plugin))
+        {
+            return fail(
+                reply,
+                format!("a hot swap of `{plugin}` is already under way"),
+            );
+        }
+        if self.stopped_plugins.contains(&plugin) {
+            let _ = reply.send(Response {
+                ok: true,
+                messages: vec![format!(
+                    "the daemons of `{plugin}` are stopped: the new version's are not started"
+                )],
+                status: None,
+            });
+            return;
+        }
+        let mut options = self.options.clone();
+        options.context.plugins_base_dir = base.clone();
+        let collected = match collect(&options) {
+            Ok(collected) => collected,
+            Err(warning) => return fail(reply, warning),
+        };
+        if collected.unreadable.contains(&plugin) {
+            return fail(reply, collected.warnings.join("; "));
+        }
+        let specs: Vec<DaemonSpec> = collected
+            .specs
+            .into_iter()
+            .filter(|spec| spec.plugin == plugin)
+            .collect();
+        say(&format!(
+            "hot swap of `{plugin}`: starting the new version's daemons ({})",
+            specs.len()
+        ));
+        let wait = specs
+            .iter()
+            .map(|spec| spec.readiness_timeout.max(spec.settle))
+            .max()
+            .unwrap_or_default();
+        for spec in specs {
+            let socket_key = (plugin.clone(), spec.name.clone());
+            let key = (plugin.clone(), format!("{}@new", spec.name));
+            let workers = (1..=spec.numprocesses)
+                .map(|index| {
+                    let mut worker = Worker::new(index);
+                    worker.state = State::Waiting {
+                        until: Instant::now(),
+                    };
+                    worker
+                })
+                .collect();
+            self.daemons.insert(
+                key,
+                Daemon {
+                    spec,
+                    workers,
+                    retiring: false,
+                    socket_key,
+                    guest_base: Some(base.clone()),
+                },
+            );
+        }
+        self.waiters.push(Waiter {
+            reply,
+            until: Waiting::NewVersionUp {
+                plugin,
+                deadline: Instant::now() + wait,
+            },
+            messages: collected.warnings,
+        });
+    }
+
+    /// Whether the new version's daemons of `plugin` are up: `None` while starting,
+    /// an error when one ended or failed to start, or at `deadline`.
+    fn new_version_up(
+        &self,
+        plugin: &str,
+        now: Instant,
+        deadline: Instant,
+    ) -> Option<std::result::Result<String, String>> {
+        let daemons: Vec<&Daemon> = self
+            .daemons
+            .values()
+            .filter(|daemon| daemon.is_guest_of(plugin) && !daemon.retiring)
+            .collect();
+        for daemon in &daemons {
+            for worker in &daemon.workers {
+                if let Some(exit) = &worker.last_exit {
+                    let (log, _) = daemon
+                        .spec
+                        .log_files(&self.options.paths.log_dir, worker.index);
+                    return Some(Err(format!(
+                        "the new version's `{}` worker {} failed before it was up ({exit}); its output is in `{}`",
+                        daemon.spec.id(),
+                        worker.index,
+                        log.display()
+                    )));
+                }
+            }
+        }
+        let up = daemons.iter().all(|daemon| {
+            daemon.workers.iter().all(|worker| {
+                matches!(&worker.state, State::Running { process, .. }
+                    if process.started(&daemon.spec, now))
+            })
+        });
+        if up {
+            let workers: usize = daemons.iter().map(|daemon| daemon.workers.len()).sum();
+            Some(Ok(format!(
+                "the new version's daemons are up ({workers} process{})",
+                if workers == 1 { "" } else { "es" }
+            )))
+        } else if now >= deadline {
+            let waited = daemons
+                .iter()
+                .map(|daemon| daemon.spec.readiness_timeout)
+                .max()
+                .unwrap_or_default();
+            let notify = daemons
+                .iter()
+                .any(|daemon| daemon.spec.readiness == spec::Readiness::Notify);
+            Some(Err(format!(
+                "the new version's daemons were not up within {} s{}",
+                waited.as_secs(),
+                if notify {
+                    " (`readiness = notify`: no `READY=1` received)"
+                } else {
+                    ""
+                }
+            )))
+        } else {
+            None
+        }
+    }
+
+    /// Whether every daemon of the installed `plugin` runs processes started with its
+    /// current configuration, each alive for its `settle` time (a stopped plugin:
+    /// nothing stopping).
+    fn installed_up(&self, plugin: &str, now: Instant) -> bool {
+        let stopped = self.stopped_plugins.contains(plugin);
+        self.daemons
+            .values()
+            .filter(|daemon| daemon.guest_base.is_none() && daemon.spec.plugin == plugin)
+            .all(|daemon| {
+                !daemon.retiring
+                    && daemon.workers.iter().all(|worker| match &worker.state {
+                        State::Running { process, .. } => {
+                            stopped
+                                || (process.fingerprint == daemon.spec.fingerprint
+                                    && process.started(&daemon.spec, now))
+                        }
+                        State::Stopping { .. } => false,
+                        State::Idle | State::Gone | State::Waiting { .. } => stopped,
+                    })
+            })
+    }
+
+    /// Whether no process of the installed `plugin` runs an older configuration.
+    fn old_processes_gone(&self, plugin: &str) -> bool {
+        self.daemons
+            .values()
+            .filter(|daemon| daemon.guest_base.is_none() && daemon.spec.plugin == plugin)
+            .all(|daemon| {
+                daemon.workers.iter().all(|worker| match &worker.state {
+                    State::Running { process, .. } => {
+                        process.fingerprint == daemon.spec.fingerprint
+                    }
+                    State::Stopping { .. } => false,
+                    _ => true,
+                })
+            })
+    }
+
+    /// The longest time the daemons of `plugin` may take to be replaced: the old
+    /// processes' `graceful_timeout`, then the new ones' start.
+    fn longest_switch(&self, plugin: &str) -> Duration {
+        self.daemons
+            .values()
+            .filter(|daemon| daemon.spec.plugin == plugin)
+            .map(|daemon| {
+                daemon.spec.graceful_timeout + daemon.spec.readiness_timeout.max(daemon.spec.settle)
+            })
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// Stops the new version's copy of `plugin` (hot swap) gracefully, for good.
+    fn stop_new_version(&mut self, plugin: &str) {
+        for daemon in self.daemons.values_mut() {
+            if daemon.is_guest_of(plugin) {
+                daemon.retiring = true;
+                for worker in &mut daemon.workers {
+                    stop_worker(worker, &daemon.spec, Then::Remove);
+                }
             }
         }
     }
@@ -791,6 +1246,8 @@ impl Supervisor {
         let mut to_kill = BTreeSet::new();
         for daemon in self.daemons.values_mut() {
             let spec = &daemon.spec;
+            let listen = self.sockets.entry(daemon.socket_key.clone()).or_default();
+            let guest_base = daemon.guest_base.as_deref();
             for worker in &mut daemon.workers {
                 if shutting_down {
                     // Nothing starts any more, whatever was planned.
@@ -802,7 +1259,14 @@ impl Supervisor {
                         _ => {}
                     }
                 }
-                step_worker(worker, spec, now, options, logs, setup, &mut to_kill);
+                let context = StartContext {
+                    options,
+                    logs: &mut *logs,
+                    setup,
+                    listen: &mut *listen,
+                    guest_base,
+                };
+                step_worker(worker, spec, now, context, &mut to_kill);
                 if let State::Stopping {
                     process, killed, ..
                 } = &mut worker.state
@@ -833,8 +1297,9 @@ impl Supervisor {
             let Some(daemon) = self.daemons.remove(&key) else {
                 continue;
             };
-            // Its log files are closed (once their pipes are drained) ...
-            for index in 1..=daemon.spec.numprocesses {
+            // Its log files are closed (once their pipes are drained; a new version's
+            // copy shares them with the installed daemon) ...
+            for index in (1..=daemon.spec.numprocesses).filter(|_| daemon.guest_base.is_none()) {
                 let (stdout, stderr) = daemon.spec.log_files(&self.options.paths.log_dir, index);
                 self.logs.remove(&stdout);
                 self.logs.remove(&stderr);
@@ -844,6 +1309,13 @@ impl Supervisor {
                 self.stopped_plugins.remove(&key.0);
             }
         }
+        // A socket goes with the last daemon using it.
+        let used: BTreeSet<&(String, String)> = self
+            .daemons
+            .values()
+            .map(|daemon| &daemon.socket_key)
+            .collect();
+        self.sockets.retain(|key, _| used.contains(key));
     }
 
     /// Reads the installed plugins again and applies what changed.
@@ -894,11 +1366,13 @@ impl Supervisor {
                         })
                         .collect();
                     self.daemons.insert(
-                        key,
+                        key.clone(),
                         Daemon {
                             spec,
                             workers,
                             retiring: false,
+                            socket_key: key,
+                            guest_base: None,
                         },
                     );
                 }
@@ -965,7 +1439,11 @@ impl Supervisor {
             }
         }
         for (key, daemon) in &mut self.daemons {
-            if !declared.contains(key) && !daemon.retiring && !unreadable.contains(&key.0) {
+            if !declared.contains(key)
+                && !daemon.retiring
+                && daemon.guest_base.is_none()
+                && !unreadable.contains(&key.0)
+            {
                 say(&format!(
                     "daemon `{}` is no longer declared (plugin uninstalled or numprocesses 0): stopping it",
                     daemon.spec.id()
@@ -1032,6 +1510,12 @@ impl Supervisor {
                 plugin: daemon.spec.plugin.clone(),
                 name: daemon.spec.name.clone(),
                 numprocesses: daemon.spec.numprocesses,
+                socket: daemon.spec.socket.as_ref().map(ToString::to_string),
+                socket_error: self
+                    .sockets
+                    .get(&daemon.socket_key)
+                    .and_then(|listen| listen.error.clone()),
+                new_version: daemon.guest_base.is_some(),
                 stopped: self.stopped_plugins.contains(&daemon.spec.plugin),
                 autorestart: self.watches.contains_key(&daemon.spec.plugin),
                 workers: daemon
@@ -1066,7 +1550,12 @@ impl Supervisor {
             pid: std::process::id(),
             uptime_seconds: seconds(now.duration_since(self.started)),
             daemons,
-            warnings: self.warnings.clone(),
+            warnings: self
+                .warnings
+                .iter()
+                .chain(&self.notify_problem)
+                .cloned()
+                .collect(),
         }
     }
 }
@@ -1147,9 +1636,7 @@ fn step_worker(
     worker: &mut Worker,
     spec: &DaemonSpec,
     now: Instant,
-    options: &Options,
-    logs: &mut HashMap<PathBuf, SharedLog>,
-    setup: ChildSetup,
+    context: StartContext<'_>,
     to_kill: &mut BTreeSet<String>,
 ) {
     let state = std::mem::replace(&mut worker.state, State::Idle);
@@ -1218,7 +1705,7 @@ fn step_worker(
                 ));
                 worker.last_exit = Some(exit);
                 match then {
-                    Then::Start => start_worker(worker, spec, options, logs, setup),
+                    Then::Start => start_worker(worker, spec, context),
                     Then::Idle => State::Idle,
                     Then::Remove => State::Gone,
                 }
@@ -1246,23 +1733,29 @@ fn step_worker(
                 }
             }
         },
-        State::Waiting { until } if now >= until => {
-            start_worker(worker, spec, options, logs, setup)
-        }
+        State::Waiting { until } if now >= until => start_worker(worker, spec, context),
         other => other,
     };
 }
 
-/// Starts worker `worker` of `spec`; a failure to start counts as a quick exit.
-fn start_worker(
-    worker: &mut Worker,
-    spec: &DaemonSpec,
-    options: &Options,
-    logs: &mut HashMap<PathBuf, SharedLog>,
+/// What starting a worker needs from the supervisor.
+struct StartContext<'a> {
+    options: &'a Options,
+    logs: &'a mut HashMap<PathBuf, SharedLog>,
     setup: ChildSetup,
-) -> State {
+    listen: &'a mut Listen,
+    /// The plugins base dir of a new version's copy during a hot swap.
+    guest_base: Option<&'a Path>,
+}
+
+/// Starts worker `worker` of `spec`; a failure to start counts as a quick exit.
+fn start_worker(worker: &mut Worker, spec: &DaemonSpec, mut context: StartContext<'_>) -> State {
     worker.starts += 1;
-    match spawn(worker.index, worker.starts, spec, options, logs, setup) {
+    let spawned = context
+        .listen
+        .fd_for(spec)
+        .and_then(|socket| spawn(worker.index, worker.starts, spec, &mut context, socket));
+    match spawned {
         Ok(process) => {
             say(&format!(
                 "`{}` worker {} started (pid {})",
@@ -1315,10 +1808,11 @@ fn spawn(
     index: u32,
     starts: u32,
     spec: &DaemonSpec,
-    options: &Options,
-    logs: &mut HashMap<PathBuf, SharedLog>,
-    setup: ChildSetup,
+    context: &mut StartContext<'_>,
+    socket: Option<RawFd>,
 ) -> Result<Process> {
+    let (options, setup, guest_base) = (context.options, context.setup, context.guest_base);
+    let logs = &mut *context.logs;
     let (stdout_path, stderr_path) = spec.log_files(&options.paths.log_dir, index);
     let stdout_log = shared_log(logs, &stdout_path, options.rotation)?;
     let stderr_log = shared_log(logs, &stderr_path, options.rotation)?;
@@ -1333,12 +1827,21 @@ fn spawn(
         (Some(reader), writer)
     };
     let limits: Vec<(Limit, u64)> = spec.limits.clone();
-    let marker = format!("{}/{index}/{starts}", spec.id());
+    let marker = match guest_base {
+        None => format!("{}/{index}/{starts}", spec.id()),
+        Some(_) => format!("{}+new/{index}/{starts}", spec.id()),
+    };
     let mut command = Command::new(&options.mfenv);
+    command.arg("plugin").arg("wrapper");
+    match guest_base {
+        None => command.arg(&spec.plugin),
+        // The new version's copy, by its home, its base dir the one it lives in (as
+        // MetWork's hot swap ran it).
+        Some(base) => command
+            .arg(&spec.home)
+            .env("MFMODULE_PLUGINS_BASE_DIR", base),
+    };
     command
-        .arg("plugin")
-        .arg("wrapper")
-        .arg(&spec.plugin)
         .arg("--")
         .args(&spec.argv)
         .current_dir(&spec.home)
@@ -1348,9 +1851,39 @@ fn spawn(
         .stdin(Stdio::null())
         .stdout(stdout_writer)
         .stderr(stderr_writer);
+    // systemd's socket activation (`sd_listen_fds`): the socket on fd 3; the wrapper's
+    // exec sets `LISTEN_PID` (module `sockets`). Nothing of the supervisor's own
+    // activation, if it had one, reaches a daemon without a socket.
+    for variable in [
+        "LISTEN_FDS",
+        "LISTEN_PID",
+        "LISTEN_FDNAMES",
+        sockets::LISTEN_PID_REQUEST,
+        "NOTIFY_SOCKET",
+    ] {
+        command.env_remove(variable);
+    }
+    if spec.readiness == spec::Readiness::Notify {
+        command.env("NOTIFY_SOCKET", &options.paths.notify);
+    }
+    if socket.is_some() {
+        command
+            .env("LISTEN_FDS", "1")
+            .env("LISTEN_FDNAMES", &spec.name)
+            .env(sockets::LISTEN_PID_REQUEST, "1");
+    }
     // SAFETY: only async-signal-safe system calls run between fork and exec.
     unsafe {
-        command.pre_exec(move || child_setup(&limits, setup));
+        command.pre_exec(move || {
+            child_setup(&limits, setup)?;
+            match socket {
+                Some(fd) => {
+                    sockets::hand_over(fd)?;
+                    sockets::close_from_on_exec(sockets::LISTEN_FD + 1)
+                }
+                None => sockets::close_from_on_exec(sockets::LISTEN_FD),
+            }
+        });
     }
     let spawned = command.spawn();
     // The parent's copies of the write ends must go, or the logs never see the end.
@@ -1373,6 +1906,8 @@ fn spawn(
         since: Instant::now(),
         marker,
         strays_told: false,
+        fingerprint: spec.fingerprint,
+        ready: false,
     })
 }
 

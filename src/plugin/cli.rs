@@ -74,6 +74,17 @@ others were), 2 usage error. With --detailed-exitcode: 0 nothing to do, 3 someth
 (with --dry-run: would be) installed or updated, 1 failure, including a crontab step that
 failed (otherwise a warning). --json prints its report on stdout also on failure.";
 
+const HOTSWAP_EXAMPLES: &str = "\
+Examples:
+  mfenv plugin hotswap foo-2.0.0-1.metwork.mfserv.plugin
+
+The new version is installed beside the old one and its daemons started on the sockets
+the supervisor holds (`socket =` in `[extra_daemon_*]`); once they are up, the new
+version is installed as `install --force` does and the old daemons are stopped
+gracefully. If the new daemons fail to start, the old version keeps running and nothing
+of the new one is left. Without a running supervisor: `install --force`. Not for dev
+links. See docs/daemons.md.";
+
 const RELEASE_EXAMPLES: &str = "\
 Examples:
   mfenv plugin release                  package the plugin in the current directory
@@ -142,6 +153,12 @@ pub enum PluginCommand {
         /// Replace the plugin if it is already installed
         #[arg(short, long)]
         force: bool,
+    },
+    /// Replace an installed plugin by another version while its daemons keep serving
+    #[command(after_help = HOTSWAP_EXAMPLES)]
+    Hotswap {
+        /// The `.plugin` file of the new version
+        file: PathBuf,
     },
     /// Uninstall a plugin
     Uninstall {
@@ -563,6 +580,7 @@ pub fn run(command: PluginCommand, env: &Env) -> Result<PluginOutput> {
     let changes_plugins = matches!(
         command,
         PluginCommand::Install { .. }
+            | PluginCommand::Hotswap { .. }
             | PluginCommand::Uninstall { .. }
             | PluginCommand::Develop { .. }
             | PluginCommand::Provision { .. }
@@ -822,6 +840,15 @@ fn execute(command: PluginCommand, manager: &mut Manager<'_>, env: &Env) -> Resu
                 let action = CronAction::Install(Some(vec![name.to_owned()]));
                 let quiet = !home.join("crontab").is_file();
                 let _ = follow_with_cron(manager, action, env, quiet);
+            }
+            Ok(String::new())
+        }
+        PluginCommand::Hotswap { file } => {
+            let home = crate::plugin::hotswap::hotswap(manager, env, &file)?;
+            if let Some(name) = home.file_name().and_then(|name| name.to_str()) {
+                let action = CronAction::Install(Some(vec![name.to_owned()]));
+                let quiet = !home.join("crontab").is_file();
+                follow_with_cron(manager, action, env, quiet);
             }
             Ok(String::new())
         }

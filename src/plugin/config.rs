@@ -1207,6 +1207,10 @@ const GENERAL_KEYS: [&str; 8] = [
     "_add_plugin_dir_to_python_path",
 ];
 
+/// Keys of `[extra_daemon_*]` only: the socket the supervisor holds for the daemon,
+/// and when a new worker counts as started during a hot swap.
+const EXTRA_DAEMON_KEYS: [&str; 4] = ["socket", "settle", "readiness", "readiness_timeout"];
+
 /// mfserv's additions to `[general]` (reference C3, module extensions).
 const MFSERV_GENERAL_KEYS: [&str; 4] = [
     "_extra_nginx_http_conf_filename",
@@ -1270,7 +1274,10 @@ pub fn schema_problems(values: &ResolvedConfig, module: &str) -> Vec<String> {
             problems.push(format!("[section: {name}] unknown field"));
             continue;
         }
-        if let Some(allowed) = allowed_keys(kind, module) {
+        if let Some(mut allowed) = allowed_keys(kind, module) {
+            if name.starts_with("extra_daemon_") {
+                allowed.extend(EXTRA_DAEMON_KEYS);
+            }
             for key in keys.keys() {
                 if !allowed.contains(&key.as_str()) {
                     problems.push(format!("[section: {name}][key: {key}] unknown field"));

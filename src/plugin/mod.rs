@@ -16,6 +16,7 @@
 //! - [`manager`]: the plugins base dir: list, info, hash, install, uninstall, develop,
 //!   provision, release, repackage;
 //! - [`transaction`]: the journal that makes installs all or nothing across kills;
+//! - [`hotswap`]: `plugin hotswap`: a new version with no lost request;
 //! - [`lock`]: the plugin-management lock;
 //! - [`table`], [`progress`]: terminal output helpers;
 //! - [`cli`]: the `mfenv plugin …` commands (the edge).
@@ -27,6 +28,7 @@ pub mod config;
 pub mod cron;
 pub mod cron_context;
 pub mod environment;
+pub mod hotswap;
 pub mod lock;
 pub mod make;
 pub mod manager;
