@@ -261,6 +261,9 @@ struct ShellOptions {
     /// With --dry-run: print the plan as JSON
     #[arg(long, requires = "dry_run")]
     json: bool,
+    /// Do not announce the layers unloaded or replaced along the way (also: MFENV_QUIET=1)
+    #[arg(short, long)]
+    quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -282,8 +285,12 @@ struct LoadArgs {
 struct UnloadArgs {
     #[command(flatten)]
     common: ShellOptions,
+    /// Unload every loaded layer (loaded by mfenv or by the original tools): the
+    /// environment from before the first load
+    #[arg(short, long, conflicts_with = "layers")]
+    all: bool,
     /// Layer labels or absolute layer homes, unloaded as one transaction
-    #[arg(required = true, value_name = "LAYER", value_parser = layer_argument())]
+    #[arg(required_unless_present = "all", value_name = "LAYER", value_parser = layer_argument())]
     layers: Vec<String>,
 }
 
@@ -559,7 +566,7 @@ fn run(cli: Cli, env: &Env) -> std::result::Result<Output, Failure> {
                 source_profiles: ShellKind::from(args.common.shell).sources_profiles(),
                 want_changes: args.common.dry_run,
             };
-            run_transaction(env, &args.common, &requests, options)
+            run_transaction(env, &args.common, false, &requests, options)
         }
         Command::Unload(args) => {
             let requests = requests(Action::Unload, &args.layers);
@@ -568,7 +575,7 @@ fn run(cli: Cli, env: &Env) -> std::result::Result<Output, Failure> {
                 want_changes: args.common.dry_run,
                 ..TransactionOptions::default()
             };
-            run_transaction(env, &args.common, &requests, options)
+            run_transaction(env, &args.common, args.all, &requests, options)
         }
         Command::Exec(args) => exec(env, args),
         Command::Cronwrap(args) => cronwrap(env, args).map_err(|error| (error, Vec::new())),
@@ -604,7 +611,7 @@ fn run(cli: Cli, env: &Env) -> std::result::Result<Output, Failure> {
                 render_why(&reports)
             }))
         }
-        Command::Layers(args) => Ok(layers(env, &args)),
+        Command::Layers(args) => layers(env, &args),
         Command::IsInstalled { layer } => {
             let mut engine = Engine::new(env, false);
             // As layerapi2: a home with a label file is installed, even if that label
@@ -1152,17 +1159,26 @@ fn debug_lines(messages: Vec<String>) -> Vec<String> {
 fn run_transaction(
     env: &Env,
     common: &ShellOptions,
+    purge: bool,
     requests: &[Request],
     options: TransactionOptions,
 ) -> std::result::Result<Output, Failure> {
     let mut engine = Engine::new(env, common.debug);
-    let result = engine.transaction(requests, options);
+    let result = if purge {
+        engine.purge_then(requests, options)
+    } else {
+        engine.transaction(requests, options)
+    };
     let messages = if common.debug {
         debug_lines(engine.debug_messages())
     } else {
         Vec::new()
     };
     let transaction = result.map_err(|error| (error, messages.clone()))?;
+    let mut messages = messages;
+    if !common.quiet && !quiet_by_env(env) && !common.dry_run {
+        messages.extend(announcements(&transaction.steps));
+    }
     let stdout = if common.json {
         plan_json(&transaction)
     } else if common.dry_run {
@@ -1178,9 +1194,59 @@ fn run_transaction(
     })
 }
 
-fn layers(env: &Env, args: &LayersArgs) -> Output {
+/// `MFENV_QUIET` set to anything but empty or `0` silences the announcements.
+fn quiet_by_env(env: &Env) -> bool {
+    env.get("MFENV_QUIET")
+        .is_some_and(|value| !value.is_empty() && value != "0")
+}
+
+/// One stderr line per layer that a transaction unloads or replaces without being
+/// asked to (a conflict, a lost dependency), saying why.
+fn announcements(steps: &[PlannedStep]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for step in steps.iter().filter(|step| step.action == Action::Unload) {
+        let Some(other) = &step.because_of else {
+            continue;
+        };
+        let line = match step.reason {
+            Reason::ConflictsWith(_) => format!(
+                "mfenv: automatically replacing `{}` with `{other}` (they conflict)",
+                step.label
+            ),
+            Reason::LostDependency(_) => format!(
+                "mfenv: automatically unloading `{}` (it needs `{other}`, which is unloaded)",
+                step.label
+            ),
+            _ => continue,
+        };
+        lines.push(crate::error::printable(&line).into_owned());
+    }
+    lines
+}
+
+fn layers(env: &Env, args: &LayersArgs) -> std::result::Result<Output, Failure> {
     let mut engine = Engine::new(env, args.debug);
     let rows = engine.layers();
+    let problems = engine.path_problems();
+    let found_any = rows.iter().any(|row| row.on_path);
+    if !found_any && !problems.is_empty() {
+        let mut error = Error::new(
+            ErrorKind::LayerNotFound,
+            "no layer found through `LAYERAPI2_LAYERS_PATH`",
+        );
+        for problem in &problems {
+            error = error.caused_by(problem.clone());
+        }
+        let error = error.with_hint(
+            "set `LAYERAPI2_LAYERS_PATH` to the directories holding the layers (each entry a layer or a directory of layers)",
+        );
+        let messages = if args.debug {
+            debug_lines(engine.debug_messages())
+        } else {
+            Vec::new()
+        };
+        return Err((error, messages));
+    }
     let rows = rows.into_iter().filter(|row| match args.loaded_filter {
         None => true,
         Some(LoadedFilter::Yes) => row.loaded,
@@ -1190,7 +1256,7 @@ fn layers(env: &Env, args: &LayersArgs) -> Output {
     if args.json {
         let items: Vec<serde_json::Value> = rows
             .map(|row| {
-                serde_json::json!({"label": row.label, "home": row.home, "loaded": row.loaded})
+                serde_json::json!({"label": row.label, "home": row.home, "loaded": row.loaded, "on_path": row.on_path})
             })
             .collect();
         out = serde_json::to_string_pretty(&items).expect("JSON values always serialize");
@@ -1199,6 +1265,11 @@ fn layers(env: &Env, args: &LayersArgs) -> Output {
         for row in rows {
             if args.raw {
                 out.push_str(&format!("{} {}\n", row.label, row.home));
+            } else if !row.on_path {
+                out.push_str(&format!(
+                    "- (*) {} [{}] (not on the layers path)\n",
+                    row.label, row.home
+                ));
             } else if row.loaded {
                 out.push_str(&format!("- (*) {} [{}]\n", row.label, row.home));
             } else {
@@ -1206,28 +1277,27 @@ fn layers(env: &Env, args: &LayersArgs) -> Output {
             }
         }
     }
-    let stderr = if args.debug {
-        debug_lines(engine.debug_messages())
+    let mut stderr: Vec<String> = problems
+        .iter()
+        .map(|problem| crate::error::printable(&format!("mfenv: warning: {problem}")).into_owned())
+        .collect();
+    if args.debug {
+        stderr.extend(debug_lines(engine.debug_messages()));
     } else {
-        engine
-            .catalog()
-            .broken()
-            .iter()
-            .map(|b| {
-                crate::error::printable(&format!(
-                    "mfenv: warning: `{}` is not a usable layer: {}",
-                    b.home, b.reason
-                ))
-                .into_owned()
-            })
-            .collect()
-    };
-    Output {
+        stderr.extend(engine.catalog().broken().iter().map(|b| {
+            crate::error::printable(&format!(
+                "mfenv: warning: `{}` is not a usable layer: {}",
+                b.home, b.reason
+            ))
+            .into_owned()
+        }));
+    }
+    Ok(Output {
         stdout: out,
         stderr,
         exec: None,
         status: 0,
-    }
+    })
 }
 
 /// `mfenv why` for a human.
