@@ -29,6 +29,10 @@ function plugin_env --description 'Load a plugin environment (--exit: leave it)'
     __mfenv_eval plugin env --shell fish $argv
 end
 
+function layer_restore --description 'Unload every layer, then load a saved collection'
+    __mfenv_eval collection restore --shell fish $argv
+end
+
 function __mfenv_complete
     @MFENV@ complete $argv[1] -- (commandline -ct) 2>/dev/null
 end
@@ -37,3 +41,4 @@ complete -c layer_load -f -a '(__mfenv_complete installed)'
 complete -c layer_load_without_optional -f -a '(__mfenv_complete installed)'
 complete -c layer_unload -f -a '(__mfenv_complete loaded)'
 complete -c plugin_env -f -a '(__mfenv_complete plugins)'
+complete -c layer_restore -f -a '(__mfenv_complete collections)'

@@ -29,6 +29,11 @@ layer_unload() {
     __mfenv_eval unload --shell sh "$@"
 }
 
+# Unloads every layer, then loads a saved collection (`layer_restore [NAME]`).
+layer_restore() {
+    __mfenv_eval collection restore --shell sh "$@"
+}
+
 # Loads a plugin's layer and environment (`plugin_env NAME`, or `plugin_env` inside a
 # plugin directory); `plugin_env --exit` gives the previous environment back.
 plugin_env() {

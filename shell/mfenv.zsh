@@ -27,6 +27,18 @@ function plugin_env {
     __mfenv_eval plugin env --shell zsh "$@"
 }
 
+# Unloads every layer, then loads a saved collection (`layer_restore [NAME]`).
+function layer_restore {
+    __mfenv_eval collection restore --shell zsh "$@"
+}
+
+function __mfenv_complete_collections {
+    \builtin local -a __mfenv_labels
+    __mfenv_labels=("${(@f)$(@MFENV@ complete collections 2>/dev/null)}")
+    __mfenv_labels=(${__mfenv_labels:#})
+    compadd -a __mfenv_labels
+}
+
 # Completion of layer labels: installed ones for loads, loaded ones for unloads.
 function __mfenv_complete_installed {
     \builtin local -a __mfenv_labels
@@ -53,4 +65,5 @@ if (( ${+functions[compdef]} )); then
     compdef __mfenv_complete_installed layer_load layer_load_without_optional
     compdef __mfenv_complete_loaded layer_unload
     compdef __mfenv_complete_plugins plugin_env
+    compdef __mfenv_complete_collections layer_restore
 fi
