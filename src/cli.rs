@@ -123,6 +123,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Save, restore, list, show and remove named sets of loaded layers
+    #[command(subcommand, after_help = COLLECTION_EXAMPLES)]
+    Collection(CollectionCommand),
     /// Print 1 if the layer (label or home) is installed, else 0
     #[command(
         after_help = "Examples:\n  mfenv is-installed python3@mfext\n  mfenv is-installed /opt/mylayers/tools\n  [ \"$(mfenv is-installed foo@bar)\" = 1 ] || echo \"foo@bar is missing\""
@@ -199,6 +202,67 @@ enum Command {
     },
 }
 
+const COLLECTION_EXAMPLES: &str = "Examples:
+  mfenv collection save work          the loaded layers, as the collection `work`
+  layer_restore work                  unload everything, then load the collection
+  eval \"$(mfenv collection restore work --shell bash)\"
+  mfenv collection list
+  mfenv collection show work
+  mfenv collection remove work
+
+Collections are files under $XDG_CONFIG_HOME/mfenv/collections (default
+~/.config/mfenv/collections), one layer label per line; the name defaults to `default`.";
+
+/// `labels`, then the short name (`tools` for `tools@example`) of each label that is the
+/// only one with its name and is not itself a label: what `load` and `unload` accept.
+fn with_short_names(mut labels: Vec<String>) -> Vec<String> {
+    let mut counts: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    let distinct: std::collections::BTreeSet<&String> = labels.iter().collect();
+    for label in distinct {
+        if let Some((name, _)) = label.split_once('@')
+            && !name.is_empty()
+        {
+            *counts.entry(name).or_default() += 1;
+        }
+    }
+    let short: Vec<String> = counts
+        .into_iter()
+        .filter(|(name, count)| *count == 1 && !labels.iter().any(|label| label == name))
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    labels.extend(short);
+    labels
+}
+
+/// `mfenv collection …`.
+#[derive(Debug, Subcommand)]
+enum CollectionCommand {
+    /// Save the labels of the loaded layers, in load order
+    Save {
+        /// Collection name (default: `default`)
+        name: Option<String>,
+    },
+    /// Print shell code that unloads every layer, then loads the collection's layers
+    Restore {
+        /// Collection name (default: `default`)
+        name: Option<String>,
+        #[command(flatten)]
+        common: ShellOptions,
+    },
+    /// List the saved collections
+    List,
+    /// Print the labels of a collection, one per line
+    Show {
+        /// Collection name (default: `default`)
+        name: Option<String>,
+    },
+    /// Remove a saved collection
+    Remove {
+        /// Collection name
+        name: String,
+    },
+}
+
 /// A layer label or home from the command line: bytes, as in layer files (a Latin-1
 /// label is given as its Latin-1 bytes), so not necessarily UTF-8.
 fn layer_argument() -> impl clap::builder::TypedValueParser<Value = String> {
@@ -235,10 +299,15 @@ enum CompletionShell {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum CompleteWhat {
+    /// Installed labels and their unique short names (for loads)
     Installed,
+    /// Installed labels only (for is-installed, is-loaded, home)
+    Labels,
     Loaded,
     /// Installed plugin names (for `plugin_env`)
     Plugins,
+    /// Saved collection names (for `layer_restore`)
+    Collections,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -612,6 +681,7 @@ fn run(cli: Cli, env: &Env) -> std::result::Result<Output, Failure> {
             }))
         }
         Command::Layers(args) => layers(env, &args),
+        Command::Collection(command) => collection(env, command),
         Command::IsInstalled { layer } => {
             let mut engine = Engine::new(env, false);
             // As layerapi2: a home with a label file is installed, even if that label
@@ -691,8 +761,9 @@ fn run(cli: Cli, env: &Env) -> std::result::Result<Output, Failure> {
         Command::Complete { what, prefix } => {
             let mut engine = Engine::new(env, false);
             let labels: Vec<String> = match what {
-                CompleteWhat::Installed => engine.catalog().labels(),
+                CompleteWhat::Installed | CompleteWhat::Labels => engine.catalog().labels(),
                 CompleteWhat::Plugins => crate::plugin::cli::installed_names(env),
+                CompleteWhat::Collections => crate::collection::list(env).unwrap_or_default(),
                 CompleteWhat::Loaded => {
                     let loaded = engine.loaded_layers().unwrap_or_default();
                     loaded
@@ -700,6 +771,10 @@ fn run(cli: Cli, env: &Env) -> std::result::Result<Output, Failure> {
                         .map(|id| engine.catalog().layer(id).label.clone())
                         .collect()
                 }
+            };
+            let labels = match what {
+                CompleteWhat::Installed | CompleteWhat::Loaded => with_short_names(labels),
+                _ => labels,
             };
             let mut seen = std::collections::BTreeSet::new();
             let mut out = String::new();
@@ -735,13 +810,18 @@ fn completion_script(shell: CompletionShell) -> String {
             for (index, line) in generated.lines().enumerate() {
                 let loaded =
                     line.contains("::layers -- Layer labels or absolute layer homes, unloaded");
+                let collection = line.contains(":name -- Collection name");
                 let installed = line
                     .contains("::layers -- Layer labels or absolute layer homes, loaded")
-                    || line.contains(":layer -- A layer label")
-                    || line.contains(":label -- A layer label")
                     || line.contains("]:LAYERS:_default'");
-                if loaded {
+                let exact = line.contains(":layer -- A layer label")
+                    || line.contains(":label -- A layer label");
+                if collection {
+                    out.push_str(&line.replace(":_default'", ":_mfenv_complete_collections'"));
+                } else if loaded {
                     out.push_str(&line.replace(":_default'", ":_mfenv_complete_loaded'"));
+                } else if exact {
+                    out.push_str(&line.replace(":_default'", ":_mfenv_complete_labels'"));
                 } else if installed {
                     out.push_str(&line.replace(":_default'", ":_mfenv_complete_installed'"));
                 } else {
@@ -1175,14 +1255,24 @@ fn run_transaction(
         Vec::new()
     };
     let transaction = result.map_err(|error| (error, messages.clone()))?;
-    let mut messages = messages;
+    transaction_output(env, common, &transaction, messages)
+}
+
+/// What `load`, `unload` and `collection restore` print for a planned transaction:
+/// code (or the plan), and the announcements of the layers unloaded along the way.
+fn transaction_output(
+    env: &Env,
+    common: &ShellOptions,
+    transaction: &Transaction,
+    mut messages: Vec<String>,
+) -> std::result::Result<Output, Failure> {
     if !common.quiet && !quiet_by_env(env) && !common.dry_run {
         messages.extend(announcements(&transaction.steps));
     }
     let stdout = if common.json {
-        plan_json(&transaction)
+        plan_json(transaction)
     } else if common.dry_run {
-        render_plan(&transaction)
+        render_plan(transaction)
     } else {
         ShellKind::from(common.shell).render(&transaction.ops)
     };
@@ -1192,6 +1282,80 @@ fn run_transaction(
         exec: None,
         status: 0,
     })
+}
+
+/// `mfenv collection …`.
+fn collection(env: &Env, command: CollectionCommand) -> std::result::Result<Output, Failure> {
+    use crate::collection::{self as collections, DEFAULT_NAME};
+    let failure = |error: Error| (error, Vec::new());
+    let message = |text: String| Output {
+        stdout: String::new(),
+        stderr: vec![crate::error::printable(&text).into_owned()],
+        exec: None,
+        status: 0,
+    };
+    let shown = |path: &std::path::Path| {
+        use std::os::unix::ffi::OsStrExt;
+        crate::env::bytes::decode(path.as_os_str().as_bytes()).into_owned()
+    };
+    match command {
+        CollectionCommand::Save { name } => {
+            let name = name.as_deref().unwrap_or(DEFAULT_NAME);
+            let mut engine = Engine::new(env, false);
+            let labels = engine.loaded_labels().map_err(failure)?;
+            let path = collections::save(env, name, &labels).map_err(failure)?;
+            Ok(message(format!(
+                "mfenv: saved {} layer(s) as the collection `{name}` in `{}`",
+                labels.len(),
+                shown(&path)
+            )))
+        }
+        CollectionCommand::Restore { name, common } => {
+            let name = name.as_deref().unwrap_or(DEFAULT_NAME);
+            let context = format!("cannot restore the collection `{name}`");
+            let labels = collections::read(env, name).map_err(failure)?;
+            let options = TransactionOptions {
+                source_profiles: ShellKind::from(common.shell).sources_profiles(),
+                want_changes: common.dry_run,
+                ..TransactionOptions::default()
+            };
+            let mut engine = Engine::new(env, common.debug);
+            let result = engine.restore(&labels, options);
+            let messages = if common.debug {
+                debug_lines(engine.debug_messages())
+            } else {
+                Vec::new()
+            };
+            let transaction = result.map_err(|error| (error.context(context), messages.clone()))?;
+            transaction_output(env, &common, &transaction, messages)
+        }
+        CollectionCommand::List => {
+            let names = collections::list(env).map_err(failure)?;
+            let mut out = String::new();
+            for name in names {
+                out.push_str(&name);
+                out.push('\n');
+            }
+            Ok(stdout_only(out))
+        }
+        CollectionCommand::Show { name } => {
+            let name = name.as_deref().unwrap_or(DEFAULT_NAME);
+            let labels = collections::read(env, name).map_err(failure)?;
+            let mut out = String::new();
+            for label in labels {
+                out.push_str(&label);
+                out.push('\n');
+            }
+            Ok(stdout_only(out))
+        }
+        CollectionCommand::Remove { name } => {
+            let path = collections::remove(env, &name).map_err(failure)?;
+            Ok(message(format!(
+                "mfenv: removed the collection `{name}` (`{}`)",
+                shown(&path)
+            )))
+        }
+    }
 }
 
 /// `MFENV_QUIET` set to anything but empty or `0` silences the announcements.

@@ -475,6 +475,47 @@ impl<'env> Engine<'env> {
         self.transaction_after(false, requests, options)
     }
 
+    /// The labels of the loaded layers, in load order (those mfenv loaded first), for
+    /// `collection save`.
+    pub fn loaded_labels(&mut self) -> Result<Vec<String>> {
+        let loaded = self.loaded_layers()?;
+        Ok(loaded
+            .into_iter()
+            .map(|id| self.catalog.layer(id).label.clone())
+            .collect())
+    }
+
+    /// Unloads everything, then loads `labels` in order, as one transaction (the
+    /// restore of a collection). Fails, changing nothing, when a label is not
+    /// installed, naming every missing one.
+    pub fn restore(
+        &mut self,
+        labels: &[String],
+        options: TransactionOptions,
+    ) -> Result<Transaction> {
+        let missing: Vec<String> = labels
+            .iter()
+            .filter(|label| self.catalog.find_label(label).is_none())
+            .map(|label| format!("`{label}`"))
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::new(
+                ErrorKind::LayerNotFound,
+                format!("{} of its layers are not installed", missing.len()),
+            )
+            .caused_by(format!("not found: {}", missing.join(", ")))
+            .with_hint("run `mfenv layers` to see the installed layers"));
+        }
+        let requests: Vec<Request> = labels
+            .iter()
+            .map(|label| Request {
+                action: Action::Load,
+                layer: LayerRef::Label(label.clone()),
+            })
+            .collect();
+        self.purge_then(&requests, options)
+    }
+
     /// Unloads every loaded layer (those mfenv loaded exactly, newest first; those the
     /// original tools loaded with their rule), then applies `requests`, all as one
     /// transaction: `unload --all` and the restore of a collection.
