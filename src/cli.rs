@@ -1392,8 +1392,7 @@ fn layers(env: &Env, args: &LayersArgs) -> std::result::Result<Output, Failure> 
     let mut engine = Engine::new(env, args.debug);
     let rows = engine.layers();
     let problems = engine.path_problems();
-    let found_any = rows.iter().any(|row| row.on_path);
-    if !found_any && !problems.is_empty() {
+    if rows.is_empty() && !problems.is_empty() {
         let mut error = Error::new(
             ErrorKind::LayerNotFound,
             "no layer found through `LAYERAPI2_LAYERS_PATH`",
