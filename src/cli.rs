@@ -1115,7 +1115,11 @@ fn plugin_env(
             layer: LayerRef::Home(home.to_owned()),
         };
         let transaction = engine.transaction(&[request], options)?;
-        return Ok(stdout_only(shell_kind.render(&transaction.ops)));
+        let mut output = stdout_only(shell_kind.render(&transaction.ops));
+        if !quiet_by_env(env) {
+            output.stderr = announcements(&transaction.steps);
+        }
+        return Ok(output);
     }
     let plugin = match name {
         Some(name) => match crate::plugin::cli::locate(env, &context, name)? {
@@ -1135,6 +1139,10 @@ fn plugin_env(
     let (reference, settings, warnings) =
         plugin_layer_settings(env, &mut engine, &context, plugin)?;
     let transaction = engine.load_with_settings(&reference, settings, options)?;
+    let mut warnings = warnings;
+    if !quiet_by_env(env) {
+        warnings.extend(announcements(&transaction.steps));
+    }
     Ok(Output {
         stdout: shell_kind.render(&transaction.ops),
         stderr: warnings,
