@@ -1274,8 +1274,11 @@ fn transaction_output(
     transaction: &Transaction,
     mut messages: Vec<String>,
 ) -> std::result::Result<Output, Failure> {
-    if !common.quiet && !quiet_by_env(env) && !common.dry_run {
-        messages.extend(announcements(&transaction.steps));
+    if !common.quiet && !common.dry_run {
+        let lines = announcements(&transaction.steps);
+        if !lines.is_empty() && !quiet_by_env(env) {
+            messages.extend(lines);
+        }
     }
     let stdout = if common.json {
         plan_json(transaction)
