@@ -4,9 +4,10 @@
 //! a [`LayerSource`] for labels, homes, dependencies and conflicts, and keeps its own
 //! simulation of which layers are loaded. The rules are layerapi2's (reference A4, A5):
 //!
-//! - load: conflicts that are loaded get unloaded, then the fix-up; mandatory dependencies
-//!   depth first in file order; the layer itself; then its optional dependencies (whose
-//!   failure is ignored and leaves no trace in the plan);
+//! - load: conflicts that are loaded get unloaded (the conflicts file of either side
+//!   counts: a loaded layer naming the one being loaded goes too), then the fix-up;
+//!   mandatory dependencies depth first in file order; the layer itself; then its
+//!   optional dependencies (whose failure is ignored and leaves no trace in the plan);
 //! - unload: the layer, then the fix-up;
 //! - fix-up: every loaded layer with a mandatory dependency that is installed but not
 //!   loaded is unloaded, until nothing changes.
@@ -19,6 +20,10 @@
 //! cap), a missing dependency names the whole chain, a layer whose mandatory dependency
 //! got unloaded by a later conflict fails the load instead of leaving a broken
 //! environment, and a label already carried by a loaded layer refers to that layer.
+//!
+//! Short names: a requested name without `@` that no layer carries as its label names
+//! the one layer labelled `name@…` (loaded ones first); looked up only once the exact
+//! label is not found, and never for dependency or conflict entries.
 
 use crate::fasthash::FastMap;
 use std::rc::Rc;
