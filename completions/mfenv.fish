@@ -83,7 +83,7 @@ complete -c mfenv -n "__fish_mfenv_using_subcommand unload" -s V -l version -d '
 complete -c mfenv -n "__fish_mfenv_using_subcommand layers" -s m -l loaded-filter -d 'Only loaded (yes) or not loaded (no) layers' -r -f -a "yes\t''
 no\t''"
 complete -c mfenv -n "__fish_mfenv_using_subcommand layers" -s r -l raw -d 'One `label home` line per layer'
-complete -c mfenv -n "__fish_mfenv_using_subcommand layers" -l json -d 'A JSON array of {label, home, loaded}'
+complete -c mfenv -n "__fish_mfenv_using_subcommand layers" -l json -d 'A JSON array of {label, home, loaded, on_path}'
 complete -c mfenv -n "__fish_mfenv_using_subcommand layers" -s d -l debug -d 'Explain discovery decisions on stderr'
 complete -c mfenv -n "__fish_mfenv_using_subcommand layers" -s h -l help -d 'Print help'
 complete -c mfenv -n "__fish_mfenv_using_subcommand layers" -s V -l version -d 'Print version'

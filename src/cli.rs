@@ -464,7 +464,7 @@ struct LayersArgs {
     /// One `label home` line per layer
     #[arg(short, long, conflicts_with = "json")]
     raw: bool,
-    /// A JSON array of {label, home, loaded}
+    /// A JSON array of {label, home, loaded, on_path}
     #[arg(long)]
     json: bool,
     /// Only loaded (yes) or not loaded (no) layers

@@ -11,6 +11,10 @@
 //! lines is "broken": it is left out of label lookups and listed in
 //! [`Catalog::broken`] so that callers can report it. Homes are built as `entry + "/" +
 //! name`, byte for byte as layerapi2 does, because the loaded marker hashes that string.
+//!
+//! [`Catalog::path_problems`] says what is wrong with the layers path (unset, empty, an
+//! entry missing, not a directory or holding no layer); it stats and lists only for
+//! listings and errors, never on the load path.
 
 use crate::fasthash::FastMap;
 use std::fs::{self, File};
