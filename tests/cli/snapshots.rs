@@ -57,6 +57,15 @@ fn the_bash_hook_defines_the_functions_and_their_completion() {
         done < <('[MFENV]' complete "$1" -- "${COMP_WORDS[COMP_CWORD]}" 2>/dev/null)
     }
 
+    # Unloads every layer, then loads a saved collection (`layer_restore [NAME]`).
+    function layer_restore {
+        __mfenv_eval collection restore --shell bash "$@"
+    }
+
+    function __mfenv_complete_collections {
+        __mfenv_complete collections
+    }
+
     function __mfenv_complete_installed {
         __mfenv_complete installed
     }
@@ -72,6 +81,7 @@ fn the_bash_hook_defines_the_functions_and_their_completion() {
     \builtin complete -o default -F __mfenv_complete_installed layer_load layer_load_without_optional
     \builtin complete -o default -F __mfenv_complete_loaded layer_unload
     \builtin complete -o default -F __mfenv_complete_plugins plugin_env
+    \builtin complete -F __mfenv_complete_collections layer_restore
     "#);
 }
 
@@ -107,6 +117,18 @@ fn the_zsh_hook_defines_the_functions_and_their_completion() {
         __mfenv_eval plugin env --shell zsh "$@"
     }
 
+    # Unloads every layer, then loads a saved collection (`layer_restore [NAME]`).
+    function layer_restore {
+        __mfenv_eval collection restore --shell zsh "$@"
+    }
+
+    function __mfenv_complete_collections {
+        \builtin local -a __mfenv_labels
+        __mfenv_labels=("${(@f)$('[MFENV]' complete collections 2>/dev/null)}")
+        __mfenv_labels=(${__mfenv_labels:#})
+        compadd -a __mfenv_labels
+    }
+
     # Completion of layer labels: installed ones for loads, loaded ones for unloads.
     function __mfenv_complete_installed {
         \builtin local -a __mfenv_labels
@@ -133,6 +155,7 @@ fn the_zsh_hook_defines_the_functions_and_their_completion() {
         compdef __mfenv_complete_installed layer_load layer_load_without_optional
         compdef __mfenv_complete_loaded layer_unload
         compdef __mfenv_complete_plugins plugin_env
+        compdef __mfenv_complete_collections layer_restore
     fi
     "#);
 }
@@ -171,6 +194,10 @@ fn the_fish_hook_defines_the_functions_and_their_completion() {
         __mfenv_eval plugin env --shell fish $argv
     end
 
+    function layer_restore --description 'Unload every layer, then load a saved collection'
+        __mfenv_eval collection restore --shell fish $argv
+    end
+
     function __mfenv_complete
         '[MFENV]' complete $argv[1] -- (commandline -ct) 2>/dev/null
     end
@@ -179,6 +206,7 @@ fn the_fish_hook_defines_the_functions_and_their_completion() {
     complete -c layer_load_without_optional -f -a '(__mfenv_complete installed)'
     complete -c layer_unload -f -a '(__mfenv_complete loaded)'
     complete -c plugin_env -f -a '(__mfenv_complete plugins)'
+    complete -c layer_restore -f -a '(__mfenv_complete collections)'
     ");
 }
 
@@ -214,6 +242,11 @@ fn the_sh_hook_defines_the_functions() {
 
     layer_unload() {
         __mfenv_eval unload --shell sh "$@"
+    }
+
+    # Unloads every layer, then loads a saved collection (`layer_restore [NAME]`).
+    layer_restore() {
+        __mfenv_eval collection restore --shell sh "$@"
     }
 
     # Loads a plugin's layer and environment (`plugin_env NAME`, or `plugin_env` inside a
