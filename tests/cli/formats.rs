@@ -250,13 +250,18 @@ fn the_hidden_complete_command_lists_labels_by_prefix_once_each() {
     let mut session = Session::new(&fixture);
     let path = format!("{}:{}", fixture.layers_path(), text(&second));
     session.set("LAYERAPI2_LAYERS_PATH", &path);
+    // Labels in path order, then the short names that name exactly one label.
     assert_eq!(
         stdout(&session.run(&["complete", "installed", "py"])),
+        "python3@mfext\npython2@mfext\npython2\npython3\n"
+    );
+    assert_eq!(
+        stdout(&session.run(&["complete", "labels", "py"])),
         "python3@mfext\npython2@mfext\n"
     );
     session.load(&["core@mfext"]);
     assert_eq!(
         stdout(&session.run(&["complete", "loaded"])),
-        "core@mfext\n"
+        "core@mfext\ncore\n"
     );
 }
