@@ -16,6 +16,9 @@ _mfenv() {
             ",$1")
                 cmd="mfenv"
                 ;;
+            mfenv,collection)
+                cmd="mfenv__subcmd__collection"
+                ;;
             mfenv,complete)
                 cmd="mfenv__subcmd__complete"
                 ;;
@@ -79,6 +82,42 @@ _mfenv() {
             mfenv,why)
                 cmd="mfenv__subcmd__why"
                 ;;
+            mfenv__subcmd__collection,help)
+                cmd="mfenv__subcmd__collection__subcmd__help"
+                ;;
+            mfenv__subcmd__collection,list)
+                cmd="mfenv__subcmd__collection__subcmd__list"
+                ;;
+            mfenv__subcmd__collection,remove)
+                cmd="mfenv__subcmd__collection__subcmd__remove"
+                ;;
+            mfenv__subcmd__collection,restore)
+                cmd="mfenv__subcmd__collection__subcmd__restore"
+                ;;
+            mfenv__subcmd__collection,save)
+                cmd="mfenv__subcmd__collection__subcmd__save"
+                ;;
+            mfenv__subcmd__collection,show)
+                cmd="mfenv__subcmd__collection__subcmd__show"
+                ;;
+            mfenv__subcmd__collection__subcmd__help,help)
+                cmd="mfenv__subcmd__collection__subcmd__help__subcmd__help"
+                ;;
+            mfenv__subcmd__collection__subcmd__help,list)
+                cmd="mfenv__subcmd__collection__subcmd__help__subcmd__list"
+                ;;
+            mfenv__subcmd__collection__subcmd__help,remove)
+                cmd="mfenv__subcmd__collection__subcmd__help__subcmd__remove"
+                ;;
+            mfenv__subcmd__collection__subcmd__help,restore)
+                cmd="mfenv__subcmd__collection__subcmd__help__subcmd__restore"
+                ;;
+            mfenv__subcmd__collection__subcmd__help,save)
+                cmd="mfenv__subcmd__collection__subcmd__help__subcmd__save"
+                ;;
+            mfenv__subcmd__collection__subcmd__help,show)
+                cmd="mfenv__subcmd__collection__subcmd__help__subcmd__show"
+                ;;
             mfenv__subcmd__cron,help)
                 cmd="mfenv__subcmd__cron__subcmd__help"
                 ;;
@@ -138,6 +177,9 @@ _mfenv() {
                 ;;
             mfenv__subcmd__daemons__subcmd__help,stop)
                 cmd="mfenv__subcmd__daemons__subcmd__help__subcmd__stop"
+                ;;
+            mfenv__subcmd__help,collection)
+                cmd="mfenv__subcmd__help__subcmd__collection"
                 ;;
             mfenv__subcmd__help,complete)
                 cmd="mfenv__subcmd__help__subcmd__complete"
@@ -201,6 +243,21 @@ _mfenv() {
                 ;;
             mfenv__subcmd__help,why)
                 cmd="mfenv__subcmd__help__subcmd__why"
+                ;;
+            mfenv__subcmd__help__subcmd__collection,list)
+                cmd="mfenv__subcmd__help__subcmd__collection__subcmd__list"
+                ;;
+            mfenv__subcmd__help__subcmd__collection,remove)
+                cmd="mfenv__subcmd__help__subcmd__collection__subcmd__remove"
+                ;;
+            mfenv__subcmd__help__subcmd__collection,restore)
+                cmd="mfenv__subcmd__help__subcmd__collection__subcmd__restore"
+                ;;
+            mfenv__subcmd__help__subcmd__collection,save)
+                cmd="mfenv__subcmd__help__subcmd__collection__subcmd__save"
+                ;;
+            mfenv__subcmd__help__subcmd__collection,show)
+                cmd="mfenv__subcmd__help__subcmd__collection__subcmd__show"
                 ;;
             mfenv__subcmd__help__subcmd__cron,install)
                 cmd="mfenv__subcmd__help__subcmd__cron__subcmd__install"
@@ -413,7 +470,7 @@ _mfenv() {
 
     case "${cmd}" in
         mfenv)
-            opts="-h -V --help --version load exec unload layers cronwrap why is-installed is-loaded home hook completions plugin cron daemons install-aliases man provides search doctor complete help"
+            opts="-h -V --help --version load exec unload layers cronwrap why collection is-installed is-loaded home hook completions plugin cron daemons install-aliases man provides search doctor complete help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -426,8 +483,194 @@ _mfenv() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mfenv__subcmd__collection)
+            opts="-h -V --help --version save restore list show remove help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__collection__subcmd__help)
+            opts="save restore list show remove help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__collection__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__collection__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__collection__subcmd__help__subcmd__remove)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__collection__subcmd__help__subcmd__restore)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__collection__subcmd__help__subcmd__save)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__collection__subcmd__help__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__collection__subcmd__list)
+            opts="-h -V --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__collection__subcmd__remove)
+            opts="-h -V --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__collection__subcmd__restore)
+            opts="-d -q -h -V --shell --debug --dry-run --json --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --shell)
+                    COMPREPLY=($(compgen -W "bash zsh fish sh" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__collection__subcmd__save)
+            opts="-h -V --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__collection__subcmd__show)
+            opts="-h -V --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mfenv__subcmd__complete)
-            opts="-h -V --help --version installed loaded plugins"
+            opts="-h -V --help --version installed labels loaded plugins collections"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -913,8 +1156,92 @@ _mfenv() {
             return 0
             ;;
         mfenv__subcmd__help)
-            opts="load exec unload layers cronwrap why is-installed is-loaded home hook completions plugin cron daemons install-aliases man provides search doctor complete help"
+            opts="load exec unload layers cronwrap why collection is-installed is-loaded home hook completions plugin cron daemons install-aliases man provides search doctor complete help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__help__subcmd__collection)
+            opts="save restore list show remove"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__help__subcmd__collection__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__help__subcmd__collection__subcmd__remove)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__help__subcmd__collection__subcmd__restore)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__help__subcmd__collection__subcmd__save)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mfenv__subcmd__help__subcmd__collection__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1677,7 +2004,7 @@ _mfenv() {
             return 0
             ;;
         mfenv__subcmd__load)
-            opts="-d -f -h -V --shell --debug --dry-run --json --dont-load-optional --force-prepend --help --version"
+            opts="-d -q -f -h -V --shell --debug --dry-run --json --quiet --dont-load-optional --force-prepend --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2391,7 +2718,7 @@ _mfenv() {
             return 0
             ;;
         mfenv__subcmd__unload)
-            opts="-d -h -V --shell --debug --dry-run --json --help --version"
+            opts="-d -q -a -h -V --shell --debug --dry-run --json --quiet --all --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2431,8 +2758,10 @@ else
     complete -F _mfenv -o bashdefault -o default mfenv
 fi
 
-# Layer labels: installed ones for load, exec -l, is-installed, is-loaded and home,
-# loaded ones for unload; everything else is left to the generated function above.
+# Layer labels: installed ones (and short names) for load and exec -l, exact ones for
+# is-installed, is-loaded and home,
+# loaded ones for unload, collection names for collection restore, show and remove;
+# everything else is left to the generated function above.
 _mfenv_with_layers() {
     local cur="${COMP_WORDS[COMP_CWORD]}" prev="" subcommand="" word index
     if [[ "${COMP_CWORD}" -gt 0 ]]; then
@@ -2447,14 +2776,22 @@ _mfenv_with_layers() {
     done
     local what=""
     case "${subcommand}" in
-        load | is-installed | is-loaded | home)
+        load)
             [[ "${cur}" != -* ]] && what=installed
+            ;;
+        is-installed | is-loaded | home)
+            [[ "${cur}" != -* ]] && what=labels
             ;;
         unload)
             [[ "${cur}" != -* ]] && what=loaded
             ;;
         exec)
             [[ "${prev}" == "-l" || "${prev}" == "--layers" ]] && what=installed
+            ;;
+        collection)
+            case "${prev}" in
+                restore | show | remove) [[ "${cur}" != -* ]] && what=collections ;;
+            esac
             ;;
     esac
     if [[ -n "${what}" ]]; then

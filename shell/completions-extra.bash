@@ -1,6 +1,8 @@
 
-# Layer labels: installed ones for load, exec -l, is-installed, is-loaded and home,
-# loaded ones for unload; everything else is left to the generated function above.
+# Layer labels: installed ones (and short names) for load and exec -l, exact ones for
+# is-installed, is-loaded and home,
+# loaded ones for unload, collection names for collection restore, show and remove;
+# everything else is left to the generated function above.
 _mfenv_with_layers() {
     local cur="${COMP_WORDS[COMP_CWORD]}" prev="" subcommand="" word index
     if [[ "${COMP_CWORD}" -gt 0 ]]; then
@@ -15,14 +17,22 @@ _mfenv_with_layers() {
     done
     local what=""
     case "${subcommand}" in
-        load | is-installed | is-loaded | home)
+        load)
             [[ "${cur}" != -* ]] && what=installed
+            ;;
+        is-installed | is-loaded | home)
+            [[ "${cur}" != -* ]] && what=labels
             ;;
         unload)
             [[ "${cur}" != -* ]] && what=loaded
             ;;
         exec)
             [[ "${prev}" == "-l" || "${prev}" == "--layers" ]] && what=installed
+            ;;
+        collection)
+            case "${prev}" in
+                restore | show | remove) [[ "${cur}" != -* ]] && what=collections ;;
+            esac
             ;;
     esac
     if [[ -n "${what}" ]]; then

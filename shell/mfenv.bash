@@ -48,6 +48,15 @@ function __mfenv_complete {
     done < <(@MFENV@ complete "$1" -- "${COMP_WORDS[COMP_CWORD]}" 2>/dev/null)
 }
 
+# Unloads every layer, then loads a saved collection (`layer_restore [NAME]`).
+function layer_restore {
+    __mfenv_eval layer_restore collection restore --shell bash "$@"
+}
+
+function __mfenv_complete_collections {
+    __mfenv_complete collections
+}
+
 function __mfenv_complete_installed {
     __mfenv_complete installed
 }
@@ -63,6 +72,7 @@ function __mfenv_complete_plugins {
 \builtin complete -o default -F __mfenv_complete_installed layer_load layer_load_without_optional
 \builtin complete -o default -F __mfenv_complete_loaded layer_unload
 \builtin complete -o default -F __mfenv_complete_plugins plugin_env
+\builtin complete -F __mfenv_complete_collections layer_restore
 
 # Tells `mfenv doctor` which shell (pid) evaluated this hook, calling which binary.
 \builtin export __MFENV_HOOK="bash:$$:"@MFENV@

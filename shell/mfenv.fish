@@ -41,6 +41,10 @@ function plugin_env --description 'Load a plugin environment (--exit: leave it)'
     __mfenv_eval plugin_env plugin env --shell fish $argv
 end
 
+function layer_restore --description 'Unload every layer, then load a saved collection'
+    __mfenv_eval layer_restore collection restore --shell fish $argv
+end
+
 function __mfenv_complete
     @MFENV@ complete $argv[1] -- (commandline -ct) 2>/dev/null
 end
@@ -49,6 +53,7 @@ complete -c layer_load -f -a '(__mfenv_complete installed)'
 complete -c layer_load_without_optional -f -a '(__mfenv_complete installed)'
 complete -c layer_unload -f -a '(__mfenv_complete loaded)'
 complete -c plugin_env -f -a '(__mfenv_complete plugins)'
+complete -c layer_restore -f -a '(__mfenv_complete collections)'
 
 # Tells `mfenv doctor` which shell (pid) evaluated this hook, calling which binary.
 set -gx __MFENV_HOOK "fish:$fish_pid:"@MFENV@

@@ -37,6 +37,11 @@ layer_unload() {
     __mfenv_eval layer_unload unload --shell sh "$@"
 }
 
+# Unloads every layer, then loads a saved collection (`layer_restore [NAME]`).
+layer_restore() {
+    __mfenv_eval layer_restore collection restore --shell sh "$@"
+}
+
 # Loads a plugin's layer and environment (`plugin_env NAME`, or `plugin_env` inside a
 # plugin directory); `plugin_env --exit` gives the previous environment back.
 plugin_env() {

@@ -37,6 +37,18 @@ function plugin_env {
     __mfenv_eval plugin_env plugin env --shell zsh "$@"
 }
 
+# Unloads every layer, then loads a saved collection (`layer_restore [NAME]`).
+function layer_restore {
+    __mfenv_eval layer_restore collection restore --shell zsh "$@"
+}
+
+function __mfenv_complete_collections {
+    \builtin local -a __mfenv_labels
+    __mfenv_labels=("${(@f)$(@MFENV@ complete collections 2>/dev/null)}")
+    __mfenv_labels=(${__mfenv_labels:#})
+    compadd -a __mfenv_labels
+}
+
 # Completion of layer labels: installed ones for loads, loaded ones for unloads.
 function __mfenv_complete_installed {
     \builtin local -a __mfenv_labels
@@ -65,6 +77,7 @@ function __mfenv_compdef {
     compdef __mfenv_complete_installed layer_load layer_load_without_optional
     compdef __mfenv_complete_loaded layer_unload
     compdef __mfenv_complete_plugins plugin_env
+    compdef __mfenv_complete_collections layer_restore
 }
 
 function __mfenv_compdef_at_prompt {

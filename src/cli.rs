@@ -127,6 +127,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Save, restore, list, show and remove named sets of loaded layers
+    #[command(subcommand, after_help = COLLECTION_EXAMPLES)]
+    Collection(CollectionCommand),
     /// Print 1 if the layer (label or home) is installed, else 0
     #[command(
         after_help = "Examples:\n  mfenv is-installed python3@mfext\n  mfenv is-installed /opt/mylayers/tools\n  [ \"$(mfenv is-installed foo@bar)\" = 1 ] || echo \"foo@bar is missing\""
@@ -230,6 +233,67 @@ enum Command {
     },
 }
 
+const COLLECTION_EXAMPLES: &str = "Examples:
+  mfenv collection save work          the loaded layers, as the collection `work`
+  layer_restore work                  unload everything, then load the collection
+  eval \"$(mfenv collection restore work --shell bash)\"
+  mfenv collection list
+  mfenv collection show work
+  mfenv collection remove work
+
+Collections are files under $XDG_CONFIG_HOME/mfenv/collections (default
+~/.config/mfenv/collections), one layer label per line; the name defaults to `default`.";
+
+/// `labels`, then the short name (`tools` for `tools@example`) of each label that is the
+/// only one with its name and is not itself a label: what `load` and `unload` accept.
+fn with_short_names(mut labels: Vec<String>) -> Vec<String> {
+    let mut counts: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    let distinct: std::collections::BTreeSet<&String> = labels.iter().collect();
+    for label in distinct {
+        if let Some((name, _)) = label.split_once('@')
+            && !name.is_empty()
+        {
+            *counts.entry(name).or_default() += 1;
+        }
+    }
+    let short: Vec<String> = counts
+        .into_iter()
+        .filter(|(name, count)| *count == 1 && !labels.iter().any(|label| label == name))
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    labels.extend(short);
+    labels
+}
+
+/// `mfenv collection …`.
+#[derive(Debug, Subcommand)]
+enum CollectionCommand {
+    /// Save the labels of the loaded layers, in load order
+    Save {
+        /// Collection name (default: `default`)
+        name: Option<String>,
+    },
+    /// Print shell code that unloads every layer, then loads the collection's layers
+    Restore {
+        /// Collection name (default: `default`)
+        name: Option<String>,
+        #[command(flatten)]
+        common: ShellOptions,
+    },
+    /// List the saved collections
+    List,
+    /// Print the labels of a collection, one per line
+    Show {
+        /// Collection name (default: `default`)
+        name: Option<String>,
+    },
+    /// Remove a saved collection
+    Remove {
+        /// Collection name
+        name: String,
+    },
+}
+
 /// A layer label or home from the command line: bytes, as in layer files (a Latin-1
 /// label is given as its Latin-1 bytes), so not necessarily UTF-8.
 fn layer_argument() -> impl clap::builder::TypedValueParser<Value = String> {
@@ -266,10 +330,15 @@ enum CompletionShell {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum CompleteWhat {
+    /// Installed labels and their unique short names (for loads)
     Installed,
+    /// Installed labels only (for is-installed, is-loaded, home)
+    Labels,
     Loaded,
     /// Installed plugin names (for `plugin_env`)
     Plugins,
+    /// Saved collection names (for `layer_restore`)
+    Collections,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -292,6 +361,9 @@ struct ShellOptions {
     /// With --dry-run: print the plan as JSON
     #[arg(long, requires = "dry_run")]
     json: bool,
+    /// Do not announce the layers unloaded or replaced along the way (also: MFENV_QUIET=1)
+    #[arg(short, long)]
+    quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -313,8 +385,12 @@ struct LoadArgs {
 struct UnloadArgs {
     #[command(flatten)]
     common: ShellOptions,
+    /// Unload every loaded layer (loaded by mfenv or by the original tools): the
+    /// environment from before the first load
+    #[arg(short, long, conflicts_with = "layers")]
+    all: bool,
     /// Layer labels or absolute layer homes, unloaded as one transaction
-    #[arg(required = true, value_name = "LAYER", value_parser = layer_argument())]
+    #[arg(required_unless_present = "all", value_name = "LAYER", value_parser = layer_argument())]
     layers: Vec<String>,
 }
 
@@ -423,7 +499,7 @@ struct LayersArgs {
     /// One `label home` line per layer
     #[arg(short, long, conflicts_with = "json")]
     raw: bool,
-    /// A JSON array of {label, home, loaded}
+    /// A JSON array of {label, home, loaded, on_path}
     #[arg(long)]
     json: bool,
     /// Only loaded (yes) or not loaded (no) layers
@@ -432,6 +508,9 @@ struct LayersArgs {
     /// Explain discovery decisions on stderr
     #[arg(short, long)]
     debug: bool,
+    /// Nothing to list is no failure (the historical `layers` exits 0 then)
+    #[arg(long, hide = true)]
+    empty_ok: bool,
 }
 
 /// Everything a command produces: stdout text and stderr messages, or a process to become.
@@ -594,6 +673,9 @@ fn prints_code(command: &Command) -> Option<(&'static str, &'static str)> {
         )),
         Command::Unload(args) if !args.common.dry_run => Some(("layer_unload", "unload")),
         Command::Plugin(PluginCommand::Env { .. }) => Some(("plugin_env", "plugin env")),
+        Command::Collection(CollectionCommand::Restore { common, .. }) if !common.dry_run => {
+            Some(("layer_restore", "collection restore"))
+        }
         _ => None,
     }
 }
@@ -700,7 +782,7 @@ fn run(cli: Cli, env: &Env) -> std::result::Result<Output, Failure> {
                 source_profiles: ShellKind::from(args.common.shell).sources_profiles(),
                 want_changes: args.common.dry_run,
             };
-            run_transaction(env, &args.common, &requests, options)
+            run_transaction(env, &args.common, false, &requests, options)
         }
         Command::Unload(args) => {
             let requests = requests(Action::Unload, &args.layers);
@@ -709,7 +791,7 @@ fn run(cli: Cli, env: &Env) -> std::result::Result<Output, Failure> {
                 want_changes: args.common.dry_run,
                 ..TransactionOptions::default()
             };
-            run_transaction(env, &args.common, &requests, options)
+            run_transaction(env, &args.common, args.all, &requests, options)
         }
         Command::Exec(args) => exec(env, args),
         Command::Cronwrap(args) => cronwrap(env, args).map_err(|error| (error, Vec::new())),
@@ -745,7 +827,8 @@ fn run(cli: Cli, env: &Env) -> std::result::Result<Output, Failure> {
                 render_why(&reports)
             }))
         }
-        Command::Layers(args) => Ok(layers(env, &args)),
+        Command::Layers(args) => layers(env, &args),
+        Command::Collection(command) => collection(env, command),
         Command::IsInstalled { layer } => {
             let mut engine = Engine::new(env, false);
             // As layerapi2: a home with a label file is installed, even if that label
@@ -828,8 +911,9 @@ fn run(cli: Cli, env: &Env) -> std::result::Result<Output, Failure> {
         Command::Complete { what, prefix } => {
             let mut engine = Engine::new(env, false);
             let labels: Vec<String> = match what {
-                CompleteWhat::Installed => engine.catalog().labels(),
+                CompleteWhat::Installed | CompleteWhat::Labels => engine.catalog().labels(),
                 CompleteWhat::Plugins => crate::plugin::cli::installed_names(env),
+                CompleteWhat::Collections => crate::collection::list(env).unwrap_or_default(),
                 CompleteWhat::Loaded => {
                     let loaded = engine.loaded_layers().unwrap_or_default();
                     loaded
@@ -837,6 +921,10 @@ fn run(cli: Cli, env: &Env) -> std::result::Result<Output, Failure> {
                         .map(|id| engine.catalog().layer(id).label.clone())
                         .collect()
                 }
+            };
+            let labels = match what {
+                CompleteWhat::Installed | CompleteWhat::Loaded => with_short_names(labels),
+                _ => labels,
             };
             let mut seen = std::collections::BTreeSet::new();
             let mut out = String::new();
@@ -872,13 +960,18 @@ fn completion_script(shell: CompletionShell) -> String {
             for (index, line) in generated.lines().enumerate() {
                 let loaded =
                     line.contains("::layers -- Layer labels or absolute layer homes, unloaded");
+                let collection = line.contains(":name -- Collection name");
                 let installed = line
                     .contains("::layers -- Layer labels or absolute layer homes, loaded")
-                    || line.contains(":layer -- A layer label")
-                    || line.contains(":label -- A layer label")
                     || line.contains("]:LAYERS:_default'");
-                if loaded {
+                let exact = line.contains(":layer -- A layer label")
+                    || line.contains(":label -- A layer label");
+                if collection {
+                    out.push_str(&line.replace(":_default'", ":_mfenv_complete_collections'"));
+                } else if loaded {
                     out.push_str(&line.replace(":_default'", ":_mfenv_complete_loaded'"));
+                } else if exact {
+                    out.push_str(&line.replace(":_default'", ":_mfenv_complete_labels'"));
                 } else if installed {
                     out.push_str(&line.replace(":_default'", ":_mfenv_complete_installed'"));
                 } else {
@@ -1221,7 +1314,11 @@ fn plugin_env(
             layer: LayerRef::Home(home.to_owned()),
         };
         let transaction = engine.transaction(&[request], options)?;
-        return Ok(stdout_only(shell_kind.render(&transaction.ops)));
+        let mut output = stdout_only(shell_kind.render(&transaction.ops));
+        if !quiet_by_env(env) {
+            output.stderr = announcements(&transaction.steps);
+        }
+        return Ok(output);
     }
     let plugin = match name {
         Some(name) => match crate::plugin::cli::locate(env, &context, name)? {
@@ -1241,6 +1338,10 @@ fn plugin_env(
     let (reference, settings, warnings) =
         plugin_layer_settings(env, &mut engine, &context, plugin)?;
     let transaction = engine.load_with_settings(&reference, settings, options)?;
+    let mut warnings = warnings;
+    if !quiet_by_env(env) {
+        warnings.extend(announcements(&transaction.steps));
+    }
     Ok(Output {
         stdout: shell_kind.render(&transaction.ops),
         stderr: warnings,
@@ -1352,21 +1453,43 @@ fn debug_lines(messages: Vec<String>) -> Vec<String> {
 fn run_transaction(
     env: &Env,
     common: &ShellOptions,
+    purge: bool,
     requests: &[Request],
     options: TransactionOptions,
 ) -> std::result::Result<Output, Failure> {
     let mut engine = Engine::new(env, common.debug);
-    let result = engine.transaction(requests, options);
+    let result = if purge {
+        engine.purge_then(requests, options)
+    } else {
+        engine.transaction(requests, options)
+    };
     let messages = if common.debug {
         debug_lines(engine.debug_messages())
     } else {
         Vec::new()
     };
     let transaction = result.map_err(|error| (error, messages.clone()))?;
+    transaction_output(env, common, &transaction, messages)
+}
+
+/// What `load`, `unload` and `collection restore` print for a planned transaction:
+/// code (or the plan), and the announcements of the layers unloaded along the way.
+fn transaction_output(
+    env: &Env,
+    common: &ShellOptions,
+    transaction: &Transaction,
+    mut messages: Vec<String>,
+) -> std::result::Result<Output, Failure> {
+    if !common.quiet && !common.dry_run {
+        let lines = announcements(&transaction.steps);
+        if !lines.is_empty() && !quiet_by_env(env) {
+            messages.extend(lines);
+        }
+    }
     let stdout = if common.json {
-        plan_json(&transaction)
+        plan_json(transaction)
     } else if common.dry_run {
-        render_plan(&transaction)
+        render_plan(transaction)
     } else {
         ShellKind::from(common.shell).render(&transaction.ops)
     };
@@ -1378,9 +1501,132 @@ fn run_transaction(
     })
 }
 
-fn layers(env: &Env, args: &LayersArgs) -> Output {
+/// `mfenv collection …`.
+fn collection(env: &Env, command: CollectionCommand) -> std::result::Result<Output, Failure> {
+    use crate::collection::{self as collections, DEFAULT_NAME};
+    let failure = |error: Error| (error, Vec::new());
+    let message = |text: String| Output {
+        stdout: String::new(),
+        stderr: vec![crate::error::printable(&text).into_owned()],
+        exec: None,
+        status: 0,
+    };
+    let shown = |path: &std::path::Path| {
+        use std::os::unix::ffi::OsStrExt;
+        crate::env::bytes::decode(path.as_os_str().as_bytes()).into_owned()
+    };
+    match command {
+        CollectionCommand::Save { name } => {
+            let name = name.as_deref().unwrap_or(DEFAULT_NAME);
+            let mut engine = Engine::new(env, false);
+            let labels = engine.loaded_labels().map_err(failure)?;
+            let path = collections::save(env, name, &labels).map_err(failure)?;
+            Ok(message(format!(
+                "mfenv: saved {} layer(s) as the collection `{name}` in `{}`",
+                labels.len(),
+                shown(&path)
+            )))
+        }
+        CollectionCommand::Restore { name, common } => {
+            let name = name.as_deref().unwrap_or(DEFAULT_NAME);
+            let context = format!("cannot restore the collection `{name}`");
+            let labels = collections::read(env, name).map_err(failure)?;
+            let options = TransactionOptions {
+                source_profiles: ShellKind::from(common.shell).sources_profiles(),
+                want_changes: common.dry_run,
+                ..TransactionOptions::default()
+            };
+            let mut engine = Engine::new(env, common.debug);
+            let result = engine.restore(&labels, options);
+            let messages = if common.debug {
+                debug_lines(engine.debug_messages())
+            } else {
+                Vec::new()
+            };
+            let transaction = result.map_err(|error| (error.context(context), messages.clone()))?;
+            transaction_output(env, &common, &transaction, messages)
+        }
+        CollectionCommand::List => {
+            let names = collections::list(env).map_err(failure)?;
+            let mut out = String::new();
+            for name in names {
+                out.push_str(&name);
+                out.push('\n');
+            }
+            Ok(stdout_only(out))
+        }
+        CollectionCommand::Show { name } => {
+            let name = name.as_deref().unwrap_or(DEFAULT_NAME);
+            let labels = collections::read(env, name).map_err(failure)?;
+            let mut out = String::new();
+            for label in labels {
+                out.push_str(&label);
+                out.push('\n');
+            }
+            Ok(stdout_only(out))
+        }
+        CollectionCommand::Remove { name } => {
+            let path = collections::remove(env, &name).map_err(failure)?;
+            Ok(message(format!(
+                "mfenv: removed the collection `{name}` (`{}`)",
+                shown(&path)
+            )))
+        }
+    }
+}
+
+/// `MFENV_QUIET` set to anything but empty or `0` silences the announcements.
+fn quiet_by_env(env: &Env) -> bool {
+    env.get("MFENV_QUIET")
+        .is_some_and(|value| !value.is_empty() && value != "0")
+}
+
+/// One stderr line per layer that a transaction unloads or replaces without being
+/// asked to (a conflict, a lost dependency), saying why.
+fn announcements(steps: &[PlannedStep]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for step in steps.iter().filter(|step| step.action == Action::Unload) {
+        let Some(other) = &step.because_of else {
+            continue;
+        };
+        let line = match step.reason {
+            Reason::ConflictsWith(_) => format!(
+                "mfenv: automatically replacing `{}` with `{other}` (they conflict)",
+                step.label
+            ),
+            Reason::LostDependency(_) => format!(
+                "mfenv: automatically unloading `{}` (it needs `{other}`, which is unloaded)",
+                step.label
+            ),
+            _ => continue,
+        };
+        lines.push(crate::error::printable(&line).into_owned());
+    }
+    lines
+}
+
+fn layers(env: &Env, args: &LayersArgs) -> std::result::Result<Output, Failure> {
     let mut engine = Engine::new(env, args.debug);
     let rows = engine.layers();
+    let problems = engine.path_problems();
+    if rows.is_empty() && !problems.is_empty() && !args.empty_ok {
+        let mut error = Error::new(
+            ErrorKind::LayerNotFound,
+            "no layer found through `LAYERAPI2_LAYERS_PATH`",
+        );
+        for problem in &problems {
+            error = error.caused_by(problem.clone());
+        }
+        let error = error.with_hint(
+            "set `LAYERAPI2_LAYERS_PATH` to the directories holding the layers (each entry a layer or a directory of layers)",
+        );
+        let messages = if args.debug {
+            debug_lines(engine.debug_messages())
+        } else {
+            Vec::new()
+        };
+        return Err((error, messages));
+    }
     let rows = rows.into_iter().filter(|row| match args.loaded_filter {
         None => true,
         Some(LoadedFilter::Yes) => row.loaded,
@@ -1390,7 +1636,7 @@ fn layers(env: &Env, args: &LayersArgs) -> Output {
     if args.json {
         let items: Vec<serde_json::Value> = rows
             .map(|row| {
-                serde_json::json!({"label": row.label, "home": row.home, "loaded": row.loaded})
+                serde_json::json!({"label": row.label, "home": row.home, "loaded": row.loaded, "on_path": row.on_path})
             })
             .collect();
         out = serde_json::to_string_pretty(&items).expect("JSON values always serialize");
@@ -1399,6 +1645,11 @@ fn layers(env: &Env, args: &LayersArgs) -> Output {
         for row in rows {
             if args.raw {
                 out.push_str(&format!("{} {}\n", row.label, row.home));
+            } else if !row.on_path {
+                out.push_str(&format!(
+                    "- (*) {} [{}] (not on the layers path)\n",
+                    row.label, row.home
+                ));
             } else if row.loaded {
                 out.push_str(&format!("- (*) {} [{}]\n", row.label, row.home));
             } else {
@@ -1406,28 +1657,27 @@ fn layers(env: &Env, args: &LayersArgs) -> Output {
             }
         }
     }
-    let stderr = if args.debug {
-        debug_lines(engine.debug_messages())
+    let mut stderr: Vec<String> = problems
+        .iter()
+        .map(|problem| crate::error::printable(&format!("mfenv: warning: {problem}")).into_owned())
+        .collect();
+    if args.debug {
+        stderr.extend(debug_lines(engine.debug_messages()));
     } else {
-        engine
-            .catalog()
-            .broken()
-            .iter()
-            .map(|b| {
-                crate::error::printable(&format!(
-                    "mfenv: warning: `{}` is not a usable layer: {}",
-                    b.home, b.reason
-                ))
-                .into_owned()
-            })
-            .collect()
-    };
-    Output {
+        stderr.extend(engine.catalog().broken().iter().map(|b| {
+            crate::error::printable(&format!(
+                "mfenv: warning: `{}` is not a usable layer: {}",
+                b.home, b.reason
+            ))
+            .into_owned()
+        }));
+    }
+    Ok(Output {
         stdout: out,
         stderr,
         exec: None,
         status: 0,
-    }
+    })
 }
 
 /// `mfenv why` for a human.

@@ -150,6 +150,8 @@ pub struct LayerRow {
     pub label: String,
     pub home: String,
     pub loaded: bool,
+    /// False for a loaded layer that the layers path does not reach (any more).
+    pub on_path: bool,
 }
 
 /// The layer engine for one invocation.
@@ -303,19 +305,41 @@ impl<'env> Engine<'env> {
         Ok(false)
     }
 
-    /// Every layer of the layers path with its loaded flag, in path order.
+    /// Every layer of the layers path with its loaded flag, in path order, then the
+    /// loaded layers the path does not reach (loaded by their home, from a plugin
+    /// source directory, or before the path changed), as the state and markers say.
     pub fn layers(&mut self) -> Vec<LayerRow> {
+        let loaded = self.loaded_layers().unwrap_or_default();
         let ids = self.catalog.all().to_vec();
-        ids.into_iter()
+        let mut rows: Vec<LayerRow> = ids
+            .iter()
             .map(|id| {
-                let layer = self.catalog.layer(id);
+                let layer = self.catalog.layer(*id);
                 LayerRow {
                     label: layer.label.clone(),
                     home: layer.home.clone(),
                     loaded: self.marker_set(&layer.home),
+                    on_path: true,
                 }
             })
-            .collect()
+            .collect();
+        for id in loaded {
+            let layer = self.catalog.layer(id);
+            if !layer.in_layers_path {
+                rows.push(LayerRow {
+                    label: layer.label.clone(),
+                    home: layer.home.clone(),
+                    loaded: true,
+                    on_path: false,
+                });
+            }
+        }
+        rows
+    }
+
+    /// What is wrong with the layers path (see [`Catalog::path_problems`]).
+    pub fn path_problems(&mut self) -> Vec<String> {
+        self.catalog.path_problems()
     }
 
     /// Which loaded layer put each entry of the path lists and each extra_env variable
@@ -448,11 +472,75 @@ impl<'env> Engine<'env> {
         requests: &[Request],
         options: TransactionOptions,
     ) -> Result<Transaction> {
+        self.transaction_after(false, requests, options)
+    }
+
+    /// The labels of the loaded layers, in load order (those mfenv loaded first), for
+    /// `collection save`.
+    pub fn loaded_labels(&mut self) -> Result<Vec<String>> {
+        let loaded = self.loaded_layers()?;
+        Ok(loaded
+            .into_iter()
+            .map(|id| self.catalog.layer(id).label.clone())
+            .collect())
+    }
+
+    /// Unloads everything, then loads `labels` in order, as one transaction (the
+    /// restore of a collection). Fails, changing nothing, when a label is not
+    /// installed, naming every missing one.
+    pub fn restore(
+        &mut self,
+        labels: &[String],
+        options: TransactionOptions,
+    ) -> Result<Transaction> {
+        let missing: Vec<String> = labels
+            .iter()
+            .filter(|label| self.catalog.find_label(label).is_none())
+            .map(|label| format!("`{label}`"))
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::new(
+                ErrorKind::LayerNotFound,
+                format!("{} of its layers are not installed", missing.len()),
+            )
+            .caused_by(format!("not found: {}", missing.join(", ")))
+            .with_hint("run `mfenv layers` to see the installed layers"));
+        }
+        let requests: Vec<Request> = labels
+            .iter()
+            .map(|label| Request {
+                action: Action::Load,
+                layer: LayerRef::Label(label.clone()),
+            })
+            .collect();
+        self.purge_then(&requests, options)
+    }
+
+    /// Unloads every loaded layer (those mfenv loaded exactly, newest first; those the
+    /// original tools loaded with their rule), then applies `requests`, all as one
+    /// transaction: `unload --all` and the restore of a collection.
+    pub fn purge_then(
+        &mut self,
+        requests: &[Request],
+        options: TransactionOptions,
+    ) -> Result<Transaction> {
+        self.transaction_after(true, requests, options)
+    }
+
+    fn transaction_after(
+        &mut self,
+        purge: bool,
+        requests: &[Request],
+        options: TransactionOptions,
+    ) -> Result<Transaction> {
         let loaded = self.loaded_layers()?;
         let load_options = LoadOptions {
             load_optional: options.load_optional,
         };
         let (steps, now, requested) = self.plan(loaded, |planner| {
+            if purge {
+                planner.unload_all()?;
+            }
             let mut requested = Vec::new();
             for request in requests {
                 match request.action {

@@ -273,7 +273,8 @@ pub fn translate(name: &str, args: &[OsString]) -> Translation {
         }
         "layers" => match parse::<Layers>(args) {
             Ok(layers) => {
-                push(&mut out, &["layers"]);
+                // The original lists nothing with status 0: the problems are warnings.
+                push(&mut out, &["layers", "--empty-ok"]);
                 if layers.raw {
                     push(&mut out, &["--raw"]);
                 }

@@ -11,6 +11,7 @@
 
 pub mod arena;
 pub mod cli;
+pub mod collection;
 pub mod context;
 pub mod cronwrap;
 pub mod daemon;

@@ -106,7 +106,20 @@ complete_words mfenv exec -l o
         .output()
         .unwrap();
     let got = lines(&output);
-    assert_eq!(got, ["alpha@test", "alpha@test", "beta@test", "other@test"]);
+    // Labels and their short names (which load and unload accept).
+    assert_eq!(
+        got,
+        [
+            "alpha",
+            "alpha",
+            "alpha@test",
+            "alpha@test",
+            "beta",
+            "beta@test",
+            "other",
+            "other@test"
+        ]
+    );
 }
 
 #[test]
@@ -125,7 +138,11 @@ fn fish_completes_installed_labels_for_load_and_loaded_ones_for_unload() {
         .into_iter()
         .map(|l| l.split('\t').next().unwrap().to_owned())
         .collect();
-    assert_eq!(got, ["alpha@test", "alpha@test", "beta@test"]);
+    // Short names for load and unload; `home` takes exact labels only.
+    assert_eq!(
+        got,
+        ["alpha", "alpha", "alpha@test", "alpha@test", "beta@test"]
+    );
 }
 
 #[test]
@@ -150,6 +167,6 @@ print -- loaded; _mfenv_complete_loaded
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(
         stdout(&output),
-        "installed\nalpha@test\nbeta@test\nother@test\nloaded\nalpha@test\nregistered\n"
+        "installed\nalpha@test\nbeta@test\nother@test\nalpha\nbeta\nother\nloaded\nalpha@test\nalpha\nregistered\n"
     );
 }

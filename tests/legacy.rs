@@ -343,6 +343,28 @@ fn layers_raw_and_the_loaded_filter_in_every_spelling() {
 }
 
 #[test]
+fn layers_with_nothing_to_list_succeeds_as_the_original_and_says_why_on_stderr() {
+    let tree = tree();
+    let empty = tree.root().join("empty");
+    fs::create_dir_all(&empty).unwrap();
+    let mut env = tree.fixture.base_env();
+    for path in [Some(utf8_path(&empty)), Some(""), None] {
+        match path {
+            Some(path) => env.insert("LAYERAPI2_LAYERS_PATH".into(), path.into()),
+            None => env.remove("LAYERAPI2_LAYERS_PATH"),
+        };
+        let output = tree.run_in(&env, "layers", &[]);
+        assert_success(&output);
+        assert!(output.stdout.is_empty(), "{path:?}: {}", stdout(&output));
+        assert!(
+            stderr(&output).contains("LAYERAPI2_LAYERS_PATH"),
+            "{path:?}: {}",
+            stderr(&output)
+        );
+    }
+}
+
+#[test]
 fn layers_with_a_filter_other_than_yes_or_no_prints_nothing_and_succeeds() {
     let tree = tree();
     for args in [

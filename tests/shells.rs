@@ -107,7 +107,13 @@ impl Session {
             program,
             dir,
             script: String::new(),
-            env: fixture.base_env(),
+            // These sessions demand an empty stderr; the announcements of cascades are
+            // tested in tests/daily_use.rs.
+            env: {
+                let mut env = fixture.base_env();
+                env.insert("MFENV_QUIET".to_owned(), "1".to_owned());
+                env
+            },
         }
     }
 
@@ -1134,16 +1140,22 @@ fn bash_completion_offers_installed_labels_to_load_and_loaded_labels_to_unload()
     let ran = session.run();
     ran.assert_clean();
 
+    // Labels and their short names (`alpha` for `alpha@t`), which loads accept.
     assert_eq!(
         nul_words(&ran.text("load_al")),
-        set_of(&["alpha@t", "alpine@t", ODD_LABEL])
+        set_of(&["alpha@t", "alpine@t", ODD_LABEL, "alpha", "alpine"])
     );
     assert_eq!(
         nul_words(&ran.text("without_optional_all")),
-        set_of(&["alpha@t", "alpine@t", "beta@t", ODD_LABEL])
+        set_of(&[
+            "alpha@t", "alpine@t", "beta@t", ODD_LABEL, "alpha", "alpine", "beta"
+        ])
     );
     assert_eq!(nul_words(&ran.text("unload_none")), set_of(&[]));
-    assert_eq!(nul_words(&ran.text("unload_all")), set_of(&["alpha@t"]));
+    assert_eq!(
+        nul_words(&ran.text("unload_all")),
+        set_of(&["alpha@t", "alpha"])
+    );
     assert_eq!(nul_words(&ran.text("unload_be")), set_of(&[]));
 }
 
@@ -1182,7 +1194,13 @@ done"#
     // Each inserted text must be one word, the label itself.
     assert_eq!(
         nul_words(&ran.text("inserted")),
-        set_of(&["1 alpha@t", "1 alpine@t", &format!("1 {ODD_LABEL}")]),
+        set_of(&[
+            "1 alpha@t",
+            "1 alpine@t",
+            &format!("1 {ODD_LABEL}"),
+            "1 alpha",
+            "1 alpine"
+        ]),
         "{}",
         ran.describe()
     );
@@ -1220,11 +1238,14 @@ fn fish_completion_offers_installed_labels_to_load_and_loaded_labels_to_unload()
     };
     assert_eq!(
         candidates("load_al"),
-        set_of(&["alpha@t", "alpine@t", ODD_LABEL])
+        set_of(&["alpha@t", "alpine@t", ODD_LABEL, "alpha", "alpine"])
     );
-    assert_eq!(candidates("without_optional_b"), set_of(&["beta@t"]));
+    assert_eq!(
+        candidates("without_optional_b"),
+        set_of(&["beta@t", "beta"])
+    );
     assert_eq!(candidates("unload_none"), set_of(&[]));
-    assert_eq!(candidates("unload_all"), set_of(&["alpha@t"]));
+    assert_eq!(candidates("unload_all"), set_of(&["alpha@t", "alpha"]));
 }
 
 #[test]
@@ -1291,12 +1312,13 @@ zpty -d mfenv_zsh"#
     assert_eq!(
         lines,
         [
-            "layer_load beta@t",
-            "layer_load alpine@t",
-            "layer_load_without_optional alpha@t",
+            // The label and its short name are offered: their common start is inserted.
+            "layer_load beta",
+            "layer_load alpine",
+            "layer_load_without_optional alpha",
             // Nothing loaded yet: nothing to offer.
             "layer_unload al",
-            "layer_unload alpha@t",
+            "layer_unload alpha",
             "layer_unload be",
         ],
         "{}",

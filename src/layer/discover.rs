@@ -11,6 +11,10 @@
 //! lines is "broken": it is left out of label lookups and listed in
 //! [`Catalog::broken`] so that callers can report it. Homes are built as `entry + "/" +
 //! name`, byte for byte as layerapi2 does, because the loaded marker hashes that string.
+//!
+//! [`Catalog::path_problems`] says what is wrong with the layers path (unset, empty, an
+//! entry missing, not a directory or holding no layer); it stats and lists only for
+//! listings and errors, never on the load path.
 
 use crate::fasthash::FastMap;
 use std::fs::{self, File};
@@ -108,6 +112,20 @@ pub struct Catalog<'env> {
     /// Some loaded marker matches no layer of the path nor of the state: layers met
     /// by their home outside the path must have their marker looked at.
     outside_markers: bool,
+    /// What `LAYERAPI2_LAYERS_PATH` was, for [`Catalog::path_problems`].
+    path_setting: PathSetting,
+    /// How many of `entries` come from the layers path (the rest: the plugins base dir).
+    path_entries: usize,
+    /// Entries of the layers path skipped because they are not absolute.
+    relative_entries: Vec<String>,
+}
+
+/// Whether the layers path variable was set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PathSetting {
+    Unset,
+    Empty,
+    Set,
 }
 
 impl<'env> Catalog<'env> {
@@ -123,6 +141,7 @@ impl<'env> Catalog<'env> {
     ) -> Self {
         let mut notes = Vec::new();
         let mut entries = Vec::new();
+        let mut relative_entries = Vec::new();
         if let Some(path) = layers_path {
             for entry in path.split(':') {
                 if entry.starts_with('/') {
@@ -141,9 +160,18 @@ impl<'env> Catalog<'env> {
                     notes.push(format!(
                         "not an absolute path (`{entry}`) in LAYERAPI2_LAYERS_PATH: skipped"
                     ));
+                    if !entry.is_empty() {
+                        relative_entries.push(entry.to_owned());
+                    }
                 }
             }
         }
+        let path_entries = entries.len();
+        let path_setting = match layers_path {
+            None => PathSetting::Unset,
+            Some(path) if path.split(':').all(str::is_empty) => PathSetting::Empty,
+            Some(_) => PathSetting::Set,
+        };
         for extra in extra_entries {
             let listed = entries
                 .iter()
@@ -165,7 +193,96 @@ impl<'env> Catalog<'env> {
             notes,
             counting_devices: FastMap::default(),
             outside_markers: false,
+            path_setting,
+            path_entries,
+            relative_entries,
         }
+    }
+
+    /// What is wrong with `LAYERAPI2_LAYERS_PATH`, one sentence each: unset, empty, an
+    /// entry that is not absolute, does not exist, is not a directory or holds no layer
+    /// (with the subdirectory that does, when the entry is one level too high). Walks
+    /// the whole path: for listings and errors, never on the load path.
+    pub fn path_problems(&mut self) -> Vec<String> {
+        const VARIABLE: &str = "LAYERAPI2_LAYERS_PATH";
+        match self.path_setting {
+            PathSetting::Unset => return vec![format!("`{VARIABLE}` is not set")],
+            PathSetting::Empty => return vec![format!("`{VARIABLE}` is empty")],
+            PathSetting::Set => {}
+        }
+        if self.names.is_disabled(LayerFileKind::Label) {
+            return vec![
+                "`LAYERAPI2_LAYER_LABEL_FILENAME` is empty: no directory is a layer".to_owned(),
+            ];
+        }
+        self.all();
+        let mut problems = Vec::new();
+        for entry in &self.relative_entries {
+            problems.push(format!(
+                "`{entry}` in `{VARIABLE}` is not an absolute path (skipped)"
+            ));
+        }
+        for entry in &self.entries[..self.path_entries] {
+            let key = home_key(entry);
+            let below = |home: &str| {
+                let home = home_key(home);
+                home == key
+                    || home
+                        .strip_prefix(&*key)
+                        .is_some_and(|rest| rest.starts_with('/'))
+            };
+            // A broken layer is reported as such, not as a wrong entry.
+            let holds_layer = self.walked.iter().any(|id| below(&self.layers[*id].home))
+                || self.broken.iter().any(|broken| below(&broken.home));
+            if holds_layer {
+                continue;
+            }
+            let problem = match fs::metadata(to_path(entry)) {
+                Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                    format!("`{entry}` in `{VARIABLE}` does not exist")
+                }
+                Err(err) => format!(
+                    "`{entry}` in `{VARIABLE}` cannot be read: {}",
+                    io_reason(&err)
+                ),
+                Ok(metadata) if !metadata.is_dir() => {
+                    format!("`{entry}` in `{VARIABLE}` is not a directory")
+                }
+                Ok(_) => match self.subdirectory_with_layers(entry) {
+                    Some(deeper) => format!(
+                        "`{entry}` in `{VARIABLE}` holds no layer, but `{deeper}` does: the entry is one level too high"
+                    ),
+                    None => format!("`{entry}` in `{VARIABLE}` holds no layer"),
+                },
+            };
+            problems.push(problem);
+        }
+        problems
+    }
+
+    /// The first subdirectory of `entry` (sorted) whose own subdirectories hold a label
+    /// file.
+    fn subdirectory_with_layers(&self, entry: &str) -> Option<String> {
+        if self.names.is_disabled(LayerFileKind::Label) {
+            return None;
+        }
+        let label_file = self.names.get(LayerFileKind::Label);
+        let mut children: Vec<_> = fs::read_dir(to_path(entry)).ok()?.flatten().collect();
+        children.sort_by_key(|child| child.file_name());
+        children.into_iter().find_map(|child| {
+            let path = child.path();
+            let grandchildren = fs::read_dir(&path).ok()?;
+            let holds = grandchildren
+                .flatten()
+                .any(|grandchild| grandchild.path().join(label_file).is_file());
+            holds.then(|| {
+                format!(
+                    "{}/{}",
+                    entry.trim_end_matches('/'),
+                    crate::env::bytes::decode_os(child.file_name())
+                )
+            })
+        })
     }
 
     /// Says that some set loaded marker belongs to no known layer (see

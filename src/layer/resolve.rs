@@ -4,9 +4,10 @@
 //! a [`LayerSource`] for labels, homes, dependencies and conflicts, and keeps its own
 //! simulation of which layers are loaded. The rules are layerapi2's (reference A4, A5):
 //!
-//! - load: conflicts that are loaded get unloaded, then the fix-up; mandatory dependencies
-//!   depth first in file order; the layer itself; then its optional dependencies (whose
-//!   failure is ignored and leaves no trace in the plan);
+//! - load: conflicts that are loaded get unloaded (the conflicts file of either side
+//!   counts: a loaded layer naming the one being loaded goes too), then the fix-up;
+//!   mandatory dependencies depth first in file order; the layer itself; then its
+//!   optional dependencies (whose failure is ignored and leaves no trace in the plan);
 //! - unload: the layer, then the fix-up;
 //! - fix-up: every loaded layer with a mandatory dependency that is installed but not
 //!   loaded is unloaded, until nothing changes.
@@ -19,6 +20,10 @@
 //! cap), a missing dependency names the whole chain, a layer whose mandatory dependency
 //! got unloaded by a later conflict fails the load instead of leaving a broken
 //! environment, and a label already carried by a loaded layer refers to that layer.
+//!
+//! Short names: a requested name without `@` that no layer carries as its label names
+//! the one layer labelled `name@…` (loaded ones first); looked up only once the exact
+//! label is not found, and never for dependency or conflict entries.
 
 use crate::fasthash::FastMap;
 use std::rc::Rc;
@@ -48,6 +53,11 @@ pub trait LayerSource {
     fn marked_loaded(&mut self, _id: LayerId) -> bool {
         false
     }
+    /// What is wrong with the layers path (unset, empty, a missing directory, a
+    /// directory holding no layer), for the errors of layers not found.
+    fn path_problems(&mut self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 impl LayerSource for Catalog<'_> {
@@ -74,6 +84,9 @@ impl LayerSource for Catalog<'_> {
     }
     fn marked_loaded(&mut self, id: LayerId) -> bool {
         Catalog::marked_loaded(self, id)
+    }
+    fn path_problems(&mut self) -> Vec<String> {
+        Catalog::path_problems(self)
     }
 }
 
@@ -245,9 +258,13 @@ impl<'s, S: LayerSource> Planner<'s, S> {
     }
 
     /// Plans the load of `reference` (and what it needs); returns the layer it names.
+    ///
+    /// A name without `@` that no layer carries as its label is a short name: it names
+    /// the one installed (or loaded) layer whose label is `name@…`.
     pub fn load(&mut self, reference: &LayerRef, options: LoadOptions) -> Result<LayerId> {
-        let Some(id) = self.lookup(reference)? else {
-            return Err(self.not_found(reference, "load"));
+        let id = match self.lookup(reference)? {
+            Some(id) => id,
+            None => self.short_name(reference, "load")?,
         };
         self.request_start = self.steps.len();
         let mut stack = Vec::new();
@@ -281,8 +298,9 @@ impl<'s, S: LayerSource> Planner<'s, S> {
 
     /// Plans the unload of `reference`, then the fix-up.
     pub fn unload(&mut self, reference: &LayerRef) -> Result<()> {
-        let Some(id) = self.lookup(reference)? else {
-            return Err(self.not_found(reference, "unload"));
+        let id = match self.lookup(reference)? {
+            Some(id) => id,
+            None => self.short_name(reference, "unload")?,
         };
         if !self.is_loaded(id) {
             self.note(|s| format!("{} is not loaded: nothing to unload", s.describe(id)));
@@ -299,6 +317,61 @@ impl<'s, S: LayerSource> Planner<'s, S> {
             self.fix_up()?;
         }
         Ok(())
+    }
+
+    /// Resolves a short name (`tools` for `tools@example`) once the exact label was not
+    /// found: loaded layers first, then installed ones. None or several: an error.
+    fn short_name(&mut self, reference: &LayerRef, verb: &str) -> Result<LayerId> {
+        let LayerRef::Label(name) = reference else {
+            return Err(self.not_found(reference, verb));
+        };
+        if name.is_empty() || name.contains('@') {
+            return Err(self.not_found(reference, verb));
+        }
+        let carries = |label: &str| {
+            label
+                .split_once('@')
+                .is_some_and(|(before, _)| before == name)
+        };
+        let mut candidates: Vec<String> = self
+            .loaded
+            .iter()
+            .map(|id| self.source.label(*id))
+            .filter(|label| carries(label))
+            .map(str::to_owned)
+            .collect();
+        if candidates.is_empty() {
+            candidates = self
+                .source
+                .all_labels()
+                .into_iter()
+                .filter(|label| carries(label))
+                .collect();
+        }
+        candidates.sort();
+        candidates.dedup();
+        match candidates.as_slice() {
+            [] => Err(self.not_found(reference, verb)),
+            [label] => {
+                let label = LayerRef::Label(label.clone());
+                match self.lookup(&label)? {
+                    Some(id) => Ok(id),
+                    None => Err(self.not_found(&label, verb)),
+                }
+            }
+            several => {
+                let list: Vec<String> = several.iter().map(|l| format!("`{l}`")).collect();
+                Err(Error::new(
+                    ErrorKind::LayerNotFound,
+                    format!("cannot {verb} `{name}`: the short name is ambiguous"),
+                )
+                .caused_by(format!(
+                    "several layers are called `{name}`: {}",
+                    list.join(", ")
+                ))
+                .with_hint("give the whole label"))
+            }
+        }
     }
 
     pub fn is_loaded(&self, id: LayerId) -> bool {
@@ -389,6 +462,37 @@ impl<'s, S: LayerSource> Planner<'s, S> {
                         "{} conflicts with loaded {}: unloading it",
                         s.describe(id),
                         s.describe(other)
+                    )
+                });
+                self.unload_one(other, Reason::ConflictsWith(id));
+                unloaded_any = true;
+            }
+        }
+        // The conflict file of either side counts: a loaded layer naming this one goes
+        // too. Only layers loaded before this plan have files not read yet (nothing when
+        // nothing is loaded, as at login).
+        let mut index = 0;
+        while let Some(&other) = self.loaded.get(index) {
+            index += 1;
+            // An unreadable conflict file of a loaded layer says nothing against this load.
+            let Ok(their_conflicts) = self.source.conflicts(other) else {
+                continue;
+            };
+            let names_this_one = other != id
+                && their_conflicts.iter().any(|entry| match entry {
+                    LayerRef::Label(label) => label == self.source.label(id),
+                    LayerRef::Home(home) => {
+                        home.trim_end_matches('/') == self.source.home(id).trim_end_matches('/')
+                    }
+                });
+            if names_this_one {
+                // Taken out of `loaded`: the next one is at the same index.
+                index -= 1;
+                self.note(|s| {
+                    format!(
+                        "loaded {} conflicts with {}: unloading it",
+                        s.describe(other),
+                        s.describe(id)
                     )
                 });
                 self.unload_one(other, Reason::ConflictsWith(id));
@@ -626,6 +730,17 @@ impl<'s, S: LayerSource> Planner<'s, S> {
         ));
         match self.suggest(target) {
             Some(hint) => error.with_hint(hint),
+            None => self.hint_layers(error),
+        }
+    }
+
+    /// The hint of a layer not found: what is wrong with the layers path when something
+    /// is, else `mfenv layers`.
+    fn hint_layers(&mut self, error: Error) -> Error {
+        match self.source.path_problems().first() {
+            Some(problem) => error
+                .caused_by(problem.clone())
+                .with_hint("set `LAYERAPI2_LAYERS_PATH` to the directories holding the layers"),
             None => error.with_hint("run `mfenv layers` to see the installed layers"),
         }
     }
@@ -643,7 +758,7 @@ impl<'s, S: LayerSource> Planner<'s, S> {
         };
         match self.suggest(reference) {
             Some(hint) => error.with_hint(hint),
-            None => error.with_hint("run `mfenv layers` to see the installed layers"),
+            None => self.hint_layers(error),
         }
     }
 
@@ -930,8 +1045,62 @@ mod tests {
             error.hint(),
             Some("did you mean `python3@mfext` or `python2@mfext`?")
         );
-        let error = load(&mut fake, &[], "python3").unwrap_err();
+        let error = load(&mut fake, &[], "python3@mfdata").unwrap_err();
         assert_eq!(error.hint(), Some("did you mean `python3@mfext`?"));
+    }
+
+    #[test]
+    fn a_short_name_loads_the_one_layer_called_so() {
+        let mut fake = Fake::new(&[("tools@example", "", &[]), ("base@example", "", &[])]);
+        let (steps, _) = load(&mut fake, &[], "tools").unwrap();
+        assert_eq!(steps, ["+tools@example"]);
+        let (steps, loaded) = unload(&mut fake, &["tools@example"], "tools").unwrap();
+        assert_eq!(steps, ["-tools@example"]);
+        assert!(loaded.is_empty());
+    }
+
+    #[test]
+    fn an_exact_label_wins_over_a_short_name() {
+        let mut fake = Fake::new(&[("tools@example", "", &[]), ("tools", "", &[])]);
+        let (steps, _) = load(&mut fake, &[], "tools").unwrap();
+        assert_eq!(steps, ["+tools"]);
+    }
+
+    #[test]
+    fn an_ambiguous_short_name_fails_listing_the_labels() {
+        let mut fake = Fake::new(&[("tools@b", "", &[]), ("tools@a", "", &[])]);
+        let error = load(&mut fake, &[], "tools").unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::LayerNotFound);
+        assert!(
+            error
+                .to_string()
+                .contains("several layers are called `tools`: `tools@a`, `tools@b`"),
+            "{error}"
+        );
+        // Among loaded layers the short name is not ambiguous.
+        let (steps, _) = unload(&mut fake, &["tools@b"], "tools").unwrap();
+        assert_eq!(steps, ["-tools@b"]);
+    }
+
+    #[test]
+    fn short_names_are_not_used_for_dependencies() {
+        let mut fake = Fake::new(&[("top@x", "base", &[]), ("base@x", "", &[])]);
+        let error = load(&mut fake, &[], "top@x").unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::MissingDependency);
+    }
+
+    #[test]
+    fn loading_a_layer_that_a_loaded_layer_conflicts_with_replaces_it() {
+        // The conflict is written on the loaded side only.
+        let mut fake = Fake::new(&[
+            ("base", "", &[]),
+            ("tools", "base", &[]),
+            ("legacy", "", &["tools"]),
+            ("user", "legacy", &[]),
+        ]);
+        let (steps, loaded) = load(&mut fake, &["base", "legacy", "user"], "tools").unwrap();
+        assert_eq!(steps, ["-legacy", "-user", "+tools"]);
+        assert_eq!(loaded, ["base", "tools"]);
     }
 
     #[test]

@@ -69,10 +69,17 @@ fn scenario_1_the_layers_path_keeps_only_existing_directories() {
         format!("layererror7_label {}", under(p2, "layererror7")),
     ];
     assert_eq!(lines(&output), expected);
+    // Listed on stdout as layerapi2 does; what is wrong is said on stderr.
+    let root = a9.fixture.path();
     assert_eq!(
         stderr(&output),
-        "",
-        "missing layers-path entries are dropped silently"
+        format!(
+            "mfenv: warning: `{}` in `LAYERAPI2_LAYERS_PATH` does not exist\n\
+             mfenv: warning: `{}` in `LAYERAPI2_LAYERS_PATH` does not exist\n",
+            text(&root.join("not_found")),
+            text(&root.join("fooooo"))
+        ),
+        "missing layers-path entries are skipped and named"
     );
 }
 

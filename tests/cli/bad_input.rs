@@ -226,12 +226,18 @@ fn a_layers_path_entry_that_is_a_file_is_skipped() {
     let mut fixture = Fixture::new();
     let file = fixture.path().join("a-file");
     write(&file, "not a directory\n");
-    fixture.entries.insert(0, file);
+    fixture.entries.insert(0, file.clone());
     fixture.layer_in(1, LayerSpec::new("a", "a@x"));
     let output = fixture.run(&["layers", "--raw"]);
     assert_success(&output);
     assert_eq!(lines(&output).len(), 1);
-    assert_eq!(stderr(&output), "");
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "mfenv: warning: `{}` in `LAYERAPI2_LAYERS_PATH` is not a directory\n",
+            text(&file)
+        )
+    );
     let mut session = Session::new(&fixture);
     session.load(&["a@x"]);
     assert!(session.is_loaded("a@x"));

@@ -97,7 +97,7 @@ fn an_unknown_label_suggests_close_labels() {
         stderr,
         "mfenv: error: cannot load `pyton3@mfext`: no such layer\nhint: did you mean `python3@mfext`?\n"
     );
-    let stderr = assert_error(&fixture.run(&["load", "python3"]));
+    let stderr = assert_error(&fixture.run(&["load", "python3@mfdata"]));
     assert!(
         stderr.contains("did you mean `python3@mfext`?"),
         "same name, other module: {stderr}"

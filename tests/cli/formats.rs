@@ -84,26 +84,28 @@ fn layers_json_is_an_array_of_label_home_and_loaded() {
     assert_eq!(
         value,
         serde_json::json!([
-            {"label": "one@test", "home": one, "loaded": false},
-            {"label": "two@test", "home": two, "loaded": true},
+            {"label": "one@test", "home": one, "loaded": false, "on_path": true},
+            {"label": "two@test", "home": two, "loaded": true, "on_path": true},
         ])
     );
     let filtered = session.run(&["layers", "--json", "-m", "no"]);
     let value: serde_json::Value = serde_json::from_slice(&filtered.stdout).expect("valid JSON");
     assert_eq!(
         value,
-        serde_json::json!([{"label": "one@test", "home": one, "loaded": false}])
+        serde_json::json!([{"label": "one@test", "home": one, "loaded": false, "on_path": true}])
     );
 }
 
 #[test]
-fn layers_json_of_an_empty_layers_path_is_an_empty_array() {
+fn layers_of_a_layers_path_holding_no_layer_fail_and_say_so() {
     let fixture = Fixture::new();
-    let output = fixture.run(&["layers", "--json"]);
-    assert_success(&output);
-    let value: serde_json::Value = serde_json::from_slice(&output.stdout).expect("valid JSON");
-    assert_eq!(value, serde_json::json!([]));
-    assert_eq!(stdout(&fixture.run(&["layers"])), "");
+    for args in [&["layers", "--json"][..], &["layers"]] {
+        let stderr = assert_error(&fixture.run(args));
+        assert!(
+            stderr.contains("in `LAYERAPI2_LAYERS_PATH` holds no layer"),
+            "{stderr}"
+        );
+    }
 }
 
 #[test]
@@ -118,8 +120,9 @@ fn without_a_layers_path_there_are_no_layers() {
     let mut command = fixture.command(&["layers"]);
     command.env_remove("LAYERAPI2_LAYERS_PATH");
     let output = command.output().expect("run mfenv");
-    assert_success(&output);
+    assert_eq!(output.status.code(), Some(1));
     assert_eq!(stdout(&output), "");
+    assert!(stderr(&output).contains("`LAYERAPI2_LAYERS_PATH` is not set"));
     let mut command = fixture.command(&["is-installed", "one@test"]);
     command.env_remove("LAYERAPI2_LAYERS_PATH");
     assert_eq!(stdout(&command.output().expect("run mfenv")), "0\n");
@@ -247,13 +250,18 @@ fn the_hidden_complete_command_lists_labels_by_prefix_once_each() {
     let mut session = Session::new(&fixture);
     let path = format!("{}:{}", fixture.layers_path(), text(&second));
     session.set("LAYERAPI2_LAYERS_PATH", &path);
+    // Labels in path order, then the short names that name exactly one label.
     assert_eq!(
         stdout(&session.run(&["complete", "installed", "py"])),
+        "python3@mfext\npython2@mfext\npython2\npython3\n"
+    );
+    assert_eq!(
+        stdout(&session.run(&["complete", "labels", "py"])),
         "python3@mfext\npython2@mfext\n"
     );
     session.load(&["core@mfext"]);
     assert_eq!(
         stdout(&session.run(&["complete", "loaded"])),
-        "core@mfext\n"
+        "core@mfext\ncore\n"
     );
 }

@@ -829,8 +829,9 @@ fn an_empty_file_name_override_means_the_layers_have_no_such_file() {
         &["layers", "--raw"],
         &empty("LAYERAPI2_LAYER_LABEL_FILENAME"),
     );
-    assert_success(&output);
+    assert_eq!(output.status.code(), Some(1));
     assert_eq!(stdout(&output), "");
+    assert!(stderr(&output).contains("`LAYERAPI2_LAYER_LABEL_FILENAME` is empty"));
     let output = fixture.run_with(
         &["is-installed", "top@x"],
         &empty("LAYERAPI2_LAYER_LABEL_FILENAME"),

@@ -67,6 +67,15 @@ fn the_bash_hook_defines_the_functions_and_their_completion() {
         done < <('[MFENV]' complete "$1" -- "${COMP_WORDS[COMP_CWORD]}" 2>/dev/null)
     }
 
+    # Unloads every layer, then loads a saved collection (`layer_restore [NAME]`).
+    function layer_restore {
+        __mfenv_eval layer_restore collection restore --shell bash "$@"
+    }
+
+    function __mfenv_complete_collections {
+        __mfenv_complete collections
+    }
+
     function __mfenv_complete_installed {
         __mfenv_complete installed
     }
@@ -82,6 +91,7 @@ fn the_bash_hook_defines_the_functions_and_their_completion() {
     \builtin complete -o default -F __mfenv_complete_installed layer_load layer_load_without_optional
     \builtin complete -o default -F __mfenv_complete_loaded layer_unload
     \builtin complete -o default -F __mfenv_complete_plugins plugin_env
+    \builtin complete -F __mfenv_complete_collections layer_restore
 
     # Tells `mfenv doctor` which shell (pid) evaluated this hook, calling which binary.
     \builtin export __MFENV_HOOK="bash:$$:"'[MFENV]'
@@ -130,6 +140,18 @@ fn the_zsh_hook_defines_the_functions_and_their_completion() {
         __mfenv_eval plugin_env plugin env --shell zsh "$@"
     }
 
+    # Unloads every layer, then loads a saved collection (`layer_restore [NAME]`).
+    function layer_restore {
+        __mfenv_eval layer_restore collection restore --shell zsh "$@"
+    }
+
+    function __mfenv_complete_collections {
+        \builtin local -a __mfenv_labels
+        __mfenv_labels=("${(@f)$('[MFENV]' complete collections 2>/dev/null)}")
+        __mfenv_labels=(${__mfenv_labels:#})
+        compadd -a __mfenv_labels
+    }
+
     # Completion of layer labels: installed ones for loads, loaded ones for unloads.
     function __mfenv_complete_installed {
         \builtin local -a __mfenv_labels
@@ -158,6 +180,7 @@ fn the_zsh_hook_defines_the_functions_and_their_completion() {
         compdef __mfenv_complete_installed layer_load layer_load_without_optional
         compdef __mfenv_complete_loaded layer_unload
         compdef __mfenv_complete_plugins plugin_env
+        compdef __mfenv_complete_collections layer_restore
     }
 
     function __mfenv_compdef_at_prompt {
@@ -223,6 +246,10 @@ fn the_fish_hook_defines_the_functions_and_their_completion() {
         __mfenv_eval plugin_env plugin env --shell fish $argv
     end
 
+    function layer_restore --description 'Unload every layer, then load a saved collection'
+        __mfenv_eval layer_restore collection restore --shell fish $argv
+    end
+
     function __mfenv_complete
         '[MFENV]' complete $argv[1] -- (commandline -ct) 2>/dev/null
     end
@@ -231,6 +258,7 @@ fn the_fish_hook_defines_the_functions_and_their_completion() {
     complete -c layer_load_without_optional -f -a '(__mfenv_complete installed)'
     complete -c layer_unload -f -a '(__mfenv_complete loaded)'
     complete -c plugin_env -f -a '(__mfenv_complete plugins)'
+    complete -c layer_restore -f -a '(__mfenv_complete collections)'
 
     # Tells `mfenv doctor` which shell (pid) evaluated this hook, calling which binary.
     set -gx __MFENV_HOOK "fish:$fish_pid:"'[MFENV]'
@@ -277,6 +305,11 @@ fn the_sh_hook_defines_the_functions() {
 
     layer_unload() {
         __mfenv_eval layer_unload unload --shell sh "$@"
+    }
+
+    # Unloads every layer, then loads a saved collection (`layer_restore [NAME]`).
+    layer_restore() {
+        __mfenv_eval layer_restore collection restore --shell sh "$@"
     }
 
     # Loads a plugin's layer and environment (`plugin_env NAME`, or `plugin_env` inside a
