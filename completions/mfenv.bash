@@ -1982,7 +1982,7 @@ _mfenv() {
             return 0
             ;;
         mfenv__subcmd__layers)
-            opts="-r -m -d -h -V --raw --json --loaded-filter --debug --help --version"
+            opts="-r -m -d -h -V --raw --json --loaded-filter --debug --empty-ok --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

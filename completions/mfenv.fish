@@ -88,6 +88,7 @@ no\t''"
 complete -c mfenv -n "__fish_mfenv_using_subcommand layers" -s r -l raw -d 'One `label home` line per layer'
 complete -c mfenv -n "__fish_mfenv_using_subcommand layers" -l json -d 'A JSON array of {label, home, loaded, on_path}'
 complete -c mfenv -n "__fish_mfenv_using_subcommand layers" -s d -l debug -d 'Explain discovery decisions on stderr'
+complete -c mfenv -n "__fish_mfenv_using_subcommand layers" -l empty-ok -d 'Nothing to list is no failure (the historical `layers` exits 0 then)'
 complete -c mfenv -n "__fish_mfenv_using_subcommand layers" -s h -l help -d 'Print help'
 complete -c mfenv -n "__fish_mfenv_using_subcommand layers" -s V -l version -d 'Print version'
 complete -c mfenv -n "__fish_mfenv_using_subcommand cronwrap" -s t -l timeout -d 'Kill the command (and all it started) after this many seconds and exit 12; 0: never' -r

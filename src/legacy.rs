@@ -421,7 +421,7 @@ mod tests {
     fn layers_options_translate() {
         assert_eq!(
             run("layers", &["layers", "-r", "--loaded-filter=yes"]),
-            ["mfenv", "layers", "--raw", "-m", "yes"]
+            ["mfenv", "layers", "--empty-ok", "--raw", "-m", "yes"]
         );
         assert_eq!(run("layers", &["layers", "-m", "maybe"]), ["exit 0", ""]);
     }
@@ -470,7 +470,7 @@ mod tests {
                 "layers",
                 &["layers", "-r", "-r", "-m", "yes", "-m", "no", "extra"]
             ),
-            ["mfenv", "layers", "--raw", "-m", "no"]
+            ["mfenv", "layers", "--empty-ok", "--raw", "-m", "no"]
         );
         assert_eq!(
             run(

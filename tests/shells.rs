@@ -1710,15 +1710,17 @@ fn zsh_tab_completes_labels_with_compinit(compinit_first: bool) {
         format!("PS1='mfenv-ready> '\n{hook}{compinit}")
     };
     let zsh = TmuxZsh::start(&fixture, &zshrc);
-    zsh.assert_completes("layer_load be", "layer_load beta@t");
+    // Short names are offered with the labels: `be` completes to the unique short name.
+    zsh.assert_completes("layer_load be", "layer_load beta");
+    zsh.assert_completes("layer_load beta@", "layer_load beta@t");
     zsh.assert_completes(
-        "layer_load_without_optional alpi",
-        "layer_load_without_optional alpine@t",
+        "layer_load_without_optional alpin",
+        "layer_load_without_optional alpine",
     );
     zsh.send(&["-l", "layer_load alpha@t && print MFENV_\"\"LOADED"]);
     zsh.send(&["Enter"]);
     zsh.wait_for("the load", |pane| pane.contains("MFENV_LOADED"));
-    zsh.assert_completes("layer_unload al", "layer_unload alpha@t");
+    zsh.assert_completes("layer_unload alpha@", "layer_unload alpha@t");
 }
 
 #[test]

@@ -380,7 +380,18 @@ impl<'env> Catalog<'env> {
                 format!("the layer at `{home}` is unusable"),
             )
             .caused_by(reason)),
-            LabelRead::Label(label) => Ok(Some(self.add_layer(home.to_owned(), label, false))),
+            LabelRead::Label(label) => {
+                // The directory of a layer already known under another home string (a
+                // symlink, `..`) is that layer.
+                if let Some(id) = self.find_label(&label)
+                    && self.layers[id].home != home
+                    && same_directory(&self.layers[id].home, home)
+                {
+                    self.by_home.insert(home_key(home).into_owned(), id);
+                    return Ok(Some(id));
+                }
+                Ok(Some(self.add_layer(home.to_owned(), label, false)))
+            }
         }
     }
 
@@ -698,7 +709,17 @@ impl<'env> Catalog<'env> {
     fn found(&mut self, home: String, label: String) {
         let id = match self.by_home.get(&*home_key(&home)) {
             Some(id) => *id,
-            None => self.add_layer(home, label.clone(), false),
+            None => {
+                // A second layers-path entry reaching the same directory (a symlink):
+                // the layer is walked once, under the home string met first.
+                if let Some(first) = self.first_by_label.get(&label).copied()
+                    && same_directory(&self.layers[first].home, &home)
+                {
+                    self.by_home.insert(home_key(&home).into_owned(), first);
+                    return;
+                }
+                self.add_layer(home, label.clone(), false)
+            }
         };
         if self.layers[id].in_layers_path {
             return;
@@ -807,11 +828,13 @@ impl<'env> Catalog<'env> {
     }
 }
 
-/// The key a directory is known by: its path with repeated `/` collapsed and no
-/// trailing `/`, so that `/p/a`, `/p//a` and `/p/a/` (a layers-path entry written with a
-/// trailing slash, a dependency written by hand) are one layer. The layer keeps the
-/// home string it was first met under, which its loaded marker hashes. Lexical only:
-/// symlinks are not resolved (no system call on the load path).
+/// The key a directory is known by: its path with repeated `/` and `.` components
+/// collapsed and no trailing `/`, so that `/p/a`, `/p//a`, `/p/./a` and `/p/a/` (a
+/// layers-path entry written with a trailing slash, a dependency written by hand) are
+/// one layer. The layer keeps the home string it was first met under, which its loaded
+/// marker hashes. Lexical (no system call on the load path); the same directory reached
+/// through a symlink is recognised where a second home string shows up (see
+/// [`same_directory`]).
 fn home_key(home: &str) -> std::borrow::Cow<'_, str> {
     let trimmed = home.trim_end_matches('/');
     let trimmed = if trimmed.is_empty() {
@@ -819,16 +842,32 @@ fn home_key(home: &str) -> std::borrow::Cow<'_, str> {
     } else {
         trimmed
     };
-    if !trimmed.contains("//") {
+    if !trimmed.contains("//") && !trimmed.contains("/.") {
         return std::borrow::Cow::Borrowed(trimmed);
     }
     let mut key = String::with_capacity(trimmed.len());
-    for c in trimmed.chars() {
-        if !(c == '/' && key.ends_with('/')) {
-            key.push(c);
+    for component in trimmed.split('/') {
+        if component.is_empty() || component == "." {
+            continue;
         }
+        key.push('/');
+        key.push_str(component);
+    }
+    if key.is_empty() {
+        key.push('/');
     }
     std::borrow::Cow::Owned(key)
+}
+
+/// Whether two home strings name one directory (a symlink, `..`): compared by device
+/// and inode. Only asked when a label shows up under a second home string, which the
+/// common load never meets.
+fn same_directory(first: &str, second: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (fs::metadata(to_path(first)), fs::metadata(to_path(second))) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
 }
 
 enum LabelRead {
@@ -1025,6 +1064,9 @@ mod listing_tests {
         assert_eq!(home_key("/p//a/"), "/p/a");
         assert_eq!(home_key("//p///a//"), "/p/a");
         assert_eq!(home_key("/"), "/");
+        assert_eq!(home_key("/p/./a/."), "/p/a");
+        assert_eq!(home_key("/./"), "/");
+        assert_eq!(home_key("/p/.hidden"), "/p/.hidden");
         assert!(matches!(home_key("/p/a"), std::borrow::Cow::Borrowed(_)));
     }
 

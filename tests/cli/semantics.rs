@@ -1389,6 +1389,47 @@ fn one_directory_reached_under_two_home_strings_is_one_layer_and_its_profile_run
 }
 
 #[test]
+fn one_directory_reached_through_a_symlink_or_a_dot_is_one_layer() {
+    let mut fixture = Fixture::new();
+    let entry = text(&fixture.entries[0]).to_owned();
+    let link = fixture.path().join("link");
+    std::os::unix::fs::symlink(&entry, &link).unwrap();
+    let link = text(&link).to_owned();
+    // The layers path reaches the entry twice, once through the symlink.
+    fixture
+        .env
+        .insert("LAYERAPI2_LAYERS_PATH".into(), format!("{entry}:{link}"));
+    let home = fixture.layer(LayerSpec::new("a", "a@x").profile("export RUNS=\"${RUNS:-}a\"\n"));
+    fixture.layer(LayerSpec::new("b", "b@x").deps(&format!("{link}/a\n{entry}/./a\n")));
+    let output = fixture.run(&["layers", "--raw"]);
+    assert_success(&output);
+    assert_eq!(
+        stdout(&output),
+        format!("a@x {}\nb@x {entry}/b\n", text(&home)),
+        "walked once, under the home string met first"
+    );
+    let mut session = Session::new(&fixture);
+    session.apply(&[
+        "load",
+        "b@x",
+        &format!("{link}/a"),
+        &format!("{entry}/./a/"),
+    ]);
+    assert_eq!(session.var("RUNS"), Some("a"), "sourced once");
+    let bins: Vec<String> = session
+        .entries("PATH")
+        .into_iter()
+        .filter(|e| e.ends_with("/a/bin"))
+        .collect();
+    assert_eq!(bins, [format!("{}/bin", text(&home))]);
+    // Loading it again through the symlink does nothing; unloading through it works.
+    session.apply(&["load", &format!("{link}/a")]);
+    assert_eq!(session.var("RUNS"), Some("a"));
+    session.unload(&[&format!("{link}/a")]);
+    assert!(!session.is_loaded("a@x") && !session.is_loaded("b@x"));
+}
+
+#[test]
 fn a_layers_path_entry_listed_twice_is_walked_once() {
     let mut fixture = Fixture::new();
     let entry = text(&fixture.entries[0]).to_owned();
