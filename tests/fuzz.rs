@@ -146,22 +146,27 @@ fn check(run: &Run, what: &dyn Fn() -> String) {
 
 /// Fails when `code` is not valid bash (`bash -n`).
 fn check_bash_syntax(code: &[u8], what: &dyn Fn() -> String) {
-    let mut child = Command::new("bash")
+    check_syntax("bash", code, what);
+}
+
+/// Fails when `shell` (bash, zsh, dash or fish) cannot parse `code` (`SHELL -n`).
+fn check_syntax(shell: &str, code: &[u8], what: &dyn Fn() -> String) {
+    let mut child = Command::new(require_program(shell))
         .args(["-n", "/dev/stdin"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("run bash -n");
+        .expect("run SHELL -n");
     {
         use std::io::Write;
-        let mut stdin = child.stdin.take().expect("bash stdin");
+        let mut stdin = child.stdin.take().expect("shell stdin");
         let _ = stdin.write_all(code);
     }
-    let output = child.wait_with_output().expect("bash -n");
+    let output = child.wait_with_output().expect("SHELL -n");
     assert!(
         output.status.success(),
-        "mfenv printed code bash cannot parse: {}\ncode:\n{}\n{}",
+        "mfenv printed code {shell} cannot parse: {}\ncode:\n{}\n{}",
         String::from_utf8_lossy(&output.stderr),
         String::from_utf8_lossy(code),
         what()
@@ -328,7 +333,7 @@ fn random_layer_trees_never_crash_hang_or_print_code_on_failure() {
         let root = dir.path();
         fs::create_dir_all(root.join("home")).expect("home");
         let homes = random_tree(&mut rng, root);
-        let target: Vec<u8> = match rng.below(4) {
+        let mut target: Vec<u8> = match rng.below(4) {
             0 => homes[rng.below(homes.len())]
                 .as_os_str()
                 .as_bytes()
@@ -336,6 +341,8 @@ fn random_layer_trees_never_crash_hang_or_print_code_on_failure() {
             1 => random_bytes(&mut rng, LAYER_PIECES, 2),
             _ => format!("{}@x", rng.pick(&["a", "b", "c", "d", "e"])).into_bytes(),
         };
+        // A command-line argument cannot hold a NUL byte.
+        target.retain(|byte| *byte != 0);
         let what = || {
             format!(
                 "seed {seed}, case {case}, target {:?}\n{}",
@@ -349,8 +356,12 @@ fn random_layer_trees_never_crash_hang_or_print_code_on_failure() {
             &what,
         );
         check(&load, &what);
-        if load.code == Some(0) && (shell == b"bash" || shell == b"sh") {
-            check_bash_syntax(&load.stdout, &what);
+        if load.code == Some(0) {
+            let parser = match shell {
+                b"sh" => "dash",
+                other => std::str::from_utf8(other).expect("shell name"),
+            };
+            check_syntax(parser, &load.stdout, &what);
         }
         for args in [
             &[&b"layers"[..]][..],
