@@ -48,7 +48,11 @@ fn repackage_keeps_the_variant_keys_of_the_overrides() {
     .unwrap();
     // A cache the installed copy gathered is no part of the plugin: the plugin's own
     // `.releaseignore` (shipped with it, as the templates' names caches) still applies.
-    fs::write(plugins.base.join("foo/.releaseignore"), "__pycache__/\n*.pyc\n").unwrap();
+    fs::write(
+        plugins.base.join("foo/.releaseignore"),
+        "__pycache__/\n*.pyc\n",
+    )
+    .unwrap();
     let cache = plugins.base.join("foo/__pycache__");
     fs::create_dir_all(&cache).unwrap();
     fs::write(cache.join("x.cpython-311.pyc"), "stale").unwrap();
