@@ -27,7 +27,7 @@ pub struct Invocation {
     fallback_home: OnceCell<Option<PathBuf>>,
     module: OnceCell<ModuleContext>,
     cwd: OnceCell<std::result::Result<PathBuf, String>>,
-    binary: OnceCell<Option<PathBuf>>,
+    binary: OnceCell<std::result::Result<PathBuf, String>>,
     stdin_terminal: OnceCell<bool>,
     stdout_terminal: OnceCell<bool>,
     stderr_terminal: OnceCell<bool>,
@@ -96,22 +96,24 @@ impl Invocation {
 
     /// The path of the running mfenv binary, when the system tells it.
     pub fn binary(&self) -> Option<&Path> {
-        self.binary
-            .get_or_init(|| std::env::current_exe().ok())
-            .as_deref()
+        self.current_exe().as_deref().ok()
     }
 
     /// The path of the running mfenv binary, or why it is unknown.
     pub fn required_binary(&self) -> Result<&Path> {
-        if let Some(binary) = self.binary() {
-            return Ok(binary);
+        match self.current_exe() {
+            Ok(binary) => Ok(binary),
+            Err(reason) => Err(Error::new(
+                ErrorKind::Io,
+                "cannot find the path of the mfenv binary",
+            )
+            .caused_by(reason.clone())),
         }
-        // Asked again for the reason: this is the failure path only.
-        let reason = match std::env::current_exe() {
-            Ok(_) => "the path changed while mfenv ran".to_owned(),
-            Err(err) => crate::error::io_reason(&err),
-        };
-        Err(Error::new(ErrorKind::Io, "cannot find the path of the mfenv binary").caused_by(reason))
+    }
+
+    fn current_exe(&self) -> &std::result::Result<PathBuf, String> {
+        self.binary
+            .get_or_init(|| std::env::current_exe().map_err(|err| crate::error::io_reason(&err)))
     }
 
     /// True when standard input is a terminal.
