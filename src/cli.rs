@@ -1,11 +1,13 @@
 //! The command line: clap types, dispatch, and the only place that reads the process
-//! environment and writes to stdout and stderr.
+//! environment and writes to stdout and stderr. The facts of the invocation (environment
+//! snapshot, module context, current directory, binary path, terminals) are gathered
+//! here once into an [`Invocation`] and passed down to every command.
 //!
 //! Each command builds its whole output in memory and writes it once, so a failure
 //! leaves stdout empty. Messages go to stderr; `--debug` explanations too.
 
 use std::ffi::OsString;
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
@@ -17,6 +19,7 @@ use crate::env::Env;
 use crate::env::diff::Change;
 use crate::env::state::STATE_VARIABLE;
 use crate::error::{Error, ErrorKind};
+use crate::invocation::Invocation;
 use crate::layer::model::LayerRef;
 use crate::layer::model::PATH_VARIABLES;
 use crate::layer::resolve::{Action, Reason};
@@ -619,10 +622,12 @@ fn run_cli(args: Vec<OsString>, vars: Vec<(OsString, OsString)>) -> u8 {
             return if err.use_stderr() { 2 } else { 0 };
         }
     };
-    let env = Env::from_os(vars);
-    let color = io::stderr().is_terminal() && env.get("NO_COLOR").is_none_or(str::is_empty);
+    // The facts of this invocation, read once and passed down (module `invocation`).
+    let invocation = Invocation::new(Env::from_os(vars));
+    let env = invocation.env();
+    let color = invocation.stderr_is_terminal() && env.get("NO_COLOR").is_none_or(str::is_empty);
     let code = prints_code(&cli.command);
-    match run(cli, &env) {
+    match run(cli, &invocation) {
         Ok(output) => {
             write_stderr(&output.stderr);
             match output.exec {
@@ -637,7 +642,7 @@ fn run_cli(args: Vec<OsString>, vars: Vec<(OsString, OsString)>) -> u8 {
                             write_stdout(&text)
                         }
                         Some((function, subcommand)) => {
-                            if io::stdout().is_terminal() {
+                            if invocation.stdout_is_terminal() {
                                 write_stderr(&[code_hint(function, subcommand)]);
                             }
                             write_stdout(&output.stdout)
@@ -765,7 +770,8 @@ fn write_stdout(text: &str) -> u8 {
 
 type Failure = (Error, Vec<String>);
 
-fn run(cli: Cli, env: &Env) -> std::result::Result<Output, Failure> {
+fn run(cli: Cli, inv: &Invocation) -> std::result::Result<Output, Failure> {
+    let env = inv.env();
     // Commands that build variable names, labels or paths from the module name.
     if matches!(
         cli.command,
@@ -782,7 +788,7 @@ fn run(cli: Cli, env: &Env) -> std::result::Result<Output, Failure> {
                 source_profiles: ShellKind::from(args.common.shell).sources_profiles(),
                 want_changes: args.common.dry_run,
             };
-            run_transaction(env, &args.common, false, &requests, options)
+            run_transaction(inv, &args.common, false, &requests, options)
         }
         Command::Unload(args) => {
             let requests = requests(Action::Unload, &args.layers);
@@ -791,30 +797,30 @@ fn run(cli: Cli, env: &Env) -> std::result::Result<Output, Failure> {
                 want_changes: args.common.dry_run,
                 ..TransactionOptions::default()
             };
-            run_transaction(env, &args.common, args.all, &requests, options)
+            run_transaction(inv, &args.common, args.all, &requests, options)
         }
-        Command::Exec(args) => exec(env, args),
-        Command::Cronwrap(args) => cronwrap(env, args).map_err(|error| (error, Vec::new())),
+        Command::Exec(args) => exec(inv, args),
+        Command::Cronwrap(args) => cronwrap(inv, args).map_err(|error| (error, Vec::new())),
         Command::Plugin(PluginCommand::Env { name, shell, exit }) => {
-            plugin_env(env, name.as_deref(), shell, exit).map_err(|error| (error, Vec::new()))
+            plugin_env(inv, name.as_deref(), shell, exit).map_err(|error| (error, Vec::new()))
         }
         Command::Plugin(PluginCommand::Wrapper {
             target,
             cwd,
             empty,
             command,
-        }) => plugin_wrapper(env, &target, cwd, empty, command),
-        Command::Daemons(command) => crate::daemon::cli::run(command, env)
+        }) => plugin_wrapper(inv, &target, cwd, empty, command),
+        Command::Daemons(command) => crate::daemon::cli::run(command, inv)
             .map(Output::from)
             .map_err(|error| (error, Vec::new())),
-        Command::Cron(command) => crate::plugin::cli::run_cron(command, env)
+        Command::Cron(command) => crate::plugin::cli::run_cron(command, inv)
             .map(Output::from)
             .map_err(|error| (error, Vec::new())),
-        Command::Plugin(command) => crate::plugin::cli::run(command, env)
+        Command::Plugin(command) => crate::plugin::cli::run(command, inv)
             .map(Output::from)
             .map_err(|error| (error, Vec::new())),
         Command::Why { variables, json } => {
-            let mut engine = Engine::new(env, false);
+            let mut engine = Engine::new(env, inv.module(), false);
             let reports = engine
                 .why(&variables)
                 .map_err(|error| (error, Vec::new()))?;
@@ -827,10 +833,10 @@ fn run(cli: Cli, env: &Env) -> std::result::Result<Output, Failure> {
                 render_why(&reports)
             }))
         }
-        Command::Layers(args) => layers(env, &args),
-        Command::Collection(command) => collection(env, command),
+        Command::Layers(args) => layers(inv, &args),
+        Command::Collection(command) => collection(inv, command),
         Command::IsInstalled { layer } => {
-            let mut engine = Engine::new(env, false);
+            let mut engine = Engine::new(env, inv.module(), false);
             // As layerapi2: a home with a label file is installed, even if that label
             // is unusable (its layer is reported and skipped elsewhere).
             let installed = match engine.catalog().find(&LayerRef::parse(&layer)) {
@@ -840,12 +846,12 @@ fn run(cli: Cli, env: &Env) -> std::result::Result<Output, Failure> {
             Ok(stdout_only(format!("{}\n", u8::from(installed))))
         }
         Command::IsLoaded { layer } => {
-            let mut engine = Engine::new(env, false);
+            let mut engine = Engine::new(env, inv.module(), false);
             let loaded = engine.is_loaded(&LayerRef::parse(&layer)).unwrap_or(false);
             Ok(stdout_only(format!("{}\n", u8::from(loaded))))
         }
         Command::Home { label } => {
-            let mut engine = Engine::new(env, false);
+            let mut engine = Engine::new(env, inv.module(), false);
             match engine.catalog().find_label(&label) {
                 Some(id) => Ok(stdout_only(format!(
                     "{}\n",
@@ -867,13 +873,7 @@ fn run(cli: Cli, env: &Env) -> std::result::Result<Output, Failure> {
             }
         }
         Command::Hook { shell } => {
-            let binary = std::env::current_exe().map_err(|err| {
-                (
-                    Error::new(ErrorKind::Io, "cannot find the path of the mfenv binary")
-                        .caused_by(crate::error::io_reason(&err)),
-                    Vec::new(),
-                )
-            })?;
+            let binary = inv.required_binary().map_err(|error| (error, Vec::new()))?;
             let Some(binary) = binary.to_str() else {
                 return Err((
                     Error::new(
@@ -889,31 +889,31 @@ fn run(cli: Cli, env: &Env) -> std::result::Result<Output, Failure> {
             Ok(stdout_only(ShellKind::from(shell).hook(binary)))
         }
         Command::InstallAliases { dir, force } => {
-            install_aliases(&dir, force).map_err(|error| (error, Vec::new()))
+            install_aliases(inv, &dir, force).map_err(|error| (error, Vec::new()))
         }
         Command::Completions { shell } => Ok(stdout_only(completion_script(shell))),
-        Command::Man(args) => {
-            crate::inspect::man::run(&args, Cli::command(), env, io::stdout().is_terminal())
-                .map(Output::from)
-                .map_err(|error| (error, Vec::new()))
-        }
-        Command::Provides { command, json } => {
-            crate::inspect::lookup::provides(env, &command, json)
-                .map(Output::from)
-                .map_err(|error| (error, Vec::new()))
-        }
-        Command::Search { words, json } => crate::inspect::lookup::search(env, &words, json)
+        Command::Man(args) => crate::inspect::man::run(&args, Cli::command(), inv)
             .map(Output::from)
             .map_err(|error| (error, Vec::new())),
-        Command::Doctor { json } => crate::inspect::doctor::run(env, json)
+        Command::Provides { command, json } => {
+            crate::inspect::lookup::provides(inv, &command, json)
+                .map(Output::from)
+                .map_err(|error| (error, Vec::new()))
+        }
+        Command::Search { words, json } => crate::inspect::lookup::search(inv, &words, json)
+            .map(Output::from)
+            .map_err(|error| (error, Vec::new())),
+        Command::Doctor { json } => crate::inspect::doctor::run(inv, json)
             .map(Output::from)
             .map_err(|error| (error, Vec::new())),
         Command::Complete { what, prefix } => {
-            let mut engine = Engine::new(env, false);
+            let mut engine = Engine::new(env, inv.module(), false);
             let labels: Vec<String> = match what {
                 CompleteWhat::Installed | CompleteWhat::Labels => engine.catalog().labels(),
-                CompleteWhat::Plugins => crate::plugin::cli::installed_names(env),
-                CompleteWhat::Collections => crate::collection::list(env).unwrap_or_default(),
+                CompleteWhat::Plugins => crate::plugin::cli::installed_names(inv),
+                CompleteWhat::Collections => {
+                    crate::collection::list(env, inv.fallback_home()).unwrap_or_default()
+                }
                 CompleteWhat::Loaded => {
                     let loaded = engine.loaded_layers().unwrap_or_default();
                     loaded
@@ -987,16 +987,13 @@ fn completion_script(shell: CompletionShell) -> String {
     }
 }
 
-fn cronwrap(env: &Env, args: CronwrapArgs) -> crate::error::Result<Output> {
-    let home = env
-        .get("HOME")
-        .map(std::path::PathBuf::from)
-        .or_else(dirs::home_dir)
-        .unwrap_or_default();
+fn cronwrap(inv: &Invocation, args: CronwrapArgs) -> crate::error::Result<Output> {
+    let env = inv.env();
+    let home = inv.home();
     let mut environment = Vec::new();
     let mut job_env = None;
     if let Some(invoked_as) = &args.invoked_as {
-        let variables = cronwrap_context(env, &home, invoked_as)?;
+        let variables = cronwrap_context(inv, &home, invoked_as)?;
         let mut merged = env.clone();
         for (name, value) in &variables {
             merged.set(name, value);
@@ -1005,7 +1002,7 @@ fn cronwrap(env: &Env, args: CronwrapArgs) -> crate::error::Result<Output> {
         job_env = Some(merged);
     }
     let env = job_env.as_ref().unwrap_or(env);
-    let context = crate::context::ModuleContext::from_env(env, dirs::home_dir().as_deref());
+    let context = inv.context_for(env);
     let (nice, ionice_class) = if args.low {
         (Some(19), Some(3))
     } else {
@@ -1046,24 +1043,24 @@ fn cronwrap(env: &Env, args: CronwrapArgs) -> crate::error::Result<Output> {
 /// The variables that `cronwrap.sh`, started as `invoked_as`, sets for its command: the
 /// module context recorded for its directory (see [`crate::plugin::cron_context`]).
 fn cronwrap_context(
-    env: &Env,
+    inv: &Invocation,
     home: &std::path::Path,
     invoked_as: &std::path::Path,
 ) -> crate::error::Result<std::collections::BTreeMap<String, String>> {
+    let env = inv.env();
     // A bare name was found through PATH, a relative one from the current directory.
     let script = if invoked_as.components().count() == 1 {
         which::which_in(invoked_as, env.get("PATH"), std::path::Path::new("/"))
             .unwrap_or_else(|_| invoked_as.to_owned())
     } else if invoked_as.is_relative() {
-        std::env::current_dir()
+        inv.cwd()
             .map(|dir| dir.join(invoked_as))
             .unwrap_or_else(|_| invoked_as.to_owned())
     } else {
         invoked_as.to_owned()
     };
     let dir = script.parent().unwrap_or(std::path::Path::new("/"));
-    let binary = std::env::current_exe().ok();
-    let binary_dir = binary.as_deref().and_then(std::path::Path::parent);
+    let binary_dir = inv.binary().and_then(std::path::Path::parent);
     match crate::plugin::cron_context::job_environment(env, home, dir, binary_dir)? {
         Some(variables) => Ok(variables),
         None => {
@@ -1079,11 +1076,12 @@ fn cronwrap_context(
     }
 }
 
-fn install_aliases(dir: &std::path::Path, force: bool) -> crate::error::Result<Output> {
-    let binary = std::env::current_exe().map_err(|err| {
-        Error::new(ErrorKind::Io, "cannot find the path of the mfenv binary")
-            .caused_by(crate::error::io_reason(&err))
-    })?;
+fn install_aliases(
+    inv: &Invocation,
+    dir: &std::path::Path,
+    force: bool,
+) -> crate::error::Result<Output> {
+    let binary = inv.required_binary()?;
     // Check every name before creating anything: all the links, or none.
     let mut to_create = Vec::new();
     for name in crate::legacy::NAMES {
@@ -1112,7 +1110,7 @@ fn install_aliases(dir: &std::path::Path, force: bool) -> crate::error::Result<O
         if *replace {
             std::fs::remove_file(link).map_err(|err| Error::io("cannot remove", link, &err))?;
         }
-        std::os::unix::fs::symlink(&binary, link)
+        std::os::unix::fs::symlink(binary, link)
             .map_err(|err| Error::io("cannot create the symlink", link, &err))?;
     }
     let mut out = String::new();
@@ -1148,7 +1146,8 @@ fn layer_list(values: &[String]) -> Vec<(LayerRef, bool)> {
         .collect()
 }
 
-fn exec(env: &Env, args: ExecArgs) -> std::result::Result<Output, Failure> {
+fn exec(inv: &Invocation, args: ExecArgs) -> std::result::Result<Output, Failure> {
+    let env = inv.env();
     let mut prepend_env = Vec::new();
     for entry in &args.prepend_env {
         let parts: Vec<&str> = entry.trim().split(',').collect();
@@ -1199,7 +1198,7 @@ fn exec(env: &Env, args: ExecArgs) -> std::result::Result<Output, Failure> {
         prepend_env,
         settings: Vec::new(),
     };
-    let mut engine = Engine::new(env, args.debug);
+    let mut engine = Engine::new(env, inv.module(), args.debug);
     exec_output(&mut engine, &request, args.command, args.debug, Vec::new())
 }
 
@@ -1289,18 +1288,19 @@ fn plugin_layer_settings(
 /// `mfenv plugin env`: the plugin layer and environment loaded as one transaction, or
 /// (`--exit`) the current plugin's layer unloaded.
 fn plugin_env(
-    env: &Env,
+    inv: &Invocation,
     name: Option<&str>,
     shell: ShellArg,
     exit: bool,
 ) -> crate::error::Result<Output> {
-    let context = crate::context::ModuleContext::from_env(env, dirs::home_dir().as_deref());
+    let env = inv.env();
+    let context = inv.module();
     let shell_kind = ShellKind::from(shell);
     let options = TransactionOptions {
         source_profiles: shell_kind.sources_profiles(),
         ..TransactionOptions::default()
     };
-    let mut engine = Engine::new(env, false);
+    let mut engine = Engine::new(env, inv.module(), false);
     if exit {
         let variable = format!("{}_CURRENT_PLUGIN_DIR", context.module);
         let Some(home) = env.get(&variable).filter(|value| !value.is_empty()) else {
@@ -1321,11 +1321,11 @@ fn plugin_env(
         return Ok(output);
     }
     let plugin = match name {
-        Some(name) => match crate::plugin::cli::locate(env, &context, name)? {
+        Some(name) => match crate::plugin::cli::locate(inv, name)? {
             Some(plugin) => plugin,
-            None => return Err(crate::plugin::cli::not_installed_error(&context, name)),
+            None => return Err(crate::plugin::cli::not_installed_error(context, name)),
         },
-        None => match crate::plugin::cli::current_plugin_dir(&context)? {
+        None => match crate::plugin::cli::current_plugin_dir(inv)? {
             Some(plugin) => plugin,
             None => {
                 return Err(Error::new(
@@ -1335,8 +1335,7 @@ fn plugin_env(
             }
         },
     };
-    let (reference, settings, warnings) =
-        plugin_layer_settings(env, &mut engine, &context, plugin)?;
+    let (reference, settings, warnings) = plugin_layer_settings(env, &mut engine, context, plugin)?;
     let transaction = engine.load_with_settings(&reference, settings, options)?;
     let mut warnings = warnings;
     if !quiet_by_env(env) {
@@ -1352,15 +1351,16 @@ fn plugin_env(
 
 /// `mfenv plugin wrapper`: `mfenv exec` of the plugin layer with the plugin environment.
 fn plugin_wrapper(
-    env: &Env,
+    inv: &Invocation,
     target: &str,
     cwd: bool,
     empty: bool,
     command: Vec<OsString>,
 ) -> std::result::Result<Output, Failure> {
-    let context = crate::context::ModuleContext::from_env(env, dirs::home_dir().as_deref());
-    let mut engine = Engine::new(env, false);
-    let prepared = crate::plugin::cli::locate(env, &context, target).and_then(|plugin| {
+    let env = inv.env();
+    let context = inv.module();
+    let mut engine = Engine::new(env, context, false);
+    let prepared = crate::plugin::cli::locate(inv, target).and_then(|plugin| {
         let Some(plugin) = plugin else {
             return Err(Error::new(
                 ErrorKind::LayerNotFound,
@@ -1368,7 +1368,7 @@ fn plugin_wrapper(
             )
             .with_hint("`mfenv plugin list` shows the installed plugins; a plugin directory can be given by its path"));
         };
-        plugin_layer_settings(env, &mut engine, &context, plugin)
+        plugin_layer_settings(env, &mut engine, context, plugin)
     });
     let (reference, settings, warnings) = prepared.map_err(|error| (error, Vec::new()))?;
     let request = ExecRequest {
@@ -1451,13 +1451,14 @@ fn debug_lines(messages: Vec<String>) -> Vec<String> {
 }
 
 fn run_transaction(
-    env: &Env,
+    inv: &Invocation,
     common: &ShellOptions,
     purge: bool,
     requests: &[Request],
     options: TransactionOptions,
 ) -> std::result::Result<Output, Failure> {
-    let mut engine = Engine::new(env, common.debug);
+    let env = inv.env();
+    let mut engine = Engine::new(env, inv.module(), common.debug);
     let result = if purge {
         engine.purge_then(requests, options)
     } else {
@@ -1502,7 +1503,12 @@ fn transaction_output(
 }
 
 /// `mfenv collection …`.
-fn collection(env: &Env, command: CollectionCommand) -> std::result::Result<Output, Failure> {
+fn collection(
+    inv: &Invocation,
+    command: CollectionCommand,
+) -> std::result::Result<Output, Failure> {
+    let env = inv.env();
+    let home = inv.fallback_home();
     use crate::collection::{self as collections, DEFAULT_NAME};
     let failure = |error: Error| (error, Vec::new());
     let message = |text: String| Output {
@@ -1518,9 +1524,9 @@ fn collection(env: &Env, command: CollectionCommand) -> std::result::Result<Outp
     match command {
         CollectionCommand::Save { name } => {
             let name = name.as_deref().unwrap_or(DEFAULT_NAME);
-            let mut engine = Engine::new(env, false);
+            let mut engine = Engine::new(env, inv.module(), false);
             let labels = engine.loaded_labels().map_err(failure)?;
-            let path = collections::save(env, name, &labels).map_err(failure)?;
+            let path = collections::save(env, home, name, &labels).map_err(failure)?;
             Ok(message(format!(
                 "mfenv: saved {} layer(s) as the collection `{name}` in `{}`",
                 labels.len(),
@@ -1530,13 +1536,13 @@ fn collection(env: &Env, command: CollectionCommand) -> std::result::Result<Outp
         CollectionCommand::Restore { name, common } => {
             let name = name.as_deref().unwrap_or(DEFAULT_NAME);
             let context = format!("cannot restore the collection `{name}`");
-            let labels = collections::read(env, name).map_err(failure)?;
+            let labels = collections::read(env, home, name).map_err(failure)?;
             let options = TransactionOptions {
                 source_profiles: ShellKind::from(common.shell).sources_profiles(),
                 want_changes: common.dry_run,
                 ..TransactionOptions::default()
             };
-            let mut engine = Engine::new(env, common.debug);
+            let mut engine = Engine::new(env, inv.module(), common.debug);
             let result = engine.restore(&labels, options);
             let messages = if common.debug {
                 debug_lines(engine.debug_messages())
@@ -1547,7 +1553,7 @@ fn collection(env: &Env, command: CollectionCommand) -> std::result::Result<Outp
             transaction_output(env, &common, &transaction, messages)
         }
         CollectionCommand::List => {
-            let names = collections::list(env).map_err(failure)?;
+            let names = collections::list(env, home).map_err(failure)?;
             let mut out = String::new();
             for name in names {
                 out.push_str(&name);
@@ -1557,7 +1563,7 @@ fn collection(env: &Env, command: CollectionCommand) -> std::result::Result<Outp
         }
         CollectionCommand::Show { name } => {
             let name = name.as_deref().unwrap_or(DEFAULT_NAME);
-            let labels = collections::read(env, name).map_err(failure)?;
+            let labels = collections::read(env, home, name).map_err(failure)?;
             let mut out = String::new();
             for label in labels {
                 out.push_str(&label);
@@ -1566,7 +1572,7 @@ fn collection(env: &Env, command: CollectionCommand) -> std::result::Result<Outp
             Ok(stdout_only(out))
         }
         CollectionCommand::Remove { name } => {
-            let path = collections::remove(env, &name).map_err(failure)?;
+            let path = collections::remove(env, home, &name).map_err(failure)?;
             Ok(message(format!(
                 "mfenv: removed the collection `{name}` (`{}`)",
                 shown(&path)
@@ -1605,8 +1611,9 @@ fn announcements(steps: &[PlannedStep]) -> Vec<String> {
     lines
 }
 
-fn layers(env: &Env, args: &LayersArgs) -> std::result::Result<Output, Failure> {
-    let mut engine = Engine::new(env, args.debug);
+fn layers(inv: &Invocation, args: &LayersArgs) -> std::result::Result<Output, Failure> {
+    let env = inv.env();
+    let mut engine = Engine::new(env, inv.module(), args.debug);
     let rows = engine.layers();
     let problems = engine.path_problems();
     if rows.is_empty() && !problems.is_empty() && !args.empty_ok {

@@ -2,7 +2,8 @@
 //! `module restore`, `module savelist`).
 //!
 //! A collection is a plain text file `<config dir>/mfenv/collections/<NAME>`, where the
-//! config dir is `$XDG_CONFIG_HOME` (when absolute) or `~/.config`: one layer label per
+//! config dir is `$XDG_CONFIG_HOME` (when absolute) or `~/.config` (`~` is `HOME`, else
+//! the home directory of the password file, as for the module context): one layer label per
 //! line, in load order; empty lines and lines starting with `#` are ignored. Users may
 //! write or edit these files by hand.
 //!
@@ -13,7 +14,7 @@
 
 use std::fs;
 use std::io::{self, Write as _};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::env::Env;
 use crate::env::bytes::{decode, encode, to_path};
@@ -22,12 +23,17 @@ use crate::error::{Error, ErrorKind, Result, io_reason};
 /// The collection used when no name is given.
 pub const DEFAULT_NAME: &str = "default";
 
-/// Where the collections live, from the environment snapshot.
-pub fn directory(env: &Env) -> Result<PathBuf> {
+/// Where the collections live, from the environment snapshot; `fallback_home` is used
+/// when `HOME` is unset or empty.
+pub fn directory(env: &Env, fallback_home: Option<&Path>) -> Result<PathBuf> {
+    let home = match env.get("HOME").filter(|home| !home.is_empty()) {
+        Some(home) => Some(to_path(home).into_owned()),
+        None => fallback_home.map(Path::to_path_buf),
+    };
     let base = match env.get("XDG_CONFIG_HOME") {
         Some(dir) if dir.starts_with('/') => PathBuf::from(&*to_path(dir)),
-        _ => match env.get("HOME") {
-            Some(home) if home.starts_with('/') => to_path(home).join(".config"),
+        _ => match home {
+            Some(home) if home.is_absolute() => home.join(".config"),
             _ => {
                 return Err(Error::new(
                     ErrorKind::Environment,
@@ -62,9 +68,9 @@ pub fn check_name(name: &str) -> Result<()> {
     }
 }
 
-fn path_of(env: &Env, name: &str) -> Result<PathBuf> {
+fn path_of(env: &Env, home: Option<&Path>, name: &str) -> Result<PathBuf> {
     check_name(name)?;
-    Ok(directory(env)?.join(name))
+    Ok(directory(env, home)?.join(name))
 }
 
 fn shown(path: &std::path::Path) -> String {
@@ -74,8 +80,8 @@ fn shown(path: &std::path::Path) -> String {
 
 /// Writes the collection `name` (whole: a temporary file renamed over it); returns its
 /// path.
-pub fn save(env: &Env, name: &str, labels: &[String]) -> Result<PathBuf> {
-    let path = path_of(env, name)?;
+pub fn save(env: &Env, home: Option<&Path>, name: &str, labels: &[String]) -> Result<PathBuf> {
+    let path = path_of(env, home, name)?;
     let failed = |err: &io::Error, path: &std::path::Path| {
         Error::new(
             ErrorKind::Io,
@@ -118,8 +124,8 @@ pub fn save(env: &Env, name: &str, labels: &[String]) -> Result<PathBuf> {
 }
 
 /// The labels of the collection `name`, in order.
-pub fn read(env: &Env, name: &str) -> Result<Vec<String>> {
-    let path = path_of(env, name)?;
+pub fn read(env: &Env, home: Option<&Path>, name: &str) -> Result<Vec<String>> {
+    let path = path_of(env, home, name)?;
     let bytes = fs::read(&path).map_err(|err| {
         let error = Error::new(
             ErrorKind::Io,
@@ -142,8 +148,8 @@ pub fn read(env: &Env, name: &str) -> Result<Vec<String>> {
 }
 
 /// The names of the saved collections, sorted.
-pub fn list(env: &Env) -> Result<Vec<String>> {
-    let dir = directory(env)?;
+pub fn list(env: &Env, home: Option<&Path>) -> Result<Vec<String>> {
+    let dir = directory(env, home)?;
     let entries = match fs::read_dir(&dir) {
         Ok(entries) => entries,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -166,8 +172,8 @@ pub fn list(env: &Env) -> Result<Vec<String>> {
 }
 
 /// Removes the collection `name`; returns its path.
-pub fn remove(env: &Env, name: &str) -> Result<PathBuf> {
-    let path = path_of(env, name)?;
+pub fn remove(env: &Env, home: Option<&Path>, name: &str) -> Result<PathBuf> {
+    let path = path_of(env, home, name)?;
     fs::remove_file(&path).map_err(|err| {
         let error = Error::new(
             ErrorKind::Io,

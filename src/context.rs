@@ -4,12 +4,14 @@
 //! | variable | default when unset |
 //! |---|---|
 //! | `MFMODULE` / `MFMODULE_LOWERCASE` | `GENERIC` / `generic` |
-//! | `MFMODULE_RUNTIME_HOME` | `$XDG_DATA_HOME/mfenv`, else `~/.local/share/mfenv` |
+//! | `MFMODULE_RUNTIME_HOME` | `$XDG_DATA_HOME/mfenv` (absolute), else `~/.local/share/mfenv`, else `/tmp/mfenv` |
 //! | `MFMODULE_PLUGINS_BASE_DIR` | `RUNTIME/var/plugins` (set but empty counts as set) |
 //! | `MFENV_SYSCONF_DIR` | `/etc/metwork.config.d` |
 //!
-//! Nothing here reads the process environment: the caller passes the snapshot, and the
-//! home directory to fall back on when `HOME` is unset.
+//! `~` is `HOME`, else (unset or empty, as under cron and systemd) the fallback home the
+//! caller passes: the password file's, see [`crate::invocation`], which computes the
+//! context once per invocation for every command. Nothing here reads the process
+//! environment: the caller passes the snapshot and the fallback home.
 
 use std::path::{Path, PathBuf};
 

@@ -166,11 +166,11 @@ pub struct Engine<'env> {
 }
 
 impl<'env> Engine<'env> {
-    /// An engine over the environment snapshot `env`.
-    pub fn new(env: &'env Env, debug: bool) -> Self {
+    /// An engine over the environment snapshot `env`, whose module context is `context`
+    /// (computed once per invocation, see [`crate::invocation`]).
+    pub fn new(env: &'env Env, context: &ModuleContext, debug: bool) -> Self {
         let names = LayerFileNames::from_lookup(|name| env.get(name).map(str::to_owned));
         // Plugin layers are found in the plugins base dir even when the path omits it.
-        let context = ModuleContext::from_env(env, None);
         let plugins_base_dir = {
             use std::os::unix::ffi::OsStrExt;
             crate::env::bytes::decode(context.plugins_base_dir.as_os_str().as_bytes())

@@ -6,7 +6,8 @@
 //! each shell; [`engine`] runs one invocation's work; [`cli`] is the edge that reads
 //! arguments and the process environment and writes the results; [`legacy`] maps the
 //! historical MetWork command names onto mfenv's; [`context`] is the module context
-//! (module name, runtime and plugin directories); [`inspect`] holds the commands that
+//! (module name, runtime and plugin directories) and [`invocation`] the facts of one
+//! invocation computed once at the edge; [`inspect`] holds the commands that
 //! report on the set-up (manual pages, provides/search, doctor).
 
 pub mod arena;
@@ -20,6 +21,7 @@ pub mod env;
 pub mod error;
 pub mod fasthash;
 pub mod inspect;
+pub mod invocation;
 pub mod layer;
 pub mod legacy;
 pub mod plugin;

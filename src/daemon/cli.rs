@@ -7,7 +7,6 @@
 //! and succeed.
 
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -17,8 +16,8 @@ use crate::context::ModuleContext;
 use crate::daemon::control::{self, ClientError, Paths, Request, Response, Status};
 use crate::daemon::logs::Rotation;
 use crate::daemon::supervisor::{self, Options};
-use crate::env::Env;
 use crate::error::{Error, ErrorKind, Result};
+use crate::invocation::Invocation;
 
 pub const DAEMONS_EXAMPLES: &str = "\
 Every installed plugin's `[extra_daemon_NAME]` section with `numprocesses > 0` runs
@@ -89,15 +88,15 @@ pub struct DaemonsOutput {
     pub status: u8,
 }
 
-/// The supervisor paths of the module context `env` describes.
-pub fn paths_of(env: &Env) -> Paths {
-    Paths::of(&ModuleContext::from_env(env, dirs::home_dir().as_deref()))
+/// The supervisor paths of the invocation's module context.
+pub fn paths_of(inv: &Invocation) -> Paths {
+    Paths::of(inv.module())
 }
 
 /// Tells a running supervisor to read the plugins again (after an install, say).
 /// Nothing happens when none runs.
-pub fn notify_reload(env: &Env) {
-    let paths = paths_of(env);
+pub fn notify_reload(inv: &Invocation) {
+    let paths = paths_of(inv);
     let _ = control::send(
         &paths.socket,
         &Request::Reload,
@@ -105,15 +104,15 @@ pub fn notify_reload(env: &Env) {
     );
 }
 
-pub fn run(command: DaemonsCommand, env: &Env) -> Result<DaemonsOutput> {
-    let context = ModuleContext::from_env(env, dirs::home_dir().as_deref());
+pub fn run(command: DaemonsCommand, inv: &Invocation) -> Result<DaemonsOutput> {
+    let context = inv.module().clone();
     let paths = Paths::of(&context);
     match command {
         DaemonsCommand::Run => {
-            supervisor::run(options(env, context, paths)?)?;
+            supervisor::run(options(inv, context, paths)?)?;
             Ok(DaemonsOutput::default())
         }
-        DaemonsCommand::Start { plugin: None } => start_detached(env, &paths),
+        DaemonsCommand::Start { plugin: None } => start_detached(inv, &paths),
         DaemonsCommand::Start {
             plugin: Some(plugin),
         } => ask(
@@ -137,7 +136,7 @@ pub fn run(command: DaemonsCommand, env: &Env) -> Result<DaemonsOutput> {
                 plugin: plugin.clone(),
             };
             match control::send(&paths.socket, &request, None) {
-                Err(ClientError::NotRunning) if plugin.is_none() => start_detached(env, &paths),
+                Err(ClientError::NotRunning) if plugin.is_none() => start_detached(inv, &paths),
                 other => answered(other),
             }
         }
@@ -157,8 +156,9 @@ pub fn run(command: DaemonsCommand, env: &Env) -> Result<DaemonsOutput> {
     }
 }
 
-fn options(env: &Env, context: ModuleContext, paths: Paths) -> Result<Options> {
-    let mfenv = mfenv_binary()?;
+fn options(inv: &Invocation, context: ModuleContext, paths: Paths) -> Result<Options> {
+    let env = inv.env();
+    let mfenv = inv.required_binary()?.to_owned();
     let rotation = Rotation::from_lookup(&context.module, |name| env.get(name).map(str::to_owned));
     let rescan_every = match env.get(RESCAN_VARIABLE) {
         None | Some("") => Duration::from_secs(2),
@@ -181,19 +181,12 @@ fn options(env: &Env, context: ModuleContext, paths: Paths) -> Result<Options> {
     Ok(Options {
         mfenv,
         env: env.clone(),
-        manager: crate::plugin::cli::manager_options(env)?,
+        manager: crate::plugin::cli::manager_options(inv)?,
         context,
         paths,
         rotation,
         rescan_every,
         debounce: Duration::from_millis(500),
-    })
-}
-
-fn mfenv_binary() -> Result<PathBuf> {
-    std::env::current_exe().map_err(|err| {
-        Error::new(ErrorKind::Io, "cannot find the path of the mfenv binary")
-            .caused_by(crate::error::io_reason(&err))
     })
 }
 
@@ -241,7 +234,7 @@ fn answered(result: std::result::Result<Response, ClientError>) -> Result<Daemon
 }
 
 /// Starts `mfenv daemons run` detached and waits until it answers.
-fn start_detached(env: &Env, paths: &Paths) -> Result<DaemonsOutput> {
+fn start_detached(inv: &Invocation, paths: &Paths) -> Result<DaemonsOutput> {
     if let Ok(Response {
         status: Some(status),
         ..
@@ -264,11 +257,11 @@ fn start_detached(env: &Env, paths: &Paths) -> Result<DaemonsOutput> {
     let log_copy = log
         .try_clone()
         .map_err(|err| Error::io("cannot open", log_path, &err))?;
-    let mut command = Command::new(mfenv_binary()?);
+    let mut command = Command::new(inv.required_binary()?);
     command
         .args(["daemons", "run"])
         .env_clear()
-        .envs(env.vars())
+        .envs(inv.env().vars())
         // Started from a daemon: not one of the processes it would clean up.
         .env_remove(supervisor::SUPERVISOR_VARIABLE)
         .current_dir("/")

@@ -27,10 +27,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{Report, json_text};
-use crate::context::ModuleContext;
 use crate::engine::Engine;
 use crate::env::Env;
 use crate::error::{Result, printable};
+use crate::invocation::Invocation;
 
 /// Exported by the hook scripts: `SHELL:PID:BINARY` of the shell that evaluated them.
 pub const HOOK_VARIABLE: &str = "__MFENV_HOOK";
@@ -98,18 +98,18 @@ pub struct Process {
 }
 
 impl Process {
-    pub fn current() -> Process {
+    pub fn current(inv: &Invocation) -> Process {
         Process {
             pid: std::process::id(),
             parent_pid: nix::unistd::getppid().as_raw().unsigned_abs(),
-            binary: std::env::current_exe().ok(),
+            binary: inv.binary().map(Path::to_path_buf),
         }
     }
 }
 
 /// `mfenv doctor`.
-pub fn run(env: &Env, json: bool) -> Result<Report> {
-    let checks = checks(env, &Process::current());
+pub fn run(inv: &Invocation, json: bool) -> Result<Report> {
+    let checks = checks(inv, &Process::current(inv));
     let problems = checks
         .iter()
         .filter(|c| c.status == Status::Problem)
@@ -165,9 +165,10 @@ fn render(checks: &[Check], problems: usize, warnings: usize) -> String {
 }
 
 /// Every check, in the order they are printed.
-pub fn checks(env: &Env, process: &Process) -> Vec<Check> {
-    let context = ModuleContext::from_env(env, dirs::home_dir().as_deref());
-    let mut engine = Engine::new(env, false);
+pub fn checks(inv: &Invocation, process: &Process) -> Vec<Check> {
+    let env = inv.env();
+    let context = inv.module();
+    let mut engine = Engine::new(env, context, false);
     let mut checks = Vec::new();
     let layers = installed_layers(&mut engine);
     layers_path(env, &layers, &mut checks);
@@ -185,9 +186,9 @@ pub fn checks(env: &Env, process: &Process) -> Vec<Check> {
         &context.runtime_home,
         "MFMODULE_RUNTIME_HOME",
     ));
-    let plugins = installed_plugins(env, &context);
-    crontab(env, &plugins, &mut checks);
-    supervisor(env, &plugins, &mut checks);
+    let plugins = installed_plugins(inv);
+    crontab(inv, &plugins, &mut checks);
+    supervisor(inv, &plugins, &mut checks);
     checks
 }
 
@@ -677,8 +678,9 @@ struct Plugin {
     has_daemons: bool,
 }
 
-fn installed_plugins(env: &Env, context: &ModuleContext) -> Vec<Plugin> {
-    crate::plugin::cli::installed_names(env)
+fn installed_plugins(inv: &Invocation) -> Vec<Plugin> {
+    let context = inv.module();
+    crate::plugin::cli::installed_names(inv)
         .into_iter()
         .filter_map(|name| {
             let home = crate::plugin::environment::installed_home(context, &name)?;
@@ -705,10 +707,10 @@ fn names(plugins: &[&Plugin]) -> String {
         .join(", ")
 }
 
-fn crontab(env: &Env, plugins: &[Plugin], checks: &mut Vec<Check>) {
+fn crontab(inv: &Invocation, plugins: &[Plugin], checks: &mut Vec<Check>) {
     const NAME: &str = "crontab";
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-    let found = which::which_in("crontab", env.get("PATH"), cwd);
+    let cwd = inv.cwd().unwrap_or(Path::new("/"));
+    let found = which::which_in("crontab", inv.env().get("PATH"), cwd);
     let needing: Vec<&Plugin> = plugins.iter().filter(|p| p.has_crontab).collect();
     match found {
         Ok(path) => checks.push(ok(NAME, format!("`{}`", path.display()))),
@@ -728,7 +730,7 @@ fn crontab(env: &Env, plugins: &[Plugin], checks: &mut Vec<Check>) {
     }
 }
 
-fn supervisor(env: &Env, plugins: &[Plugin], checks: &mut Vec<Check>) {
+fn supervisor(inv: &Invocation, plugins: &[Plugin], checks: &mut Vec<Check>) {
     use crate::daemon::control::{ClientError, Request, send};
     const NAME: &str = "supervisor";
     let with_daemons: Vec<&Plugin> = plugins.iter().filter(|p| p.has_daemons).collect();
@@ -736,7 +738,7 @@ fn supervisor(env: &Env, plugins: &[Plugin], checks: &mut Vec<Check>) {
         checks.push(ok(NAME, "no installed plugin declares daemons".to_owned()));
         return;
     }
-    let paths = crate::daemon::cli::paths_of(env);
+    let paths = crate::daemon::cli::paths_of(inv);
     match send(
         &paths.socket,
         &Request::Status,

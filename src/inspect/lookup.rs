@@ -15,6 +15,7 @@ use crate::engine::Engine;
 use crate::env::Env;
 use crate::env::state::{marker_is_set, marker_name};
 use crate::error::{Error, ErrorKind, Result, printable};
+use crate::invocation::Invocation;
 
 /// The optional file of a layer home holding a one-line description (first non-empty
 /// line; the rest of the file is free text).
@@ -82,7 +83,8 @@ fn installed(engine: &mut Engine<'_>) -> Vec<(String, String)> {
 }
 
 /// `mfenv provides CMD`.
-pub fn provides(env: &Env, command: &str, json: bool) -> Result<Report> {
+pub fn provides(inv: &Invocation, command: &str, json: bool) -> Result<Report> {
+    let env = inv.env();
     if command.is_empty() || command.contains('/') || command == "." || command == ".." {
         return Err(Error::new(
             ErrorKind::Usage,
@@ -90,7 +92,7 @@ pub fn provides(env: &Env, command: &str, json: bool) -> Result<Report> {
         )
         .with_hint("give the name of a program, e.g. `mfenv provides python3`"));
     }
-    let mut engine = Engine::new(env, false);
+    let mut engine = Engine::new(env, inv.module(), false);
     let mut providers = Vec::new();
     for (label, home) in installed(&mut engine) {
         for directory in BIN_DIRECTORIES {
@@ -150,7 +152,8 @@ pub fn provides(env: &Env, command: &str, json: bool) -> Result<Report> {
 }
 
 /// `mfenv search WORD...`.
-pub fn search(env: &Env, words: &[String], json: bool) -> Result<Report> {
+pub fn search(inv: &Invocation, words: &[String], json: bool) -> Result<Report> {
+    let env = inv.env();
     let words: Vec<String> = words
         .iter()
         .map(|word| word.trim().to_lowercase())
@@ -160,7 +163,7 @@ pub fn search(env: &Env, words: &[String], json: bool) -> Result<Report> {
         return Err(Error::new(ErrorKind::Usage, "nothing to search for")
             .with_hint("give a word, e.g. `mfenv search python`"));
     }
-    let mut engine = Engine::new(env, false);
+    let mut engine = Engine::new(env, inv.module(), false);
     let mut matches = Vec::new();
     for (label, home) in installed(&mut engine) {
         let description = description(Path::new(&home));

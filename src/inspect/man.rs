@@ -17,6 +17,7 @@ use clap::Command;
 use super::Report;
 use crate::env::Env;
 use crate::error::{Error, ErrorKind, Result, io_reason};
+use crate::invocation::Invocation;
 
 /// Examples shown by `mfenv man --help`.
 pub const MAN_EXAMPLES: &str = "\
@@ -97,8 +98,10 @@ fn collect(command: &Command, words: &mut Vec<String>, pages: &mut Vec<Page>) {
     }
 }
 
-/// Runs `mfenv man`. `stdout_is_terminal` decides between showing and printing.
-pub fn run(args: &ManArgs, cli: Command, env: &Env, stdout_is_terminal: bool) -> Result<Report> {
+/// Runs `mfenv man`. Whether standard output is a terminal decides between showing
+/// and printing.
+pub fn run(args: &ManArgs, cli: Command, inv: &Invocation) -> Result<Report> {
+    let env = inv.env();
     let pages = pages(cli.clone());
     if args.list {
         let mut out = String::new();
@@ -123,10 +126,10 @@ pub fn run(args: &ManArgs, cli: Command, env: &Env, stdout_is_terminal: bool) ->
         )
         .with_hint("`mfenv man --list` lists the pages"));
     };
-    if args.roff || !stdout_is_terminal {
+    if args.roff || !inv.stdout_is_terminal() {
         return Ok(Report::stdout(page.roff.clone()));
     }
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let cwd = inv.cwd().unwrap_or(Path::new("/"));
     match which::which_in("man", env.get("PATH"), cwd) {
         Ok(man) => show(&man, page),
         Err(_) => Ok(Report {

@@ -19,7 +19,7 @@
 //! `plugin make`, which runs pip and npm for minutes, writes its progress to stderr as
 //! it happens ([`crate::plugin::make`] does the work, in the environment computed here).
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -28,6 +28,7 @@ use clap::Subcommand;
 use crate::context::ModuleContext;
 use crate::env::Env;
 use crate::error::{Error, ErrorKind, Result};
+use crate::invocation::Invocation;
 use crate::plugin::config::LayeredConfig;
 use crate::plugin::cron;
 use crate::plugin::cron_context;
@@ -350,13 +351,14 @@ pub struct LocatedPlugin {
 
 /// Finds the plugin `target` names: a home when it contains `/` (installed or not),
 /// else an installed plugin's name.
-pub fn locate(env: &Env, context: &ModuleContext, target: &str) -> Result<Option<LocatedPlugin>> {
+pub fn locate(inv: &Invocation, target: &str) -> Result<Option<LocatedPlugin>> {
+    let context = inv.module();
     if target.contains('/') {
-        let home = absolute(Path::new(target), &current_dir()?);
+        let home = absolute(Path::new(target), inv.cwd()?);
         let (_, name) = crate::plugin::model::read_label(&home, &context.module_lowercase)?;
         return Ok(Some(LocatedPlugin { name, home }));
     }
-    let mut manager = Manager::new(context, env, manager_options(env)?);
+    let mut manager = Manager::new(context, inv.env(), manager_options(inv)?);
     Ok(manager.find(target)?.map(|found| LocatedPlugin {
         name: found.name,
         home: found.home,
@@ -364,12 +366,11 @@ pub fn locate(env: &Env, context: &ModuleContext, target: &str) -> Result<Option
 }
 
 /// The names of the installed plugins (completion of `plugin_env`); none on error.
-pub fn installed_names(env: &Env) -> Vec<String> {
-    let context = ModuleContext::from_env(env, dirs::home_dir().as_deref());
-    let Ok(options) = manager_options(env) else {
+pub fn installed_names(inv: &Invocation) -> Vec<String> {
+    let Ok(options) = manager_options(inv) else {
         return Vec::new();
     };
-    let mut manager = Manager::new(&context, env, options);
+    let mut manager = Manager::new(inv.module(), inv.env(), options);
     manager
         .scan()
         .map(|plugins| {
@@ -384,8 +385,8 @@ pub fn installed_names(env: &Env) -> Vec<String> {
 
 /// The plugin directory the current directory is (a `.layerapi2_label` starting with
 /// `plugin_`), if any.
-pub fn current_plugin_dir(context: &ModuleContext) -> Result<Option<LocatedPlugin>> {
-    let cwd = current_dir()?;
+pub fn current_plugin_dir(inv: &Invocation) -> Result<Option<LocatedPlugin>> {
+    let cwd = inv.cwd()?.to_owned();
     let Ok(text) = crate::plugin::model::read_small_file(
         &cwd.join(crate::plugin::model::LABEL_FILE),
         crate::plugin::model::MAX_LABEL_SIZE,
@@ -395,7 +396,7 @@ pub fn current_plugin_dir(context: &ModuleContext) -> Result<Option<LocatedPlugi
     if !text.trim_start().starts_with("plugin_") {
         return Ok(None);
     }
-    let (_, name) = crate::plugin::model::read_label(&cwd, &context.module_lowercase)?;
+    let (_, name) = crate::plugin::model::read_label(&cwd, &inv.module().module_lowercase)?;
     Ok(Some(LocatedPlugin { name, home: cwd }))
 }
 
@@ -437,12 +438,13 @@ pub fn configuration_of(env: &Env) -> String {
     configuration_name(env, Path::new(file))
 }
 
-pub(crate) fn manager_options(env: &Env) -> Result<ManagerOptions> {
+pub(crate) fn manager_options(inv: &Invocation) -> Result<ManagerOptions> {
+    let env = inv.env();
     Ok(ManagerOptions {
         configuration: configuration_of(env),
         lock_timeout: lock::timeout_from(env.get("MFENV_LOCK_TIMEOUT"))?,
-        progress: std::io::stderr().is_terminal(),
-        mfenv_binary: std::env::current_exe().ok(),
+        progress: inv.stderr_is_terminal(),
+        mfenv_binary: inv.binary().map(Path::to_path_buf),
         postinstall_timeout: lock::postinstall_timeout_from(env.get("MFENV_POSTINSTALL_TIMEOUT"))?,
         rename_exchange: env
             .get("MFENV_NO_RENAME_EXCHANGE")
@@ -560,23 +562,16 @@ fn build_stamp(env: &Env) -> Result<BuildStamp> {
     })
 }
 
-fn current_dir() -> Result<PathBuf> {
-    std::env::current_dir().map_err(|err| {
-        Error::new(ErrorKind::Io, "cannot read the current directory")
-            .caused_by(crate::error::io_reason(&err))
-    })
-}
-
 /// True when `target` names a `.plugin` file rather than a plugin (reference B9).
 fn is_file_argument(target: &str) -> bool {
     target.contains('/') || target.contains('.') || Path::new(target).is_file()
 }
 
 /// Runs a plugin command against the environment snapshot.
-pub fn run(command: PluginCommand, env: &Env) -> Result<PluginOutput> {
-    let context = ModuleContext::from_env(env, dirs::home_dir().as_deref());
-    let options = manager_options(env)?;
-    let mut manager = Manager::new(&context, env, options);
+pub fn run(command: PluginCommand, inv: &Invocation) -> Result<PluginOutput> {
+    let env = inv.env();
+    let options = manager_options(inv)?;
+    let mut manager = Manager::new(inv.module(), env, options);
     let changes_plugins = matches!(
         command,
         PluginCommand::Install { .. }
@@ -592,15 +587,15 @@ pub fn run(command: PluginCommand, env: &Env) -> Result<PluginOutput> {
             dry_run,
             json,
             detailed_exitcode,
-        } => provision(&mut manager, env, dir, dry_run, json, detailed_exitcode),
-        command => execute(command, &mut manager, env).map(|stdout| (stdout, 0)),
+        } => provision(&mut manager, inv, dir, dry_run, json, detailed_exitcode),
+        command => execute(command, &mut manager, inv).map(|stdout| (stdout, 0)),
     };
     match result {
         Ok((stdout, status)) => {
             if changes_plugins && !dry_run {
                 // A running daemon supervisor applies the change now rather than at
                 // its next periodic reread.
-                crate::daemon::cli::notify_reload(env);
+                crate::daemon::cli::notify_reload(inv);
             }
             Ok(PluginOutput {
                 stdout,
@@ -653,13 +648,13 @@ struct CrontabReport {
 /// went in (also when others failed), the report and the exit status.
 fn provision(
     manager: &mut Manager<'_>,
-    env: &Env,
+    inv: &Invocation,
     dir: Option<PathBuf>,
     dry_run: bool,
     json: bool,
     detailed_exitcode: bool,
 ) -> Result<(String, u8)> {
-    let cwd = current_dir()?;
+    let cwd = inv.cwd()?.to_owned();
     let dir = match dir {
         Some(dir) => absolute(&dir, &cwd),
         None => manager.provisioning_dir(),
@@ -702,7 +697,7 @@ fn provision(
         Some(follow_with_cron(
             manager,
             CronAction::Install(Some(names)),
-            env,
+            inv,
             quiet,
         ))
     };
@@ -747,7 +742,8 @@ fn provision(
     Ok((text, status))
 }
 
-fn execute(command: PluginCommand, manager: &mut Manager<'_>, env: &Env) -> Result<String> {
+fn execute(command: PluginCommand, manager: &mut Manager<'_>, inv: &Invocation) -> Result<String> {
+    let env = inv.env();
     match command {
         PluginCommand::List { raw, json } => {
             let rows = manager.list()?;
@@ -812,10 +808,10 @@ fn execute(command: PluginCommand, manager: &mut Manager<'_>, env: &Env) -> Resu
             }
             Ok(render_info(&description))
         }
-        PluginCommand::Bootstrap(command) => bootstrap(command, manager, env),
+        PluginCommand::Bootstrap(command) => bootstrap(command, manager, inv),
         PluginCommand::Hash { target } => Ok(describe(manager, &target)?.hash() + "\n"),
         PluginCommand::Check { dir } => {
-            let cwd = current_dir()?;
+            let cwd = inv.cwd()?.to_owned();
             let dir = absolute(dir.as_deref().unwrap_or(Path::new(".")), &cwd);
             let source = manager.check(&dir)?;
             Ok(format!(
@@ -839,7 +835,7 @@ fn execute(command: PluginCommand, manager: &mut Manager<'_>, env: &Env) -> Resu
                 // Also without a crontab file: a replaced version may have had one.
                 let action = CronAction::Install(Some(vec![name.to_owned()]));
                 let quiet = !home.join("crontab").is_file();
-                let _ = follow_with_cron(manager, action, env, quiet);
+                let _ = follow_with_cron(manager, action, inv, quiet);
             }
             Ok(String::new())
         }
@@ -848,7 +844,7 @@ fn execute(command: PluginCommand, manager: &mut Manager<'_>, env: &Env) -> Resu
             if let Some(name) = home.file_name().and_then(|name| name.to_str()) {
                 let action = CronAction::Install(Some(vec![name.to_owned()]));
                 let quiet = !home.join("crontab").is_file();
-                follow_with_cron(manager, action, env, quiet);
+                follow_with_cron(manager, action, inv, quiet);
             }
             Ok(String::new())
         }
@@ -862,11 +858,11 @@ fn execute(command: PluginCommand, manager: &mut Manager<'_>, env: &Env) -> Resu
                 "uninstalled plugin `{name}` from `{}`",
                 home.display()
             ));
-            let _ = follow_with_cron(manager, CronAction::Uninstall(Some(name)), env, true);
+            let _ = follow_with_cron(manager, CronAction::Uninstall(Some(name)), inv, true);
             Ok(String::new())
         }
         PluginCommand::Develop { dir } => {
-            let cwd = current_dir()?;
+            let cwd = inv.cwd()?.to_owned();
             let dir = absolute(dir.as_deref().unwrap_or(Path::new(".")), &cwd);
             let link = manager.develop(&dir)?;
             manager.messages.push(format!(
@@ -877,19 +873,19 @@ fn execute(command: PluginCommand, manager: &mut Manager<'_>, env: &Env) -> Resu
             Ok(String::new())
         }
         PluginCommand::Make { dir, verbose } => {
-            let cwd = current_dir()?;
+            let cwd = inv.cwd()?.to_owned();
             let dir = absolute(dir.as_deref().unwrap_or(Path::new(".")), &cwd);
             make(manager, env, &dir, verbose)?;
             Ok(String::new())
         }
         PluginCommand::Release { dir } => {
-            let cwd = current_dir()?;
+            let cwd = inv.cwd()?.to_owned();
             let dir = absolute(dir.as_deref().unwrap_or(Path::new(".")), &cwd);
             let path = manager.release(&dir, &cwd, &build_stamp(env)?)?;
             Ok(format!("{}\n", path.display()))
         }
         PluginCommand::Repackage { name } => {
-            let cwd = current_dir()?;
+            let cwd = inv.cwd()?.to_owned();
             let path = manager.repackage(&name, &cwd, &build_stamp(env)?)?;
             Ok(format!("{}\n", path.display()))
         }
@@ -898,15 +894,15 @@ fn execute(command: PluginCommand, manager: &mut Manager<'_>, env: &Env) -> Resu
             "`plugin provision` is run by `plugin::cli::run`",
         )),
         PluginCommand::Config { target, json } => {
-            let context = ModuleContext::from_env(env, dirs::home_dir().as_deref());
-            let Some(plugin) = locate(env, &context, &target)? else {
-                return Err(not_installed_error(&context, &target));
+            let context = inv.module();
+            let Some(plugin) = locate(inv, &target)? else {
+                return Err(not_installed_error(context, &target));
             };
             let configuration = configuration_of(env);
             let find_home = |name: &str| {
-                installed_home(&context, name).map(|home| home.to_string_lossy().into_owned())
+                installed_home(context, name).map(|home| home.to_string_lossy().into_owned())
             };
-            let inputs = environment_inputs(env, &context, &configuration, &find_home);
+            let inputs = environment_inputs(env, context, &configuration, &find_home);
             let identity = PluginIdentity {
                 label: context.plugin_label(&plugin.name),
                 home: plugin.home.to_string_lossy().into_owned(),
@@ -1086,10 +1082,10 @@ struct CronOutcome {
 fn follow_with_cron(
     manager: &mut Manager<'_>,
     action: CronAction,
-    env: &Env,
+    inv: &Invocation,
     quiet_without_crontab: bool,
 ) -> CrontabReport {
-    match update_crontab(action, env) {
+    match update_crontab(action, inv) {
         Ok(outcome) => {
             let no_command = outcome
                 .messages
@@ -1167,7 +1163,7 @@ fn make(manager: &mut Manager<'_>, env: &Env, dir: &Path, verbose: bool) -> Resu
         home: dir.to_string_lossy().into_owned(),
     };
     let build_env = plugin_environment(&inputs, &identity)
-        .and_then(|environment| with_plugin_layer(env, dir, environment.settings()))
+        .and_then(|environment| with_plugin_layer(env, context, dir, environment.settings()))
         .map_err(|error| {
             error.context(format!(
                 "cannot load the environment of plugin `{}` to build it",
@@ -1193,7 +1189,12 @@ fn make(manager: &mut Manager<'_>, env: &Env, dir: &Path, verbose: bool) -> Resu
 }
 
 /// `mfenv plugin bootstrap list|create`.
-fn bootstrap(command: BootstrapCommand, manager: &mut Manager<'_>, env: &Env) -> Result<String> {
+fn bootstrap(
+    command: BootstrapCommand,
+    manager: &mut Manager<'_>,
+    inv: &Invocation,
+) -> Result<String> {
+    let env = inv.env();
     use crate::plugin::bootstrap::{self, FIELDS, Variables};
     let BootstrapCommand::Create(args) = command else {
         return Ok(bootstrap::render_list());
@@ -1210,7 +1211,7 @@ fn bootstrap(command: BootstrapCommand, manager: &mut Manager<'_>, env: &Env) ->
         maintainer,
         vendor,
     } = *args;
-    let cwd = current_dir()?;
+    let cwd = inv.cwd()?.to_owned();
     let target = cwd.join(&name);
     bootstrap::check_request(&template, &name, &target)?;
     let mut values: std::collections::BTreeMap<&'static str, String> = [
@@ -1225,7 +1226,7 @@ fn bootstrap(command: BootstrapCommand, manager: &mut Manager<'_>, env: &Env) ->
     .into_iter()
     .filter_map(|(key, value)| Some((key, value?)))
     .collect();
-    if !no_input && std::io::stdin().is_terminal() {
+    if !no_input && inv.stdin_is_terminal() {
         for field in FIELDS {
             if values.contains_key(field.key) {
                 continue;
@@ -1281,12 +1282,12 @@ fn format_version(env: &Env) -> String {
 }
 
 /// `mfenv cron install|uninstall`.
-pub fn run_cron(command: CronCommand, env: &Env) -> Result<PluginOutput> {
+pub fn run_cron(command: CronCommand, inv: &Invocation) -> Result<PluginOutput> {
     let action = match command {
         CronCommand::Install { name } => CronAction::Install(name.map(|name| vec![name])),
         CronCommand::Uninstall { name } => CronAction::Uninstall(name),
     };
-    let mut outcome = update_crontab(action, env)?;
+    let mut outcome = update_crontab(action, inv)?;
     let no_crontab = outcome
         .messages
         .iter()
@@ -1323,12 +1324,13 @@ pub fn run_cron(command: CronCommand, env: &Env) -> Result<PluginOutput> {
 /// One read-modify-write of the user's crontab, under the plugin-management lock so
 /// that concurrent installs, uninstalls, provisioning and `mfenv cron` keep each
 /// other's blocks, and so that the blocks written match the plugins installed.
-fn update_crontab(action: CronAction, env: &Env) -> Result<CronOutcome> {
-    let context = ModuleContext::from_env(env, dirs::home_dir().as_deref());
-    let options = manager_options(env)?;
+fn update_crontab(action: CronAction, inv: &Invocation) -> Result<CronOutcome> {
+    let env = inv.env();
+    let context = inv.module();
+    let options = manager_options(inv)?;
     let lock = lock::acquire(&context.runtime_home, options.lock_timeout)?;
     remove_crontab_leftovers(&context.runtime_home);
-    let mut manager = Manager::new(&context, env, options);
+    let mut manager = Manager::new(context, env, options);
     let mut outcome = CronOutcome::default();
     let Some(current) = read_user_crontab()? else {
         outcome.messages.push(NO_CRONTAB_WARNING.to_owned());
@@ -1373,7 +1375,7 @@ fn update_crontab(action: CronAction, env: &Env) -> Result<CronOutcome> {
                     for name in names {
                         match manager.find(&name)? {
                             Some(plugin) if plugin.is_installed() => plugins.push(plugin),
-                            _ => return Err(not_installed_error(&context, &name)),
+                            _ => return Err(not_installed_error(context, &name)),
                         }
                     }
                     plugins
@@ -1387,12 +1389,12 @@ fn update_crontab(action: CronAction, env: &Env) -> Result<CronOutcome> {
             outcome.messages.append(&mut manager.messages);
             let configuration = configuration_of(env);
             let find_home = |name: &str| {
-                installed_home(&context, name).map(|home| home.to_string_lossy().into_owned())
+                installed_home(context, name).map(|home| home.to_string_lossy().into_owned())
             };
-            let inputs = environment_inputs(env, &context, &configuration, &find_home);
-            let binary = std::env::current_exe().ok();
+            let inputs = environment_inputs(env, context, &configuration, &find_home);
+            let binary = inv.binary();
             let cron_bin = context.runtime_home.join(cron_context::CRON_BIN_DIR);
-            let bin_word = binary.as_deref().and_then(cron_context::crontab_word);
+            let bin_word = binary.and_then(cron_context::crontab_word);
             let cronwrap_word =
                 cron_context::crontab_word(&cron_bin.join(cron_context::CRONWRAP_SH));
             let placeholder = |name: &str| match name {
@@ -1441,7 +1443,7 @@ fn update_crontab(action: CronAction, env: &Env) -> Result<CronOutcome> {
                 };
                 let plugin_env =
                     match plugin_environment(&inputs, &identity).and_then(|environment| {
-                        with_plugin_layer(env, &plugin.home, environment.settings())
+                        with_plugin_layer(env, context, &plugin.home, environment.settings())
                     }) {
                         Ok(environment) => environment,
                         Err(error) => {
@@ -1491,7 +1493,7 @@ fn update_crontab(action: CronAction, env: &Env) -> Result<CronOutcome> {
                 }
             }
             if let Some(dirs) = cronwrap_dirs {
-                record_cron_context(env, &context, binary.as_deref(), &cron_bin, dirs)
+                record_cron_context(inv, context, binary, &cron_bin, dirs)
                     .into_iter()
                     .for_each(|message| outcome.messages.push(message));
             }
@@ -1520,7 +1522,7 @@ fn update_crontab(action: CronAction, env: &Env) -> Result<CronOutcome> {
 /// directories `dirs` (see [`cron_context`]); returns the warnings. A record that
 /// cannot be written does not stop the crontab update: its jobs would miss the context.
 fn record_cron_context(
-    env: &Env,
+    inv: &Invocation,
     context: &ModuleContext,
     binary: Option<&Path>,
     cron_bin: &Path,
@@ -1549,11 +1551,12 @@ fn record_cron_context(
             "mfenv: warning: cannot find the path of the mfenv binary: `{{MFENV_BIN}}` and `{{MFENV_CRONWRAP}}` are not usable".to_owned(),
         ),
     }
+    let env = inv.env();
     let Some(home) = env
         .get("HOME")
         .filter(|home| home.starts_with('/'))
         .map(PathBuf::from)
-        .or_else(dirs::home_dir)
+        .or_else(|| inv.fallback_home().map(Path::to_path_buf))
     else {
         warnings.push(
             "mfenv: warning: no home directory: the module context of the cron jobs is not recorded"
@@ -1638,6 +1641,7 @@ fn render_info(description: &Description) -> String {
 /// `env` with the plugin layer loaded, its extra_env included, and the plugin settings.
 fn with_plugin_layer(
     env: &Env,
+    context: &ModuleContext,
     home: &std::path::Path,
     settings: Vec<crate::env::diff::Setting>,
 ) -> Result<Env> {
@@ -1650,7 +1654,7 @@ fn with_plugin_layer(
         settings,
         ..crate::engine::ExecRequest::default()
     };
-    let mut engine = crate::engine::Engine::new(env, false);
+    let mut engine = crate::engine::Engine::new(env, context, false);
     let environment = engine.exec_environment(&request)?;
     match environment.failures.into_iter().next() {
         Some(failure) => Err(failure),
