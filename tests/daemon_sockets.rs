@@ -47,12 +47,15 @@ for fd in sorted(os.listdir("/proc/self/fd"), key=int):
     except OSError:
         continue  # the directory being listed
     fds.append(fd + "=" + target)
-with open(os.path.join(os.environ["TMPDIR"], "seen-%d" % pid), "w") as seen:
+# Written aside, then renamed: the test never reads it half-written.
+seen_path = os.path.join(os.environ["TMPDIR"], "seen-%d" % pid)
+with open(seen_path + ".part", "w") as seen:
     seen.write("LISTEN_PID=%s\n" % os.environ.get("LISTEN_PID"))
     seen.write("LISTEN_FDS=%s\n" % os.environ.get("LISTEN_FDS"))
     seen.write("LISTEN_FDNAMES=%s\n" % os.environ.get("LISTEN_FDNAMES"))
     seen.write("MFENV_LISTEN_PID=%s\n" % os.environ.get("MFENV_LISTEN_PID"))
     seen.write("fds=%s\n" % " ".join(fds))
+os.rename(seen_path + ".part", seen_path)
 if os.environ.get("LISTEN_PID") != str(pid) or os.environ.get("LISTEN_FDS") != "1":
     sys.exit("not socket-activated")
 
