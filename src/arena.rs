@@ -70,7 +70,7 @@ pub fn enable() {
     // Commit the first pages at once (Linux 5.14+; harmless failure elsewhere).
     // SAFETY: the range lies inside the mapping just made.
     unsafe {
-        nix::libc::madvise(region.as_ptr(), PREFAULT, 23 /* MADV_POPULATE_WRITE */);
+        nix::libc::madvise(region.as_ptr(), PREFAULT, nix::libc::MADV_POPULATE_WRITE);
     }
     NEXT.store(base, Ordering::Release);
     BASE.store(base, Ordering::Release);
