@@ -13,10 +13,9 @@ mod common;
 mod plugin_support;
 
 use std::fs::{self, File};
-use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use nix::fcntl::{Flock, FlockArg};
@@ -55,42 +54,6 @@ fn machine_lock() -> Flock<File> {
     };
     Flock::lock(file, FlockArg::LockExclusive)
         .unwrap_or_else(|(_, errno)| panic!("cannot lock {MACHINE_LOCK}: {errno}"))
-}
-
-fn crontab_program() -> PathBuf {
-    require_program("crontab")
-}
-
-fn read_crontab() -> String {
-    let output = Command::new(crontab_program())
-        .arg("-l")
-        .output()
-        .expect("run crontab -l");
-    if output.status.success() {
-        String::from_utf8(output.stdout).expect("utf-8 crontab")
-    } else {
-        String::new()
-    }
-}
-
-fn write_crontab(text: &str) {
-    let program = crontab_program();
-    if text.is_empty() {
-        let _ = Command::new(&program).arg("-r").output();
-        return;
-    }
-    let mut child = Command::new(program)
-        .arg("-")
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("run crontab -");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success(), "crontab - failed");
 }
 
 /// Puts the user's crontab back when dropped.

@@ -9,7 +9,6 @@ mod common;
 mod plugin_support;
 
 use std::fs;
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
@@ -19,49 +18,6 @@ use plugin_support::*;
 
 /// One test at a time: they share the user's crontab.
 static CRONTAB: Mutex<()> = Mutex::new(());
-
-/// The `crontab` program; installed with apt-get when missing, else the test fails.
-fn crontab_program() -> PathBuf {
-    if !has_program("crontab") {
-        let _ = Command::new("apt-get")
-            .args(["install", "-y", "-qq", "cron"])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status();
-    }
-    require_program("crontab")
-}
-
-fn read_crontab() -> String {
-    let output = Command::new(crontab_program())
-        .arg("-l")
-        .output()
-        .expect("run crontab -l");
-    if output.status.success() {
-        String::from_utf8(output.stdout).expect("utf-8 crontab")
-    } else {
-        String::new()
-    }
-}
-
-fn write_crontab(text: &str) {
-    let program = crontab_program();
-    if text.is_empty() {
-        let _ = Command::new(&program).arg("-r").output();
-        return;
-    }
-    let mut child = Command::new(program)
-        .arg("-")
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("run crontab -");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success(), "crontab - failed");
-}
 
 /// Holds the lock and puts the user's crontab back when dropped.
 struct SavedCrontab {

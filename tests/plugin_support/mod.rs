@@ -7,7 +7,7 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use crate::common::*;
 
@@ -427,4 +427,49 @@ impl Random {
         self.state ^= self.state << 17;
         self.state % bound.max(1)
     }
+}
+
+/// The `crontab` program; installed with apt-get when missing, else the test fails.
+pub fn crontab_program() -> PathBuf {
+    if !has_program("crontab") {
+        let _ = Command::new("apt-get")
+            .args(["install", "-y", "-qq", "cron"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status();
+    }
+    require_program("crontab")
+}
+
+/// The user's crontab (`crontab -l`; empty when there is none).
+pub fn read_crontab() -> String {
+    let output = Command::new(crontab_program())
+        .arg("-l")
+        .output()
+        .expect("run crontab -l");
+    if output.status.success() {
+        String::from_utf8(output.stdout).expect("utf-8 crontab")
+    } else {
+        String::new()
+    }
+}
+
+/// Replaces the user's crontab with `text` (`crontab -r` when empty).
+pub fn write_crontab(text: &str) {
+    let program = crontab_program();
+    if text.is_empty() {
+        let _ = Command::new(&program).arg("-r").output();
+        return;
+    }
+    let mut child = Command::new(program)
+        .arg("-")
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("run crontab -");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "crontab - failed");
 }
