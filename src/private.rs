@@ -57,6 +57,34 @@ pub fn write(path: &Path, contents: impl AsRef<[u8]>) -> io::Result<()> {
         .write_all(contents.as_ref())
 }
 
+/// Writes `contents` to a new file at `path` (`0600`; a file already there is replaced,
+/// not reused), flushed to disk. The directory must exist.
+pub fn write_new(path: &Path, contents: impl AsRef<[u8]>) -> io::Result<()> {
+    use std::io::Write;
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+        Err(err) => return Err(err),
+    }
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .open(path)?;
+    file.write_all(contents.as_ref())?;
+    file.sync_all()
+}
+
+/// Replaces `path` whole: `contents` go to `temporary` (see [`write_new`]), which is
+/// then renamed to `path`, so `path` holds the old or the new contents, never a part.
+/// `temporary` is removed when the rename fails.
+pub fn replace(path: &Path, temporary: &Path, contents: impl AsRef<[u8]>) -> io::Result<()> {
+    write_new(temporary, contents)?;
+    std::fs::rename(temporary, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(temporary);
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,6 +92,22 @@ mod tests {
 
     fn mode(path: &Path) -> u32 {
         std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn a_file_replaced_whole_is_private_and_leaves_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let temporary = dir.path().join("f.tmp");
+        std::fs::write(&temporary, "stale").unwrap();
+        replace(&path, &temporary, "new").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+        assert_eq!(mode(&path), FILE_MODE);
+        assert!(!temporary.exists());
+        // A rename that fails removes the temporary file.
+        let missing = dir.path().join("missing/f");
+        assert!(replace(&missing, &temporary, "x").is_err());
+        assert!(!temporary.exists());
     }
 
     #[test]

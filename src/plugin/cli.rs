@@ -952,24 +952,10 @@ const CRONTAB_NEW_PREFIX: &str = "tmp/crontab.new.";
 
 /// Writes `text` to a new private file at `path` (mode 0600), flushed to disk.
 fn write_private_file(path: &Path, text: &str) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|err| Error::io("cannot create", parent, &err))?;
     }
-    match std::fs::remove_file(path) {
-        Ok(()) => {}
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-        Err(err) => return Err(Error::io("cannot remove", path, &err)),
-    }
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|err| Error::io("cannot create", path, &err))?;
-    file.write_all(text.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|err| Error::io("cannot write", path, &err))
+    crate::private::write_new(path, text).map_err(|err| Error::io("cannot write", path, &err))
 }
 
 /// Removes the new-crontab files of killed runs. The lock is held, and a `crontab`

@@ -150,8 +150,6 @@ pub fn crontab_word(path: &Path) -> Option<String> {
 /// Writes `record` for its directory below `home`; returns the runtime home of the
 /// record it replaced when that was another one.
 pub fn write_record(home: &Path, record: &Record) -> Result<Option<String>> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     let path = record_path(home, Path::new(&record.cronwrap_dir));
     let previous = read_record_file(&path)
         .ok()
@@ -163,20 +161,8 @@ pub fn write_record(home: &Path, record: &Record) -> Result<Option<String>> {
     let temporary = dir.join(format!(".{}.tmp", std::process::id()));
     let mut text = serde_json::to_string_pretty(record).expect("records always serialize");
     text.push('\n');
-    let _ = std::fs::remove_file(&temporary);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&temporary)
-        .map_err(|err| Error::io("cannot create", &temporary, &err))?;
-    file.write_all(text.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|err| Error::io("cannot write", &temporary, &err))?;
-    std::fs::rename(&temporary, &path).map_err(|err| {
-        let _ = std::fs::remove_file(&temporary);
-        Error::io("cannot write", &path, &err)
-    })?;
+    crate::private::replace(&path, &temporary, text)
+        .map_err(|err| Error::io("cannot write", &path, &err))?;
     Ok(previous)
 }
 
